@@ -1,0 +1,5 @@
+import sys
+
+from safefakes.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Face anonymizers: conventional methods, GANs (gan/), and the dataset engine (apply)."""

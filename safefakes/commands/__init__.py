@@ -1,0 +1,1 @@
+"""Sub-commands of the ``safefakes`` command line (see ``safefakes.cli``)."""

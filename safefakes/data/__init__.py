@@ -1,0 +1,1 @@
+"""Datasets: WIDER-format IO, the synthetic dataset, face-crop sets, image IO."""

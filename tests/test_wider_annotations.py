@@ -1,0 +1,102 @@
+"""The WIDER annotation text format: quirks of the real files, round trips, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from safefakes.data.wider import (
+    ImageFaces,
+    format_annotations,
+    parse_annotations,
+    read_annotations,
+    write_annotations,
+)
+from safefakes.errors import InputError
+
+REAL_STYLE = (
+    "0--Parade/0_Parade_marchingband_1_849.jpg\n"
+    "1\n"
+    "449 330 122 149 0 0 0 0 0 0 \n"
+    "0--Parade/0_Parade_Parade_0_904.jpg\n"
+    "0\n"
+    "0 0 0 0 0 0 0 0 0 0 \n"
+    "2--Demonstration/2_Demonstration_Political_Rally_2_444.jpg\n"
+    "3\n"
+    "361 98 263 339 0 0 0 0 0 0 \n"
+    "10 20 0 5 2 0 1 0 0 0 \n"
+    "30 40 -3 8 1 1 0 1 2 1 \n"
+)
+
+
+def test_real_quirks_parse(tmp_path):
+    path = tmp_path / "wider_face_train_bbx_gt.txt"
+    # Windows line ends, trailing spaces, a zero-face image with its line of zeros.
+    path.write_bytes(REAL_STYLE.replace("\n", "\r\n").encode())
+    images = read_annotations(path)
+    assert [im.name for im in images] == [
+        "0--Parade/0_Parade_marchingband_1_849.jpg",
+        "0--Parade/0_Parade_Parade_0_904.jpg",
+        "2--Demonstration/2_Demonstration_Political_Rally_2_444.jpg",
+    ]
+    assert [len(im) for im in images] == [1, 0, 3]
+    assert images[0].boxes.tolist() == [[449, 330, 122, 149]]
+    assert images[1].boxes.shape == (0, 4)
+    demo = images[2]
+    assert demo.event == "2--Demonstration"
+    assert demo.stem == "2_Demonstration_Political_Rally_2_444"
+    # Zero and negative widths are kept and flagged, not dropped.
+    assert demo.degenerate.tolist() == [False, True, True]
+    assert demo.invalid.tolist() == [False, False, True]
+    assert demo.attribute("blur").tolist() == [0, 2, 1]
+    assert demo.attribute("pose").tolist() == [0, 0, 1]
+
+
+def test_round_trip(tmp_path):
+    images = parse_annotations(REAL_STYLE)
+    out = tmp_path / "a.txt"
+    write_annotations(out, images)
+    again = read_annotations(out)
+    assert format_annotations(again) == format_annotations(images)
+    for a, b in zip(images, again):
+        assert a.name == b.name
+        np.testing.assert_array_equal(a.boxes, b.boxes)
+        np.testing.assert_array_equal(a.attributes, b.attributes)
+    # A zero-face image is written with its line of ten zeros, like the originals.
+    assert "0--Parade/0_Parade_Parade_0_904.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n" in out.read_text()
+
+
+def test_imagefaces_rejects_mismatched_attributes():
+    with pytest.raises(ValueError):
+        ImageFaces("e/a.jpg", np.zeros((2, 4)), np.zeros((1, 6)))
+
+
+@pytest.mark.parametrize(
+    "text, line, fragment",
+    [
+        ("e/a.jpg\n1\n1 2 3 4 0 0 0 0 0\n", 3, "expected 10 fields"),
+        ("e/a.jpg\n1\n1 2 x 4 0 0 0 0 0 0\n", 3, "expected integers"),
+        ("e/a.jpg\none\n", 2, "face count"),
+        ("e/a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\n", 4, "file ends inside"),
+        ("e/a.jpg\n2\n1 2 3 4 0 0 0 0 0 0\ne/b.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n", 4, "only 1 face lines"),
+        ("e/a.txt\n1\n1 2 3 4 0 0 0 0 0 0\n", 1, "image path"),
+        ("e/a.jpg\n0\n1 0 0 0 0 0 0 0 0 0\n", 3, "line of zeros"),
+        ("e/a.jpg\n-1\n", 2, "negative"),
+        ("e/a.jpg\n1\n1 2 3 4 0 0 0 0 0 0\ne/a.jpg\n1\n1 2 3 4 0 0 0 0 0 0\n", 4, "listed twice"),
+        ("e/a.jpg\n", 2, "expected a face count"),
+    ],
+)
+def test_parse_errors_name_file_and_line(tmp_path, text, line, fragment):
+    path = tmp_path / "bad.txt"
+    path.write_text(text)
+    with pytest.raises(InputError) as err:
+        read_annotations(path)
+    assert err.value.line == line
+    assert err.value.path == path
+    assert fragment in str(err.value)
+    assert f"bad.txt:{line}" in str(err.value)
+
+
+def test_missing_annotation_file(tmp_path):
+    with pytest.raises(InputError, match="not found"):
+        read_annotations(tmp_path / "nope.txt")

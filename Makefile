@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test test-cluster setup lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -20,6 +20,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The workflow through the SLURM executor on a one-node cluster started here
+# (needs root; see tests/cluster/run_cluster_test.sh).
+test-cluster: $(STAMP)
+	bash tests/cluster/run_cluster_test.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

@@ -1,4 +1,4 @@
-# Detector splits and anonymizer crops: the synthetic dataset.
+# The detector's splits (synthetic or real WIDER FACE) and the anonymizers' crop sets.
 
 
 rule synthetic_dataset:
@@ -6,13 +6,33 @@ rule synthetic_dataset:
         train=directory(f"{RESULTS}/data/synthetic/train"),
         val=directory(f"{RESULTS}/data/synthetic/val"),
         crops=directory(f"{RESULTS}/data/synthetic/crops"),
-    params:
-        settings=config["data"]["synthetic"],
-        code=code_version("data/synthetic", "data/wider", "data/split", "data/images"),
     log:
         f"{LOGS}/data/synthetic_dataset.log",
     benchmark:
         f"{BENCH}/data/synthetic_dataset.tsv"
+    conda:
+        "../envs/safefakes.yaml"
     threads: 2
+    params:
+        settings=config["data"]["synthetic"],
+        code=code_version("data/synthetic", "data/wider", "data/split", "data/images"),
     script:
         "../workflow_scripts/synthetic_dataset.py"
+
+
+rule import_widerface:
+    output:
+        directory(f"{RESULTS}/data/widerface/{{split}}"),
+    log:
+        f"{LOGS}/data/import_widerface_{{split}}.log",
+    benchmark:
+        f"{BENCH}/data/import_widerface_{{split}}.tsv"
+    wildcard_constraints:
+        split="train|val",
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        root=config["data"]["widerface"]["root"],
+        code=code_version("data/widerface_import", "data/wider", "data/split"),
+    script:
+        "../workflow_scripts/import_widerface.py"

@@ -11,12 +11,12 @@ import logging
 import sys
 
 from safefakes import __version__
-from safefakes.commands import synth
+from safefakes.commands import synth, evaluate, metrics, tables, gan, anonymize, detector
 from safefakes.errors import SafeFakesError
 
 # Each module has ``add_parser(subparsers)``, which registers one or more
 # sub-commands and sets ``func`` (args -> exit code) on each.
-COMMANDS = (synth,)
+COMMANDS = (synth, evaluate, metrics, tables, gan, anonymize, detector,)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -362,10 +362,17 @@ def write_ground_truth(folder: str | Path, gt: GroundTruth) -> None:
         _save_mat(folder / MAT_FILES[subset], data)
 
 
+# scipy writes the current time into the 116-byte text header of a MAT file;
+# a fixed header keeps the same ground truth byte-identical across runs.
+_MAT_HEADER = b"MATLAB 5.0 MAT-file, written by safefakes".ljust(116, b" ")
+
+
 def _save_mat(path: Path, data: dict) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             scipy.io.savemat(fh, data, do_compression=True)
+        with open(tmp, "r+b") as fh:
+            fh.write(_MAT_HEADER)
 
 
 # --------------------------------------------------------------------------- #

@@ -1,0 +1,175 @@
+"""GAN anonymizers, CPU mini configuration: DeepPrivacy training speed and anonymization speed.
+
+Measured with the mini preset's model (32 px, width 1/16) and batch (16), one
+torch thread (the fastest setting on a shared 2-core machine), next to a
+baseline measured in the same run: the generator's forward pass alone on the
+same batch. Reported:
+
+* training: steps/s and images/s of a full step at 32 px (the preset's critic
+  updates with WGAN-GP, generator update, EMA), a step's cost in generator
+  forward passes, the mini preset's estimated training time, and a step at
+  8 px (where progressive growing starts);
+* anonymization: faces/s of ``GANAnonymizer.anonymize`` on 192 x 192 images
+  with 4 faces each (crop, generate, paste), against the generator forward
+  alone on the same number of faces.
+On a GPU (when present) the same is measured again on CUDA.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from benchmarks._common import best_time, save
+from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
+from safefakes.anonymizers.gan.dataset import CropTensors
+from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
+from safefakes.anonymizers.gan.presets import preset
+from safefakes.anonymizers.gan.training import Trainer, TrainConfig, progressive_phase
+
+
+def _data(n: int, res: int) -> CropTensors:
+    g = torch.Generator().manual_seed(0)
+    images = (torch.rand(n, 3, res, res, generator=g) * 255).byte()
+    masks = torch.ones(n, 1, res, res, dtype=torch.bool)
+    masks[..., res // 4:3 * res // 4, res // 4:3 * res // 4] = False
+    kp = torch.rand(n, 7, 3, generator=g)
+    kp[..., 2] = 1
+    return CropTensors(images, images * masks, masks, kp, torch.full((n,), -1), [str(i) for i in range(n)])
+
+
+def _measure(device: str, quick: bool, tmp: Path) -> dict:
+    model_cfg, train_cfg = preset("deepprivacy", "mini")
+    method = DeepPrivacy(DeepPrivacyConfig(**model_cfg))
+    batch = train_cfg["batch_size"]
+    res = method.resolution
+    trainer = Trainer(method, _data(64, res), tmp / f"train_{device}",
+                      TrainConfig(images=10**9, batch_size=batch, progress_bar=False, device=device,
+                                  critic_steps=train_cfg["critic_steps"]))
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    repeat = 2 if quick else 5
+    steps = 3 if quick else 10
+
+    b = trainer.data.batch(torch.arange(batch))
+    z = method.latent(batch).to(trainer.device)
+
+    def forward():
+        with torch.no_grad():
+            method.generate(trainer.G, b, z)
+        sync()
+
+    forward()
+    t_forward = best_time(forward, repeat)
+    trainer.train_step()  # warm-up
+
+    def train():
+        for _ in range(steps):
+            trainer.train_step()
+        sync()
+
+    t_step = best_time(train, repeat) / steps
+
+    # Progressive growing (an option): a step at its start resolution, for comparison.
+    prog = Trainer(method, _data(64, res), tmp / f"prog_{device}",
+                   TrainConfig(images=10**9, batch_size=batch, progress_bar=False, device=device,
+                               critic_steps=train_cfg["critic_steps"], progressive=True,
+                               progressive_start=train_cfg["progressive_start"],
+                               progressive_images=10**9))
+    prog.train_step()
+
+    def low_res_step():
+        prog.train_step()
+        sync()
+
+    per_res = {train_cfg["progressive_start"]: best_time(low_res_step, repeat), res: t_step}
+    if train_cfg["progressive"]:
+        lo = train_cfg["progressive_start"]
+        estimate = 0.0
+        for shown in range(0, train_cfg["images"], batch):
+            r, _ = progressive_phase(shown, res, lo, train_cfg["progressive_images"])
+            # between the timed resolutions: interpolate on the pixel count
+            estimate += per_res[lo] + (per_res[res] - per_res[lo]) * (r * r - lo * lo) / (res * res - lo * lo)
+    else:
+        estimate = train_cfg["images"] / batch * t_step
+
+    ckpt = tmp / f"ckpt_{device}.pt"
+    torch.save(trainer.state(), ckpt)
+    anon = GANAnonymizer(ckpt, device=device)
+    rng = np.random.default_rng(0)
+    n_images = 4 if quick else 16
+    images = [rng.integers(0, 256, (192, 192, 3), dtype=np.uint8) for _ in range(n_images)]
+    boxes = np.array([[10, 10, 40, 48], [100, 20, 30, 30], [60, 110, 60, 64], [150, 150, 20, 24]])
+    kps = np.zeros((4, 7, 3))
+    kps[..., :2] = boxes[:, None, :2] + boxes[:, None, 2:] / 2
+    kps[..., 2] = 1
+
+    def anonymize():
+        for i, img in enumerate(images):
+            anon.anonymize(img, boxes, kps, np.random.default_rng(i))
+        sync()
+
+    anonymize()
+    t_anon = best_time(anonymize, repeat)
+    n_faces = 4 * n_images
+    cond = {k: v[:4] for k, v in b.items()}
+    z4 = z[:4]
+
+    def forward_faces():
+        with torch.no_grad():
+            for _ in range(n_images):
+                method.generate(anon.G, cond, z4)
+        sync()
+
+    forward_faces()
+    t_anon_base = best_time(forward_faces, repeat)
+    return {
+        "device": device,
+        "threads": torch.get_num_threads(),
+        "resolution": res,
+        "width": model_cfg["width"],
+        "batch_size": batch,
+        "generator_params": sum(p.numel() for p in trainer.G.parameters()),
+        "discriminator_params": sum(p.numel() for p in trainer.D.parameters()),
+        "generator_forward_s": t_forward,
+        "train_step_s": t_step,
+        "train_steps_per_s": 1 / t_step,
+        "train_images_per_s": batch / t_step,
+        "train_step_in_forward_passes": t_step / t_forward,
+        "mini_preset_images": train_cfg["images"],
+        "critic_steps": train_cfg["critic_steps"],
+        "step_s_by_resolution": {str(k): v for k, v in per_res.items()},
+        "mini_preset_train_s_estimate": estimate,
+        "anonymize_faces_per_s": n_faces / t_anon,
+        "generator_only_faces_per_s": n_faces / t_anon_base,
+        "anonymize_overhead_ratio": t_anon / t_anon_base,
+    }
+
+
+def run(quick: bool = False) -> None:
+    torch.set_num_threads(int(os.environ.get("SAFEFAKES_BENCH_THREADS", "1")))
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        for device in devices:
+            t0 = time.perf_counter()
+            r = _measure(device, quick, Path(tmp))
+            r["seconds"] = round(time.perf_counter() - t0, 1)
+            results.append(r)
+            print(f"[{device}] DeepPrivacy mini ({r['resolution']} px, width {r['width']:.4g}, batch "
+                  f"{r['batch_size']}, {r['threads']} thread(s)):")
+            print(f"  training at {r['resolution']} px ({r['critic_steps']} critic steps): "
+                  f"{r['train_steps_per_s']:.2f} steps/s = {r['train_images_per_s']:.1f} images/s; "
+                  f"one step = {r['train_step_in_forward_passes']:.1f}x the generator forward alone "
+                  f"({r['generator_forward_s'] * 1e3:.1f} ms)")
+            print(f"  mini preset ({r['mini_preset_images']} images): ~"
+                  f"{r['mini_preset_train_s_estimate']:.0f} s (step s by resolution: "
+                  + ", ".join(f"{k} px {v:.3f}" for k, v in r["step_s_by_resolution"].items()) + ")")
+            print(f"  anonymization: {r['anonymize_faces_per_s']:.1f} faces/s vs generator alone "
+                  f"{r['generator_only_faces_per_s']:.1f} faces/s (crop+paste overhead x{r['anonymize_overhead_ratio']:.2f})")
+    path = save("gan", {"quick": quick, "results": results})
+    print(f"  -> {path}")

@@ -1,0 +1,141 @@
+# Crop sets, GAN training, anonymization of the detector's train split, and its audit.
+
+
+rule widerface_crop_set:
+    input:
+        data_dir("train"),
+    output:
+        directory(f"{RESULTS}/crops/widerface"),
+    log:
+        f"{LOGS}/crops/widerface.log",
+    benchmark:
+        f"{BENCH}/crops/widerface.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        min_size=lambda w: crop_source("widerface")["min_size"],
+        code=code_version("data/crops", "data/split", "data/wider"),
+    script:
+        "../workflow_scripts/crop_set.py"
+
+
+rule import_crop_set:
+    output:
+        directory(f"{RESULTS}/crops/{{source}}"),
+    log:
+        f"{LOGS}/crops/{{source}}.log",
+    benchmark:
+        f"{BENCH}/crops/{{source}}.tsv"
+    wildcard_constraints:
+        source="fdf|celeba|pipa",
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        path=lambda w: crop_source(w.source)["path"],
+        min_size=lambda w: crop_source(w.source)["min_size"],
+        code=code_version("data/crops", "data/split", "data/wider"),
+    script:
+        "../workflow_scripts/crop_set.py"
+
+
+rule train_anonymizer:
+    input:
+        crops=lambda w: crops_dir(w.faces),
+    output:
+        model=protected(f"{GAN_MODEL}/model.pt"),
+        samples=report(
+            f"{GAN_MODEL}/samples.png",
+            caption="../report/gan_samples.rst",
+            category="Anonymizers",
+            subcategory="{gan}",
+            labels={
+                "method": "{gan}",
+                "faces": "{faces}",
+                "images shown": "{anon_iters}",
+            },
+        ),
+        losses=f"{GAN_MODEL}/losses.csv",
+    log:
+        f"{LOGS}/anonymizers/{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/train.log",
+    benchmark:
+        f"{BENCH}/anonymizers/{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/train.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        settings=lambda w: method_config(w.gan),
+        work=gan_work_dir,
+        code=lambda w: gan_code(w.gan),
+    script:
+        "../workflow_scripts/train_anonymizer.py"
+
+
+rule anonymize_conventional:
+    input:
+        split=data_dir("train"),
+    output:
+        split=directory(
+            f"{RESULTS}/runs/anonymizer~{{conventional}}/faces~0/anon_iters~0/train"
+        ),
+    log:
+        f"{LOGS}/runs/anonymizer~{{conventional}}/anonymize.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{conventional}}/anonymize.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 1
+    params:
+        method=lambda w: w.conventional,
+        options=lambda w: method_config(w.conventional).get("options", {}),
+        engine=config["anonymize"],
+        code=lambda w: anonymizer_code(w.conventional),
+    script:
+        "../workflow_scripts/anonymize.py"
+
+
+rule anonymize_gan:
+    input:
+        split=data_dir("train"),
+        model=gan_model("{gan}", "{faces}", "{anon_iters}"),
+    output:
+        split=directory(
+            f"{RESULTS}/runs/anonymizer~{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/train"
+        ),
+    log:
+        f"{LOGS}/runs/anonymizer~{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/anonymize.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/anonymize.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        method=lambda w: w.gan,
+        options=lambda w: method_config(w.gan).get("options", {}),
+        keypoints=lambda w: method_config(w.gan)["keypoints"],
+        keypoint_weights=lambda w: method_config(w.gan).get("keypoint_weights"),
+        engine=config["anonymize"],
+        code=lambda w: anonymizer_code(w.gan),
+    script:
+        "../workflow_scripts/anonymize.py"
+
+
+rule audit:
+    input:
+        original=data_dir("train"),
+        anonymized=f"{POINT}/train",
+    output:
+        f"{POINT}/audit.json",
+    log:
+        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/audit.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/audit.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        code=code_version("anonymizers/audit", "anonymizers/apply"),
+    script:
+        "../workflow_scripts/audit.py"

@@ -1,0 +1,46 @@
+# DSFD: trained on each (anonymized) train split, run on the untouched val split.
+
+
+rule train_detector:
+    input:
+        unpack(detector_inputs),
+    output:
+        model=protected(f"{RUN}/detector.pt"),
+        losses=f"{RUN}/detector_losses.csv",
+    log:
+        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/train_detector.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/train_detector.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        settings=config["detector"],
+        work=detector_work_dir,
+        code=code_version("detector"),
+    script:
+        "../workflow_scripts/train_detector.py"
+
+
+rule predict:
+    input:
+        model=f"{RUN}/detector.pt",
+        split=data_dir("val"),
+    output:
+        directory(f"{RUN}/predictions"),
+    log:
+        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/predict.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/predict.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        settings=config["predict"],
+        code=code_version("detector"),
+    script:
+        "../workflow_scripts/predict.py"

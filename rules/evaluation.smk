@@ -1,0 +1,48 @@
+# Scores: WIDER FACE mAP of each run, image metrics and identity leakage of each anonymized split.
+
+
+rule evaluate_map:
+    input:
+        predictions=f"{RUN}/predictions",
+        split=data_dir("val"),
+    output:
+        scores=f"{RUN}/map.json",
+        curves=f"{RUN}/pr_curves.png",
+    log:
+        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/evaluate_map.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/evaluate_map.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        code=code_version("evaluation/widerface", "data/wider"),
+    script:
+        "../workflow_scripts/evaluate_map.py"
+
+
+rule image_metrics:
+    input:
+        original=data_dir("train"),
+        anonymized=f"{POINT}/train",
+        audit=f"{POINT}/audit.json",
+    output:
+        f"{POINT}/image_metrics.json",
+    log:
+        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/image_metrics.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/image_metrics.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        settings=config["metrics"],
+        recognizer_crops=(
+            data_dir("crops") if config["data"]["source"] == "synthetic" else None
+        ),
+        code=code_version(
+            "evaluation/image_metrics", "evaluation/backbones", "evaluation/leakage"
+        ),
+    script:
+        "../workflow_scripts/image_metrics.py"

@@ -1,0 +1,97 @@
+# Aggregates: tidy tables, the correlation table (paper Table II) and the study's figures.
+
+
+rule tables:
+    input:
+        maps=all_map_files(),
+        metrics=all_metric_files(),
+    output:
+        map_table=report(
+            f"{RESULTS}/tables/map.csv",
+            caption="../report/map_table.rst",
+            category="Tables",
+        ),
+        metrics_table=report(
+            f"{RESULTS}/tables/image_metrics.csv",
+            caption="../report/image_metrics_table.rst",
+            category="Tables",
+        ),
+    log:
+        f"{LOGS}/report/tables.log",
+    benchmark:
+        f"{BENCH}/report/tables.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        runs_root=lambda w, input: str(Path(input.maps[0]).parents[4]),
+        code=code_version("evaluation/tables"),
+    script:
+        "../workflow_scripts/tables.py"
+
+
+rule correlation:
+    input:
+        f"{RESULTS}/tables/map.csv",
+    output:
+        csv=report(
+            f"{RESULTS}/tables/correlation.csv",
+            caption="../report/correlation.rst",
+            category="Tables",
+        ),
+        markdown=f"{RESULTS}/tables/correlation.md",
+    log:
+        f"{LOGS}/report/correlation.log",
+    benchmark:
+        f"{BENCH}/report/correlation.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        metrics=config["report"]["metrics"],
+        code=code_version("evaluation/correlation"),
+    script:
+        "../workflow_scripts/correlation.py"
+
+
+rule figures:
+    input:
+        f"{RESULTS}/tables/map.csv",
+    output:
+        report(
+            directory(f"{RESULTS}/figures/study"),
+            patterns=["{name}.png"],
+            caption="../report/figures.rst",
+            category="Figures",
+        ),
+    log:
+        f"{LOGS}/report/figures.log",
+    benchmark:
+        f"{BENCH}/report/figures.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        code=code_version("plots"),
+    script:
+        "../workflow_scripts/figures.py"
+
+
+rule example_figure:
+    input:
+        unpack(lambda w: {"val": data_dir("val"), **example_models()}),
+    output:
+        report(
+            f"{RESULTS}/figures/methods_side_by_side.png",
+            caption="../report/methods_side_by_side.rst",
+            category="Figures",
+        ),
+    log:
+        f"{LOGS}/report/example_figure.log",
+    benchmark:
+        f"{BENCH}/report/example_figure.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        methods=example_methods(),
+        seed=config["anonymize"]["seed"],
+        code=code_version("plots", "anonymizers"),
+    script:
+        "../workflow_scripts/example_figure.py"

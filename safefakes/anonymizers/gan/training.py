@@ -1,0 +1,385 @@
+"""The generic GAN trainer: any method object with the ``GANMethod`` shape trains here.
+
+Length is counted in images shown (as DeepPrivacy counts it). One step = one
+critic update then one generator update on the same batch. The trainer owns
+what every GAN needs and no model details:
+
+* checkpoints every ``checkpoint_every`` images with both networks, the EMA
+  generator, both optimizers, the AMP scalers and every RNG state, written
+  atomically; ``resume=True`` continues from the newest one and, on the CPU,
+  ends with weights bit-identical to an uninterrupted run (data order is a
+  pure function of seed and epoch; latents, flips and GP mixing come from one
+  saved ``torch.Generator``);
+* a losses CSV and PNG sample grids (condition | EMA output, two latents | real)
+  as it trains; a progress bar;
+* CUDA with mixed precision (fp16 autocast + gradient scaling) when present;
+* progressive growing as an option (resolution and fade-in ``alpha`` set on
+  both networks from a schedule in images).
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from safefakes.anonymizers.gan.dataset import CropTensors
+from safefakes.data.images import atomic_path, write_image, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_DIR = "checkpoints"
+FINAL_CHECKPOINT = "checkpoint.pt"
+LOSSES = "losses.csv"
+SAMPLES = "samples"
+
+
+class GANMethod(Protocol):
+    """What a GAN module provides (see ``deepprivacy.DeepPrivacy``)."""
+
+    name: str
+    keypoint_layout: str | None
+    flip_pairs: tuple[tuple[int, int], ...]
+    resolution: int
+
+    def config_dict(self) -> dict: ...
+    def make_generator(self) -> nn.Module: ...
+    def make_discriminator(self) -> nn.Module: ...
+    def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor: ...
+    def generate(self, G: nn.Module, batch: dict, z: torch.Tensor) -> torch.Tensor: ...
+    def discriminator_loss(self, G, D, batch, z, generator=None) -> tuple[torch.Tensor, dict]: ...
+    def generator_loss(self, G, D, batch, z) -> tuple[torch.Tensor, dict]: ...
+
+
+@dataclass
+class TrainConfig:
+    """The schedule and optimisation settings (model settings live in the method's config)."""
+
+    images: int = 20_000  # length in images shown
+    batch_size: int = 16
+    lr: float = 1.5e-3
+    # Critic updates per generator update. DeepPrivacy uses 1; tiny CPU models
+    # need more: with 1, the mini generator outruns its critic (the critic then
+    # scores saturated noise above real faces and nothing face-like emerges).
+    critic_steps: int = 1
+    betas: tuple[float, float] = (0.0, 0.99)
+    ema_halflife_images: float = 10_000.0  # EMA beta = 0.5 ** (batch / halflife)
+    checkpoint_every: int = 5_000  # images
+    sample_every: int = 5_000  # images
+    log_every: int = 500  # images
+    keep_checkpoints: int = 2
+    seed: int = 0
+    flip: bool = True
+    device: str = "auto"  # auto: CUDA when visible (CUDA_VISIBLE_DEVICES decides), else CPU
+    amp: bool = True  # mixed precision, on CUDA only
+    progressive: bool = False
+    progressive_start: int = 8
+    progressive_images: int = 10_000  # images per fade-in and per stable phase
+    progress_bar: bool = True
+    extra: dict = field(default_factory=dict)
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    """'auto' -> the first visible CUDA device when there is one, else the CPU."""
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def progressive_phase(images_shown: int, final: int, start: int, per_phase: int) -> tuple[int, float]:
+    """(resolution, alpha) of progressive growing after ``images_shown`` images.
+
+    Stable at ``start``, then for every doubling a fade-in (alpha 0 -> 1) and a
+    stable phase, each ``per_phase`` images long.
+    """
+    res = start
+    t = images_shown - per_phase
+    while res < final and t >= 0:
+        if t < per_phase:
+            return res * 2, t / per_phase
+        res *= 2
+        t -= 2 * per_phase
+    return min(res, final), 1.0
+
+
+def _resize_batch(batch: dict, res: int) -> dict:
+    """The batch at a lower resolution (progressive growing): area for pixels, min-pool for the mask."""
+    full = batch["image"].shape[-1]
+    if res == full:
+        return batch
+    k = full // res
+    out = dict(batch)
+    for key in ("image", "condition"):
+        out[key] = F.avg_pool2d(batch[key], k)
+    out["mask"] = -F.max_pool2d(-batch["mask"], k)  # a pixel touching the box stays unknown
+    # Unknown pixels are black (-1), as at full resolution.
+    out["condition"] = out["condition"] * out["mask"] - (1 - out["mask"])
+    return out
+
+
+def image_grid(rows: list[torch.Tensor]) -> np.ndarray:
+    """Rows of (B, 3, R, R) tensors in [-1, 1] -> one uint8 (H, W, 3) grid with 2 px gaps."""
+    b, _, r, _ = rows[0].shape
+    gap = 2
+    grid = np.full((len(rows) * (r + gap) + gap, b * (r + gap) + gap, 3), 255, np.uint8)
+    for i, row in enumerate(rows):
+        arr = ((row.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+        for j in range(b):
+            y, x = gap + i * (r + gap), gap + j * (r + gap)
+            grid[y:y + r, x:x + r] = arr[j]
+    return grid
+
+
+class Trainer:
+    """Trains ``method`` on ``data`` into ``out_dir`` (checkpoints, losses.csv, samples/)."""
+
+    def __init__(self, method: GANMethod, data: CropTensors, out_dir: str | Path, config: TrainConfig,
+                 source: dict | None = None) -> None:
+        self.method = method
+        self.cfg = config
+        self.out = Path(out_dir)
+        self.device = resolve_device(config.device)
+        self.amp = bool(config.amp and self.device.type == "cuda")
+        self.source = source or {}
+        torch.manual_seed(config.seed)  # network initialisation
+        self.G = method.make_generator().to(self.device)
+        self.D = method.make_discriminator().to(self.device)
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=tuple(config.betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=tuple(config.betas))
+        self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.data = data.to(self.device)
+        self.rng = torch.Generator().manual_seed(config.seed + 1)
+        self.step = 0
+        self.images_shown = 0
+        self.rows: list[dict] = []
+        self._perms: dict[int, torch.Tensor] = {}
+        n_show = min(8, len(data))
+        self.sample_batch = self.data.batch(torch.arange(n_show))
+        fixed = torch.Generator().manual_seed(config.seed + 2)
+        self.sample_z = [method.latent(n_show, fixed).to(self.device) for _ in range(2)]
+
+    # -- schedule ---------------------------------------------------------------
+    @property
+    def total_steps(self) -> int:
+        return math.ceil(self.cfg.images / self.cfg.batch_size)
+
+    def _permutation(self, epoch: int) -> torch.Tensor:
+        if epoch not in self._perms:
+            g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+            self._perms = {epoch: torch.randperm(len(self.data), generator=g)}
+        return self._perms[epoch]
+
+    def _indices(self, step: int) -> torch.Tensor:
+        n, b = len(self.data), self.cfg.batch_size
+        pos = step * b + torch.arange(b)
+        out = torch.empty(b, dtype=torch.long)
+        for epoch in pos.div(n, rounding_mode="floor").unique().tolist():
+            sel = pos.div(n, rounding_mode="floor") == epoch
+            out[sel] = self._permutation(epoch)[pos[sel] % n]
+        return out
+
+    def _phase(self) -> tuple[int, float]:
+        if not self.cfg.progressive:
+            return self.method.resolution, 1.0
+        return progressive_phase(self.images_shown, self.method.resolution, self.cfg.progressive_start,
+                                 self.cfg.progressive_images)
+
+    def _set_phase(self, res: int, alpha: float) -> None:
+        for net in (self.G, self.D, self.G_ema):
+            net.current_resolution, net.alpha = res, alpha
+
+    def _autocast(self):
+        return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
+
+    # -- one step ---------------------------------------------------------------
+    def train_step(self) -> dict:
+        b = self.cfg.batch_size
+        res, alpha = self._phase()
+        self._set_phase(res, alpha)
+        flip = (torch.rand(b, generator=self.rng) < 0.5) if self.cfg.flip else None
+        batch = _resize_batch(self.data.batch(self._indices(self.step), flip, self.method.flip_pairs), res)
+        z_d = self.method.latent(b, self.rng).to(self.device)
+        z_g = self.method.latent(b, self.rng).to(self.device)
+
+        self.D.requires_grad_(True)
+        for k in range(max(self.cfg.critic_steps, 1)):
+            if k > 0:  # extra critic updates: random batches from the saved generator (resumable)
+                extra = torch.randint(0, len(self.data), (b,), generator=self.rng)
+                flip_k = (torch.rand(b, generator=self.rng) < 0.5) if self.cfg.flip else None
+                batch_k = _resize_batch(self.data.batch(extra, flip_k, self.method.flip_pairs), res)
+                z_k = self.method.latent(b, self.rng).to(self.device)
+            else:
+                batch_k, z_k = batch, z_d
+            self.opt_d.zero_grad(set_to_none=True)
+            with self._autocast():
+                d_loss, stats = self.method.discriminator_loss(self.G, self.D, batch_k, z_k, self.rng)
+            self.scaler_d.scale(d_loss).backward()
+            self.scaler_d.step(self.opt_d)
+            self.scaler_d.update()
+
+        self.D.requires_grad_(False)
+        self.opt_g.zero_grad(set_to_none=True)
+        with self._autocast():
+            g_loss, g_stats = self.method.generator_loss(self.G, self.D, batch, z_g)
+        self.scaler_g.scale(g_loss).backward()
+        self.scaler_g.step(self.opt_g)
+        self.scaler_g.update()
+        stats.update(g_stats)
+
+        beta = 0.5 ** (b / max(self.cfg.ema_halflife_images, 1e-8))
+        with torch.no_grad():
+            for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+                p_ema.lerp_(p.detach(), 1 - beta)
+        self.step += 1
+        self.images_shown += b
+        stats.update(resolution=res, alpha=round(alpha, 4))
+        return stats
+
+    # -- the loop -----------------------------------------------------------------
+    def train(self, resume: bool = False, stop_after_images: int | None = None) -> Path:
+        """Train to ``config.images`` (or stop early after ``stop_after_images``, to test resume)."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        if resume:
+            latest = latest_checkpoint(self.out)
+            if latest is not None:
+                self.load_state(torch.load(latest, map_location="cpu", weights_only=False))
+                log.info("resumed from %s at %d images", latest, self.images_shown)
+        write_text_atomic(self.out / "train_config.json", json.dumps(
+            {"method": self.method.name, "model": self.method.config_dict(), "train": asdict(self.cfg),
+             "n_faces": len(self.data), "source": self.source}, indent=2, default=str) + "\n")
+        from tqdm import tqdm
+
+        bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {self.method.name}", unit="step",
+                   disable=not self.cfg.progress_bar, mininterval=2.0)
+        t0, limit = time.perf_counter(), stop_after_images
+        while self.step < self.total_steps:
+            before = self.images_shown
+            stats = self.train_step()
+            bar.update(1)
+            now = self.images_shown
+            if self._crossed(before, now, self.cfg.log_every) or self.step == self.total_steps:
+                self.rows.append({"step": self.step, "images": now, **{k: _fmt(v) for k, v in stats.items()},
+                                  "seconds": round(time.perf_counter() - t0, 3)})
+                bar.set_postfix(d=f"{stats['d_loss']:.3f}", g=f"{stats['g_loss']:.3f}")
+                self.write_losses()  # small: rewritten whole (atomically) so it is always readable
+            if self._crossed(before, now, self.cfg.sample_every):
+                self.save_samples()
+            if self._crossed(before, now, self.cfg.checkpoint_every):
+                self.save_checkpoint()
+            if limit is not None and now >= limit:
+                bar.close()
+                self.save_checkpoint()
+                return self.out / CHECKPOINT_DIR
+        bar.close()
+        self.save_samples()
+        self.write_losses()
+        path = self.out / FINAL_CHECKPOINT
+        _save_atomic(self.state(), path)
+        return path
+
+    @staticmethod
+    def _crossed(before: int, after: int, every: int) -> bool:
+        return every > 0 and before // every != after // every
+
+    # -- outputs ------------------------------------------------------------------
+    def write_losses(self) -> None:
+        if not self.rows:
+            return
+        keys = list(dict.fromkeys(k for row in self.rows for k in row))
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=keys, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_text_atomic(self.out / LOSSES, buf.getvalue())
+
+    @torch.no_grad()
+    def save_samples(self) -> Path:
+        res, alpha = self._phase()
+        self._set_phase(res, alpha)
+        batch = _resize_batch(self.sample_batch, res)
+        fakes = [self.method.generate(self.G_ema, batch, z) for z in self.sample_z]
+        grid = image_grid([batch["condition"], *fakes, batch["image"]])
+        path = self.out / SAMPLES / f"images_{self.images_shown:09d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_image(path, grid)
+        write_image(self.out / SAMPLES / "latest.png", grid)
+        return path
+
+    def state(self) -> dict:
+        return {
+            "format": "safefakes-gan-checkpoint-1",
+            "method": self.method.name,
+            "model_config": self.method.config_dict(),
+            "keypoint_layout": self.method.keypoint_layout,
+            "train_config": asdict(self.cfg),
+            "source": self.source,
+            "step": self.step,
+            "images_shown": self.images_shown,
+            "generator": self.G.state_dict(),
+            "discriminator": self.D.state_dict(),
+            "ema_generator": self.G_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler_g": self.scaler_g.state_dict(),
+            "scaler_d": self.scaler_d.state_dict(),
+            "rng": {"trainer": self.rng.get_state(), "torch": torch.get_rng_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+            "losses": self.rows,
+        }
+
+    def load_state(self, state: dict) -> None:
+        if state.get("method") != self.method.name:
+            raise ValueError(f"checkpoint of method {state.get('method')!r}, not {self.method.name!r}")
+        self.G.load_state_dict(state["generator"])
+        self.D.load_state_dict(state["discriminator"])
+        self.G_ema.load_state_dict(state["ema_generator"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.scaler_g.load_state_dict(state["scaler_g"])
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        self.rng.set_state(state["rng"]["trainer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if state["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self.step = int(state["step"])
+        self.images_shown = int(state["images_shown"])
+        self.rows = [row for row in state.get("losses", []) if row["step"] <= self.step]
+
+    def save_checkpoint(self) -> Path:
+        folder = self.out / CHECKPOINT_DIR
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"images_{self.images_shown:09d}.pt"
+        _save_atomic(self.state(), path)
+        self.write_losses()
+        for old in sorted(folder.glob("images_*.pt"))[:-max(self.cfg.keep_checkpoints, 1)]:
+            old.unlink()
+        return path
+
+
+def _fmt(v):
+    return round(v, 6) if isinstance(v, float) else v
+
+
+def _save_atomic(state: dict, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def latest_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest periodic checkpoint of a training folder (None when there is none)."""
+    found = sorted((Path(out_dir) / CHECKPOINT_DIR).glob("images_*.pt"))
+    return found[-1] if found else None

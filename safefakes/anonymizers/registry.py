@@ -1,0 +1,99 @@
+"""Method names -> factories: the one place that knows every anonymizer.
+
+A factory takes keyword options only and returns an ``Anonymizer``. The
+conventional methods take their constructor options; a GAN method's factory
+takes ``checkpoint=...`` and ``device=...`` (and its own options) and loads its
+weights itself, e.g.::
+
+    METHODS["deepprivacy"] = build_deepprivacy  # (*, checkpoint, device="cpu", ...)
+
+Add a method by adding one entry to ``METHODS``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from safefakes.anonymizers.base import Anonymizer
+from safefakes.anonymizers.conventional import Blackout, Blur, FullBlur, Original, Pixelate
+from safefakes.anonymizers.gan import build_deepprivacy
+from safefakes.errors import SafeFakesError
+
+Factory = Callable[..., Anonymizer]
+
+METHODS: dict[str, Factory] = {
+    "original": Original,
+    "blur": Blur,
+    "blackout": Blackout,
+    "pixelate": Pixelate,
+    "fullblur": FullBlur,
+    "deepprivacy": build_deepprivacy,
+}
+
+
+def method_options(method: str) -> set[str]:
+    """The keyword options the method's factory accepts."""
+    factory = _factory(method)
+    names: set[str] = set()
+    for cls_or_fn in _signature_sources(factory):
+        for p in inspect.signature(cls_or_fn).parameters.values():
+            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name != "self":
+                names.add(p.name)
+    return names
+
+
+def build_anonymizer(method: str, **options: Any) -> Anonymizer:
+    """Build method ``method`` with ``options``; unknown methods or options are errors."""
+    factory = _factory(method)
+    unknown = sorted(set(options) - method_options(method))
+    if unknown:
+        raise SafeFakesError(
+            f"method {method!r} does not take option(s) {', '.join(unknown)}; "
+            f"it takes: {', '.join(sorted(method_options(method))) or 'no options'}"
+        )
+    try:
+        return factory(**options)
+    except ValueError as exc:
+        raise SafeFakesError(f"method {method!r}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class AnonymizerSpec:
+    """A picklable recipe (method name + options): each worker process builds its own.
+
+    Hand this to ``anonymize_split`` for methods whose objects should not be
+    pickled or shared, e.g. GANs holding torch models on a device.
+    """
+
+    method: str
+    options: dict = field(default_factory=dict)
+
+    def __call__(self) -> Anonymizer:
+        return build_anonymizer(self.method, **self.options)
+
+
+def _factory(method: str) -> Factory:
+    try:
+        return METHODS[method]
+    except KeyError:
+        raise SafeFakesError(
+            f"unknown anonymization method {method!r}; choose one of {', '.join(sorted(METHODS))}"
+        ) from None
+
+
+def _signature_sources(factory: Factory) -> list[Callable]:
+    """The callables whose parameters a factory accepts (a class passes **kwargs up its bases)."""
+    if not inspect.isclass(factory):
+        return [factory]
+    sources = []
+    for klass in factory.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None or klass is object:
+            continue
+        sources.append(init)
+        params = inspect.signature(init).parameters.values()
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return sources

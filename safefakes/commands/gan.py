@@ -1,0 +1,112 @@
+"""``safefakes train-anonymizer`` and ``safefakes crops``: GAN training data and training."""
+
+from __future__ import annotations
+
+import argparse
+
+from safefakes.anonymizers.gan import METHODS
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train-anonymizer", help="train a GAN anonymizer on a face-crop set",
+        description="Train a GAN anonymizer on a crop set (see `safefakes crops`). Writes OUT_DIR/checkpoint.pt "
+                    "(for `safefakes anonymize --checkpoint`), losses.csv, samples/*.png and periodic checkpoints.")
+    p.add_argument("crops", metavar="CROPS", help="crop set folder")
+    p.add_argument("out_dir", metavar="OUT_DIR", help="training folder")
+    p.add_argument("--method", default="deepprivacy", choices=list(METHODS), help="the GAN (default deepprivacy)")
+    p.add_argument("--preset", default="mini", choices=["mini", "paper"],
+                   help="model and schedule sizes (default mini: 32 px, a few minutes on 2 CPU cores; "
+                        "paper: 128 px, GPU)")
+    p.add_argument("--faces", type=int, default=None, help="train on the first N faces of the crop set")
+    p.add_argument("--iterations", type=int, default=None,
+                   help="training length in images shown (as DeepPrivacy counts); default: the preset's")
+    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--resolution", type=int, default=None, help="model resolution (power of two)")
+    p.add_argument("--width", type=float, default=None, help="channel multiplier")
+    p.add_argument("--progressive", action=argparse.BooleanOptionalAction, default=None,
+                   help="progressive growing (default: the preset's)")
+    p.add_argument("--critic-steps", type=int, default=None,
+                   help="critic updates per generator update (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT_DIR")
+    p.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda, cuda:1 ...")
+    p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=train_anonymizer)
+
+    c = subparsers.add_parser("crops", help="build or import face-crop sets (GAN training data)",
+                              description="Build a face-crop set from a WIDER-format split, or import FDF, "
+                                          "CelebA or PIPA. --faces N takes a deterministic (nested) subset.")
+    sub = c.add_subparsers(dest="crops_command", metavar="SOURCE")
+    sub.required = True
+    b = sub.add_parser("build", help="from a WIDER-format split")
+    b.add_argument("split", metavar="SPLIT")
+    b.add_argument("--min-size", type=int, default=24, help="smallest face side kept, px (default 24)")
+    b.add_argument("--crop-size", type=int, default=128)
+    fdf = sub.add_parser("import-fdf", help="from FDF (DeepPrivacy's dataset)")
+    fdf.add_argument("root", metavar="FDF_ROOT")
+    fdf.add_argument("--subset", default="train")
+    fdf.add_argument("--imsize", type=int, default=128)
+    celeba = sub.add_parser("import-celeba", help="from CelebA (aligned images)")
+    celeba.add_argument("root", metavar="CELEBA_ROOT")
+    pipa = sub.add_parser("import-pipa", help="from PIPA (head boxes and identities)")
+    pipa.add_argument("root", metavar="PIPA_ROOT")
+    pipa.add_argument("--index", default=None, help="the annotation file (default: ROOT/annotations/index.txt)")
+    pipa.add_argument("--min-size", type=int, default=24)
+    pipa.add_argument("--crop-size", type=int, default=128)
+    for s in (b, fdf, celeba, pipa):
+        s.add_argument("out_dir", metavar="OUT_DIR", help="the crop set folder to write")
+        s.add_argument("--faces", type=int, default=None, help="a deterministic subset of N faces")
+        s.add_argument("--seed", type=int, default=0, help="seed of the subset order")
+        s.set_defaults(func=crops)
+
+
+def crops(args: argparse.Namespace) -> int:
+    from safefakes.data import crops as cs
+
+    common = {"faces": args.faces, "seed": args.seed}
+    if args.crops_command == "build":
+        split = cs.build_crop_set(args.split, args.out_dir, min_size=args.min_size, crop_size=args.crop_size,
+                                  **common)
+    elif args.crops_command == "import-fdf":
+        split = cs.import_fdf(args.root, args.out_dir, subset=args.subset, imsize=args.imsize, **common)
+    elif args.crops_command == "import-celeba":
+        split = cs.import_celeba(args.root, args.out_dir, **common)
+    else:
+        split = cs.import_pipa(args.root, args.out_dir, index=args.index, min_size=args.min_size,
+                               crop_size=args.crop_size, **common)
+    print(f"{args.out_dir}: {split.n_faces} face crops")
+    return 0
+
+
+def train_anonymizer(args: argparse.Namespace) -> int:
+    import torch
+
+    from safefakes.anonymizers.gan import get_method
+    from safefakes.anonymizers.gan.dataset import load_crop_tensors
+    from safefakes.anonymizers.gan.presets import preset
+    from safefakes.anonymizers.gan.training import Trainer, TrainConfig
+    from safefakes.data.crops import read_crop_source
+
+    model_cfg, train_cfg = preset(args.method, args.preset)
+    for key, value in (("resolution", args.resolution), ("width", args.width)):
+        if value is not None:
+            model_cfg[key] = value
+    for key, value in (("images", args.iterations), ("batch_size", args.batch_size),
+                       ("progressive", args.progressive), ("critic_steps", args.critic_steps)):
+        if value is not None:
+            train_cfg[key] = value
+    train_cfg.update(seed=args.seed, device=args.device, amp=not args.no_amp, progress_bar=not args.quiet)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    method = get_method(args.method, model_cfg)
+    source = read_crop_source(args.crops)
+    data = load_crop_tensors(args.crops, method.resolution, method.keypoint_layout, faces=args.faces)
+    source.update(crops=str(args.crops), faces_used=len(data))
+    trainer = Trainer(method, data, args.out_dir, TrainConfig(**train_cfg), source=source)
+    path = trainer.train(resume=args.resume)
+    print(f"{path} ({trainer.images_shown} images shown, {len(data)} faces)")
+    return 0

@@ -1,0 +1,80 @@
+"""``safefakes metrics``: image metrics and identity leakage of an anonymized split."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+
+log = logging.getLogger(__name__)
+
+
+# image_metrics' defaults, repeated so that building the parser imports nothing heavy
+# (tests/test_image_metrics.py checks they agree).
+DEFAULT_MIN_SIZE = 24
+DEFAULT_CROP_SIZE = 64
+DEFAULT_BATCH_SIZE = 32
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "metrics",
+        help="L1, L2, SSIM, LPIPS, FID and identity leakage of an anonymized split",
+        description="Compare every anonymized face with its original: L1, L2, SSIM, LPIPS "
+                    "(AlexNet), FID (Inception pool features) and the re-identification rates.",
+    )
+    p.add_argument("original", metavar="ORIGINAL_SPLIT", help="the split that was anonymized")
+    p.add_argument("anonymized", metavar="ANONYMIZED_SPLIT", help="the anonymized split (with manifest.csv)")
+    p.add_argument("--json", required=True, metavar="FILE", help="where to write image_metrics.json")
+    p.add_argument("--per-face", metavar="CSV", help="also write per-face l1, l2, ssim, lpips")
+    p.add_argument("--lpips-weights", metavar="FILE",
+                   help="torchvision alexnet-owt-7be5be79.pth (default: the torch cache)")
+    p.add_argument("--inception-weights", metavar="FILE",
+                   help="pytorch-fid pt_inception-2015-12-05-6726825d.pth (default: the torch cache)")
+    p.add_argument("--allow-random-init", action="store_true",
+                   help="use a seeded random initialisation when weights are missing "
+                        "(recorded as backbone_weights: random-init; not comparable to published numbers)")
+    p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, metavar="PX",
+                   help=f"skip faces narrower or lower than this (default {DEFAULT_MIN_SIZE})")
+    p.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, metavar="PX",
+                   help=f"side of the square face crops (default {DEFAULT_CROP_SIZE})")
+    p.add_argument("--max-faces", type=int, metavar="N",
+                   help="measure a seeded sample of at most N faces (default: every face)")
+    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
+    p.add_argument("--device", metavar="DEV", help="torch device (default: cuda when available, else cpu)")
+    p.add_argument("--leakage", choices=("auto", "dlib", "synthetic-identity", "none"), default="auto",
+                   help="identity-leakage recognizer (default auto: synthetic-identity when the "
+                        "original split has identity vectors, else dlib)")
+    p.add_argument("--recognizer-crops", metavar="DIR",
+                   help="split with identity vectors the synthetic recognizer learns from "
+                        "(default: a 'crops' folder next to ORIGINAL_SPLIT, else cross-fitting on the originals)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --max-faces sample and the synthetic recognizer")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from safefakes.data.images import atomic_path, write_text_atomic
+    from safefakes.evaluation.image_metrics import compute_image_metrics
+    from safefakes.evaluation.leakage import compute_leakage
+
+    result = compute_image_metrics(
+        args.original, args.anonymized,
+        min_size=args.min_size, crop_size=args.crop_size,
+        lpips_weights=args.lpips_weights, inception_weights=args.inception_weights,
+        allow_random_init=args.allow_random_init, device=args.device, batch_size=args.batch_size,
+        max_faces=args.max_faces, seed=args.seed,
+    )
+    summary = dict(result.summary)
+    if args.leakage == "none":
+        summary.update(reid_rate=None, top1_rate=None, leakage_source="none")
+    else:
+        summary.update(compute_leakage(args.original, args.anonymized, args.min_size, args.leakage,
+                                       args.seed, args.recognizer_crops, max_faces=args.max_faces))
+    write_text_atomic(args.json, json.dumps(summary, indent=2) + "\n")
+    if args.per_face:
+        with atomic_path(args.per_face) as tmp:
+            result.per_face.to_csv(tmp, index=False)
+    log.info("%s: %d faces, l1 %.4f, lpips %s, fid %s, reid %s (%s)", args.anonymized,
+             summary["n_faces"], summary["l1"] or 0, summary["lpips"], summary["fid"],
+             summary["reid_rate"], summary["leakage_source"])
+    return 0

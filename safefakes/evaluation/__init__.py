@@ -1,0 +1,1 @@
+"""Scores of the study: WIDER FACE average precision, image metrics, correlation."""

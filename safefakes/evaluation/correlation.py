@@ -1,0 +1,136 @@
+"""Which cheap image metric predicts the expensive detector result? (the paper's Table II)
+
+From the tidy per-run table, the Pearson and Spearman correlation of each
+metric with mAP over three groups of anonymized datasets: all of them, the GAN
+methods only and the conventional methods only, each with its number of runs.
+The un-anonymized "original" runs are left out: their metrics are zero by
+definition and would anchor every correlation.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from safefakes.data.images import atomic_path, write_text_atomic
+from safefakes.evaluation.tables import IMAGE_METRICS, LEAKAGE_METRICS, MAP, METHOD, ORIGINAL, add_map_mean
+
+GAN_METHODS = ("deepprivacy", "ciagan", "sun2018")
+CONVENTIONAL_METHODS = ("blur", "blackout", "pixelate", "fullblur")
+GROUPS = ("all", "gan", "conventional")
+#: Fewest runs for which a correlation is reported (two points always correlate perfectly).
+MIN_RUNS = 3
+COLUMNS = ("metric", "target", "group", "n", "pearson", "pearson_p", "spearman", "spearman_p")
+_GROUP_TITLES = {"all": "All", "gan": "GAN", "conventional": "Conventional"}
+
+
+def final_detector_runs(table: pd.DataFrame, column: str = "det_iters") -> pd.DataFrame:
+    """The runs of the longest detector training: one mAP per anonymized dataset.
+
+    Shorter detector runs (the paper's Fig. 6 sweep) would count each dataset
+    several times with the same metrics; tables without the column are kept whole.
+    """
+    if column not in table.columns:
+        return table
+    values = pd.to_numeric(table[column], errors="coerce")
+    if values.notna().sum() == 0:
+        return table
+    return table[values == values.max()]
+
+
+def method_group(method: str) -> str | None:
+    """'gan', 'conventional', or None (the original data, or a method of neither kind)."""
+    if method in GAN_METHODS:
+        return "gan"
+    if method in CONVENTIONAL_METHODS:
+        return "conventional"
+    return None
+
+
+def _group_rows(table: pd.DataFrame, group: str, method_column: str) -> pd.DataFrame:
+    methods = table[method_column].astype(str)
+    keep = methods != ORIGINAL
+    if group != "all":
+        keep &= methods.map(method_group) == group
+    return table[keep]
+
+
+def _pair(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
+    nan = (math.nan,) * 4
+    if len(x) < MIN_RUNS or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pearson = stats.pearsonr(x, y)
+        spearman = stats.spearmanr(x, y)
+    return (float(pearson.statistic), float(pearson.pvalue),
+            float(spearman.statistic), float(spearman.pvalue))
+
+
+def correlate(
+    table: pd.DataFrame,
+    metrics: tuple[str, ...] | list[str] | None = None,
+    target: str = MAP,
+    method_column: str = METHOD,
+) -> pd.DataFrame:
+    """One row per metric and group: n, Pearson r and p, Spearman rho and p.
+
+    Only the runs of the longest detector training count (``final_detector_runs``).
+    metrics: default every image and leakage metric present in the table.
+    Runs without a value for the metric or the target are not counted in n.
+    A group with fewer than three runs, or a constant column, gets NaN.
+    """
+    table = final_detector_runs(add_map_mean(table))
+    if metrics is None:
+        metrics = [m for m in (*IMAGE_METRICS, *LEAKAGE_METRICS) if m in table.columns]
+    missing = [c for c in (*metrics, target, method_column) if c not in table.columns]
+    if missing:
+        raise KeyError(f"the table has no column(s) {', '.join(missing)}")
+    rows = []
+    for metric in metrics:
+        for group in GROUPS:
+            sub = _group_rows(table, group, method_column)
+            values = sub[[metric, target]].apply(pd.to_numeric, errors="coerce").dropna()
+            x, y = values[metric].to_numpy(float), values[target].to_numpy(float)
+            rows.append((metric, target, group, len(values), *_pair(x, y)))
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _fmt(value: float) -> str:
+    return "–" if value is None or math.isnan(value) else f"{value:+.2f}"
+
+
+def to_markdown(correlation: pd.DataFrame) -> str:
+    """Table II's shape: one row per metric, Pearson and Spearman per group, n in the header."""
+    parts = []
+    for target, block in correlation.groupby("target", sort=False):
+        n = {g: int(block[block.group == g].n.max()) for g in GROUPS}
+        header = ["Metric"]
+        for g in GROUPS:
+            header += [f"{_GROUP_TITLES[g]} r (n={n[g]})", f"{_GROUP_TITLES[g]} ρ"]
+        lines = [f"Correlation with {target} (Pearson r, Spearman ρ; – = fewer than "
+                 f"{MIN_RUNS} runs or a constant column)", "",
+                 "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for metric, rows in block.groupby("metric", sort=False):
+            cells = [metric.upper() if len(metric) <= 5 else metric]
+            for g in GROUPS:
+                r = rows[rows.group == g].iloc[0]
+                cells += [_fmt(r.pearson), _fmt(r.spearman)]
+            lines.append("| " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts) + "\n"
+
+
+def write_correlation(correlation: pd.DataFrame, out_dir: str | Path) -> tuple[Path, Path]:
+    """correlation.csv and correlation.md under out_dir."""
+    out_dir = Path(out_dir)
+    csv_path, md_path = out_dir / "correlation.csv", out_dir / "correlation.md"
+    with atomic_path(csv_path) as tmp:
+        correlation.to_csv(tmp, index=False)
+    write_text_atomic(md_path, to_markdown(correlation))
+    return csv_path, md_path

@@ -1,0 +1,129 @@
+"""The tidy per-run table: one row per run, one column per grid dimension and per score.
+
+A run folder names its grid point in Snakemake's Paramspace style, e.g.
+``results/runs/anonymizer~deepprivacy/faces~38000/anon_iters~4000000/det_iters~60000/``
+and holds ``map.json`` ``{easy, medium, hard}``. The anonymized split's
+``image_metrics.json`` (l1, l2, ssim, lpips, fid, reid_rate, ...) sits in the
+run folder or in one of its parents (the metrics do not depend on the
+detector's training length), and is joined to every run below it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from safefakes.data.images import atomic_path
+from safefakes.data.wider import SUBSETS
+from safefakes.errors import InputError
+
+MAP_JSON = "map.json"
+IMAGE_METRICS_JSON = "image_metrics.json"
+METHOD = "anonymizer"
+#: Grid dimensions of the study, in the order the run folders nest them.
+GRID_COLUMNS = (METHOD, "faces", "anon_iters", "det_iters")
+#: The mean of the three difficulties, the paper's single "mAP".
+MAP = "map"
+MAP_COLUMNS = (*SUBSETS, MAP)
+IMAGE_METRICS = ("l1", "l2", "ssim", "lpips", "fid")
+LEAKAGE_METRICS = ("reid_rate", "top1_rate")
+ORIGINAL = "original"
+
+
+def _value(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def grid_point(run_dir: str | Path, root: str | Path) -> dict:
+    """``key~value`` folder names between root and run_dir, as a dict (numbers parsed)."""
+    point = {}
+    for part in Path(run_dir).resolve().relative_to(Path(root).resolve()).parts:
+        if "~" in part:
+            key, value = part.split("~", 1)
+            point[key] = _value(value)
+    return point
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InputError(path, f"invalid JSON: {exc.msg}", line=exc.lineno) from exc
+    if not isinstance(data, dict):
+        raise InputError(path, "expected a JSON object")
+    return data
+
+
+def _scalars(data: dict) -> dict:
+    return {k: v for k, v in data.items() if v is None or isinstance(v, (int, float, str, bool))}
+
+
+def add_map_mean(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy with the ``map`` column (mean over easy, medium, hard) when it is missing."""
+    table = table.copy()
+    if MAP not in table.columns and all(s in table.columns for s in SUBSETS):
+        table[MAP] = table[list(SUBSETS)].astype(float).mean(axis=1)
+    return table
+
+
+def collect_runs(root: str | Path) -> pd.DataFrame:
+    """The tidy table of every run (a folder with map.json) under root."""
+    root = Path(root)
+    rows = []
+    for map_path in sorted(root.rglob(MAP_JSON)):
+        run_dir = map_path.parent
+        scores = _read_json(map_path)
+        missing = [s for s in SUBSETS if s not in scores]
+        if missing:
+            raise InputError(map_path, f"missing {', '.join(missing)}",
+                             hint="map.json holds {easy, medium, hard} from `safefakes evaluate`")
+        row: dict = {**grid_point(run_dir, root)}
+        row.update({s: float(scores[s]) for s in SUBSETS})
+        for folder in (run_dir, *run_dir.parents):
+            metrics_path = folder / IMAGE_METRICS_JSON
+            if metrics_path.exists():
+                row.update({k: v for k, v in _scalars(_read_json(metrics_path)).items()
+                            if k not in row})
+                break
+            if folder.resolve() == root.resolve():
+                break
+        row["run"] = run_dir.relative_to(root).as_posix()
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    table = add_map_mean(table)
+    first = [c for c in GRID_COLUMNS if c in table.columns] + list(MAP_COLUMNS)
+    return table[first + [c for c in table.columns if c not in first]]
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        table.to_csv(tmp, index=False)
+    return path
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """A tidy table CSV, checked for the columns every figure needs."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except FileNotFoundError:
+        raise InputError(path, "table not found", hint="make it with `safefakes collect RUNS_DIR`") from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise InputError(path, f"not a CSV table: {exc}") from exc
+    if METHOD not in table.columns:
+        raise InputError(path, f"no '{METHOD}' column", line=1,
+                         hint="a tidy run table has one row per run and an 'anonymizer' column")
+    table = add_map_mean(table)
+    if MAP not in table.columns:
+        raise InputError(path, "no mAP columns (easy, medium, hard or map)", line=1)
+    return table

@@ -1,0 +1,121 @@
+"""What every figure shares: the Agg backend, method names and colours, and saving as PNG + PDF."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display; must precede pyplot
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from safefakes.data.images import atomic_path  # noqa: E402
+from safefakes.evaluation.tables import GRID_COLUMNS, METHOD, ORIGINAL  # noqa: E402
+
+#: Display order: the reference, the GANs, then the conventional methods.
+METHOD_ORDER = ("original", "deepprivacy", "ciagan", "sun2018", "fullblur", "blur", "pixelate", "blackout")
+METHOD_LABELS = {
+    "original": "Original",
+    "deepprivacy": "DeepPrivacy",
+    "ciagan": "CIAGAN",
+    "sun2018": "Sun2018",
+    "blur": "Blur",
+    "blackout": "Black box",
+    "pixelate": "Pixelation",
+    "fullblur": "Full-image blur",
+}
+METHOD_COLORS = {
+    "original": "#333333",
+    "deepprivacy": "#1f77b4",
+    "ciagan": "#2ca02c",
+    "sun2018": "#9467bd",
+    "fullblur": "#8c564b",
+    "blur": "#ff7f0e",
+    "pixelate": "#e377c2",
+    "blackout": "#7f7f7f",
+}
+SUBSET_LABELS = {"easy": "Easy", "medium": "Medium", "hard": "Hard", "map": "mAP (mean)"}
+SUBSET_COLORS = {"easy": "#4c72b0", "medium": "#dd8452", "hard": "#c44e52"}
+DPI = 150
+
+plt.rcParams.update({
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 8,
+    "legend.frameon": False,
+})
+
+
+def label(method: str) -> str:
+    return METHOD_LABELS.get(method, method)
+
+
+def color(method: str, fallback_index: int = 0) -> str:
+    return METHOD_COLORS.get(method, plt.get_cmap("tab10")(fallback_index % 10))
+
+
+def ordered_methods(methods) -> list[str]:
+    """Known methods in display order, then unknown ones alphabetically."""
+    present = set(map(str, methods))
+    known = [m for m in METHOD_ORDER if m in present]
+    return known + sorted(present - set(known))
+
+
+def count_label(value: float) -> str:
+    """7500 -> '7.5k', 4000000 -> '4M': iteration and face counts as people say them."""
+    for size, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def count_ticks(ax, values) -> None:
+    """Ticks at the grid values themselves (no minor ticks), labelled 7.5k, 15k, 60k."""
+    from matplotlib.ticker import NullFormatter, NullLocator
+
+    values = sorted({float(v) for v in values})
+    ax.set_xticks(values, [count_label(v) for v in values])
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def save_figure(fig, out_stem: str | Path) -> list[Path]:
+    """Write ``<out_stem>.png`` and ``<out_stem>.pdf`` atomically and close the figure."""
+    out_stem = Path(out_stem)
+    paths = []
+    for fmt in ("png", "pdf"):
+        path = out_stem.with_name(f"{out_stem.name}.{fmt}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=DPI, bbox_inches="tight")
+        paths.append(path)
+    plt.close(fig)
+    return paths
+
+
+def main_setting(table: pd.DataFrame, vary: str | None = None) -> pd.DataFrame:
+    """The rows of each method's fullest setting, letting ``vary`` range.
+
+    For every grid column other than the method and ``vary``, each method keeps
+    its largest value (most faces, longest training): the setting the paper's
+    headline numbers use. A column a method does not have (NaN) is ignored.
+    """
+    keep = []
+    for _, rows in table.groupby(METHOD, sort=False):
+        for column in GRID_COLUMNS:
+            if column in (METHOD, vary) or column not in rows.columns:
+                continue
+            values = pd.to_numeric(rows[column], errors="coerce")
+            if values.notna().any():
+                rows = rows[values == values.max()]
+        keep.append(rows)
+    return pd.concat(keep) if keep else table.iloc[0:0]
+
+
+def original_rows(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table[METHOD].astype(str) == ORIGINAL]

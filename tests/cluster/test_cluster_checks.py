@@ -1,0 +1,251 @@
+"""The SLURM profiles and the checks of `make test-cluster`, without a cluster.
+
+`make test-cluster` (tests/cluster/run_cluster_test.sh) runs the real thing;
+these tests keep its checker honest (it must fail on the faults it is there to
+catch) and the profiles loadable by Snakemake, in the ordinary `make test`.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import check_cluster_run as ccr
+
+REPO = Path(__file__).resolve().parents[2]
+GPU_RULES = {"train_anonymizer", "anonymize_gan", "train_detector", "predict", "image_metrics"}
+
+# Lines as snakemake 9.27 and snakemake-executor-plugin-slurm 2.8.0 print them.
+LOG = """\
+Building DAG of jobs...
+SLURM run ID: 1a2b-run
+[Thu Nov 26 09:17:23 2026]
+rule killed_then_retried:
+    output: probe/retried.txt
+    jobid: 3
+    reason: Missing output files: probe/retried.txt
+    resources: tmpdir=<TBD>, mem_mb=1000, runtime=30, cpus_per_task=1, attempt_number=1
+
+[Thu Nov 26 09:17:23 2026]
+rule gpu_probe:
+    output: probe/gpu_1.txt
+    jobid: 2
+    wildcards: n=1
+    resources: tmpdir=<TBD>, mem_mb=1000, runtime=30, cpus_per_task=1, gpu=1
+Auto-selected partition 'gpu' for job gpu_probe with score 0.250
+Job 2 has been submitted with SLURM jobid 1 (log: /w/.snakemake/slurm_logs/rule_gpu_probe/1.log).
+Job 3 has been submitted with SLURM jobid 2 (log: /w/.snakemake/slurm_logs/rule_killed_then_retried/2.log).
+Error in rule killed_then_retried:
+    message: SLURM-job '2' failed, SLURM status is: 'CANCELLED'.
+    jobid: 3
+Trying to restart job 3.
+[Thu Nov 26 09:17:40 2026]
+rule killed_then_retried:
+    output: probe/retried.txt
+    jobid: 3
+    resources: tmpdir=<TBD>, mem_mb=1000, runtime=30, cpus_per_task=1, attempt_number=2
+Job 3 has been submitted with SLURM jobid 4 (log: /w/.snakemake/slurm_logs/rule_killed_then_retried/4.log).
+[Thu Nov 26 09:17:41 2026]
+rule gpu_probe:
+    output: probe/gpu_2.txt
+    jobid: 5
+    wildcards: n=2
+    resources: tmpdir=<TBD>, mem_mb=1000, runtime=30, cpus_per_task=1, gpu=1
+Job 5 has been submitted with SLURM jobid 5 (log: /w/.snakemake/slurm_logs/rule_gpu_probe/n_2/5.log).
+[Thu Nov 26 09:17:53 2026]
+localrule all:
+    input: probe/gpu_1.txt, probe/gpu_2.txt, probe/retried.txt
+    jobid: 0
+    resources: tmpdir=/tmp, mem_mb=1000
+"""
+
+
+def squeue_view(**changes: dict) -> dict[str, dict[str, str]]:
+    """What squeue/scontrol would say about the jobs of LOG on a correct run."""
+    def job(partition, state, comment, tres, submit, end):
+        return {"partition": partition, "state": state, "comment": comment, "tres_per_job": tres,
+                "SubmitTime": f"2026-11-26T09:{submit}", "EndTime": f"2026-11-26T09:{end}"}  # fmt: skip
+
+    jobs = {
+        "1": job("gpu", "COMPLETED", "rule_gpu_probe_wildcards_1", "gres:gpu:1", "17:23", "17:30"),
+        "2": job("cpu", "CANCELLED", "rule_killed_then_retried", "", "17:23", "17:35"),
+        "4": job("cpu", "COMPLETED", "rule_killed_then_retried", "", "17:40", "17:45"),
+        "5": job("gpu", "COMPLETED", "rule_gpu_probe_wildcards_2", "gres:gpu:1", "17:41", "17:48"),
+    }
+    for job_id, fields in changes.items():
+        jobs[job_id].update(fields)
+    return jobs
+
+
+@pytest.fixture
+def log_file(tmp_path: Path) -> Path:
+    path = tmp_path / "run.log"
+    path.write_text(LOG)
+    return path
+
+
+def test_parse_log_maps_each_submission_to_its_rule_and_gpu_request():
+    log = ccr.parse_log(LOG)
+    assert log.run_id == "1a2b-run"
+    assert [(s.rule, s.snakemake_jobid, s.slurm_jobid, s.gpus) for s in log.submissions] == [
+        ("gpu_probe", 2, "1", 1),
+        ("killed_then_retried", 3, "2", 0),
+        ("killed_then_retried", 3, "4", 0),
+        ("gpu_probe", 5, "5", 1),
+    ]
+    assert log.restarted == {3}
+    assert [(b.rule, b.local) for b in log.blocks][-1] == ("all", True)
+
+
+def test_check_run_accepts_a_correct_run(log_file, monkeypatch):
+    monkeypatch.setattr(ccr, "slurm_jobs", lambda run_id: squeue_view())
+    log, jobs = ccr.check_run("probe", log_file, {"gpu"}, {"cpu"}, cancelled={"2"}, check_job_logs=False)
+    assert len(log.submissions) == 4 and set(jobs) == {"1", "2", "4", "5"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "cancelled", "message"),
+    [
+        ({"1": {"partition": "cpu"}}, {"2"}, "declares gpu=1"),
+        ({"1": {"tres_per_job": ""}}, {"2"}, "declares gpu=1"),
+        ({"4": {"partition": "gpu", "tres_per_job": "gres:gpu:1"}}, {"2"}, "needs no GPU"),
+        ({"4": {"state": "FAILED"}}, {"2"}, "ended FAILED"),
+        ({}, set(), "ended CANCELLED, expected COMPLETED"),
+        ({"1": {"comment": "rule_cpu_probe"}}, {"2"}, "not that rule's job"),
+    ],
+)
+def test_check_run_rejects_wrong_placement_and_states(log_file, monkeypatch, changes, cancelled, message):
+    monkeypatch.setattr(ccr, "slurm_jobs", lambda run_id: squeue_view(**changes))
+    with pytest.raises(ccr.CheckError, match=message):
+        ccr.check_run("probe", log_file, {"gpu"}, {"cpu"}, cancelled=cancelled, check_job_logs=False)
+
+
+def test_check_run_wants_each_completed_job_s_slurm_log(tmp_path, monkeypatch):
+    logs = {job_id: tmp_path / f"{job_id}.log" for job_id in ("1", "4", "5")}
+    text = LOG
+    for job_id, path in logs.items():
+        path.write_text("Select jobs to execute...\n")
+        text = re.sub(rf"(SLURM jobid {job_id}) \(log: [^)]*\)", rf"\1 (log: {path})", text)
+    log_path = tmp_path / "run.log"
+    log_path.write_text(text)
+    monkeypatch.setattr(ccr, "slurm_jobs", lambda run_id: squeue_view())
+    ccr.check_run("probe", log_path, {"gpu"}, {"cpu"}, cancelled={"2"})
+    logs["5"].write_text("")
+    with pytest.raises(ccr.CheckError, match="SLURM job 5 .* left no SLURM job log"):
+        ccr.check_run("probe", log_path, {"gpu"}, {"cpu"}, cancelled={"2"})
+
+
+def test_check_run_rejects_a_job_that_did_not_go_through_slurm(tmp_path, monkeypatch):
+    # A job start without a submission: Snakemake ran it some other way.
+    path = tmp_path / "run.log"
+    path.write_text(LOG.replace("Job 2 has been submitted with SLURM jobid 1", "Job 2 ran here"))
+    monkeypatch.setattr(ccr, "slurm_jobs", lambda run_id: squeue_view())
+    with pytest.raises(ccr.CheckError, match="some job did not run as a SLURM job"):
+        ccr.check_run("probe", path, {"gpu"}, {"cpu"}, cancelled={"2"}, check_job_logs=False)
+
+
+def test_check_run_rejects_a_local_run(tmp_path):
+    path = tmp_path / "run.log"
+    path.write_text(LOG.replace("SLURM run ID: 1a2b-run\n", ""))
+    with pytest.raises(ccr.CheckError, match="did not use the slurm executor"):
+        ccr.check_run("probe", path, {"gpu"}, {"cpu"})
+
+
+def write_probe(workdir: Path, gpu_jobs=("1", "5"), cuda="0", retried_job="4") -> Path:
+    probe = workdir / "probe"
+    probe.mkdir(parents=True)
+    (probe / "cpu.txt").write_text("job=3\npartition=cpu\ncuda=unset\n")
+    for n, job_id in enumerate(gpu_jobs, start=1):
+        (probe / f"gpu_{n}.txt").write_text(f"job={job_id}\npartition=gpu\ncuda={cuda}\n")
+    (probe / "retried.txt").write_text(f"attempt=2\njob={retried_job}\nfirst_attempt_job=2\n")
+    return workdir
+
+
+def probe_log_with_cpu_job() -> ccr.RunLog:
+    """LOG plus the probe's CPU job (SLURM job 3)."""
+    log = ccr.parse_log(LOG)
+    log.submissions.append(ccr.Submission("cpu_probe", 1, "3", 0))
+    return log
+
+
+def test_check_probe_accepts_a_correct_probe_run(tmp_path):
+    ccr.check_probe(write_probe(tmp_path), probe_log_with_cpu_job(), squeue_view(), "2", {"gpu"})
+
+
+@pytest.mark.parametrize(
+    ("probe", "changes", "cancelled", "message"),
+    [
+        ({"cuda": "unset"}, {}, "2", "expected CUDA_VISIBLE_DEVICES set by SLURM"),
+        ({"gpu_jobs": ("1", "9")}, {}, "2", "not by a gpu_probe job"),
+        ({}, {"5": {"SubmitTime": "2026-11-26T09:17:24"}}, "2", "the global gpu resource did not cap them"),
+        ({}, {}, "3", "the harness cancelled job 3"),
+        ({"retried_job": "7"}, {}, "2", "expected attempt 2 in job 4"),
+    ],
+)
+def test_check_probe_rejects_what_it_must(tmp_path, probe, changes, cancelled, message):
+    with pytest.raises(ccr.CheckError, match=message):
+        ccr.check_probe(write_probe(tmp_path, **probe), probe_log_with_cpu_job(), squeue_view(**changes), cancelled, {"gpu"})
+
+
+def write_tree(root: Path, files: dict[str, bytes]) -> Path:
+    for rel, data in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(data)
+    return root
+
+
+def test_check_same_results_compares_bytes_but_not_logs(tmp_path):
+    local = write_tree(tmp_path / "local", {"data/a.txt": b"1", "logs/x.log": b"local"})
+    slurm = write_tree(tmp_path / "slurm", {"data/a.txt": b"1", "logs/x.log": b"slurm", "benchmarks/b.tsv": b"t"})
+    assert ccr.check_same_results(slurm, local) == 1
+    (slurm / "data" / "a.txt").write_bytes(b"2")
+    with pytest.raises(ccr.CheckError, match="1 of 1 result files differ"):
+        ccr.check_same_results(slurm, local)
+    (slurm / "data" / "a.txt").write_bytes(b"1")
+    (slurm / "data" / "extra.txt").write_bytes(b"")
+    with pytest.raises(ccr.CheckError, match="only on SLURM"):
+        ccr.check_same_results(slurm, local)
+
+
+def test_partition_file_routes_gpu_jobs_to_a_gpu_partition():
+    gpu, cpu = ccr.gpu_and_cpu_partitions(REPO / "profiles" / "slurm" / "partitions.yaml")
+    assert gpu == {"gpu"} and cpu == {"cpu"}
+
+
+def test_site_profile_gives_every_gpu_rule_a_gpu_and_retries():
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["executor"] == "slurm"
+    assert profile["retries"] >= 1
+    assert profile["resources"]["gpu"] >= 1
+    assert profile["slurm-partition-config"] == "partitions.yaml"
+    # A default partition would send GPU jobs to it too, bypassing the partition file.
+    assert "slurm_partition" not in profile["default-resources"]
+    assert set(profile["set-resources"]) == GPU_RULES
+    assert all(res["gpu"] == 1 for res in profile["set-resources"].values())
+    ci = yaml.safe_load((REPO / "profiles" / "slurm-ci" / "config.yaml").read_text())
+    assert ci["slurm-status-command"] == "squeue"
+    assert set(ci["set-resources"]) == GPU_RULES
+
+
+def test_snakemake_loads_both_profiles(tmp_path):
+    # A dry run resolves every profile key; a misspelt key or a bad resource fails here.
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "snakemake", "-n",
+            "-s", str(REPO / "tests" / "cluster" / "Snakefile"),
+            "--profile", str(REPO / "profiles" / "slurm"),
+            "--profile", str(REPO / "profiles" / "slurm-ci"),
+            "--workflow-profile", "none",
+        ],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = proc.stdout + proc.stderr
+    # The CI override's resources won; the gpu=1 rule kept its GPU request.
+    assert "mem_mb=1000" in out and "runtime=30" in out
+    assert "gpu=1" in out

@@ -1,0 +1,140 @@
+"""Correlation of metrics with mAP (Table II) and the tidy run table it reads."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from safefakes.commands import tables as tables_command
+from safefakes.errors import InputError
+from safefakes.evaluation.correlation import (
+    correlate,
+    final_detector_runs,
+    method_group,
+    to_markdown,
+    write_correlation,
+)
+from safefakes.evaluation.tables import collect_runs, grid_point, read_table, write_table
+from test_image_metrics import run_command
+
+# A hand-made table: 3 GAN runs, 4 conventional, the original, and one method of neither group.
+TABLE = pd.DataFrame({
+    "anonymizer": ["original", "deepprivacy", "ciagan", "sun2018", "blur", "blackout", "pixelate",
+                   "fullblur", "mystery"],
+    "map":        [0.91, 0.88, 0.80, 0.83, 0.60, 0.40, 0.55, 0.86, 0.70],
+    "lpips":      [0.00, 0.20, 0.31, 0.25, 0.35, 0.72, 0.45, 0.30, 0.50],
+    "fid":        [0.0, 9.0, 25.0, 14.0, 60.0, 150.0, 80.0, 20.0, 33.0],
+})
+
+
+def scipy_pair(rows: pd.DataFrame, metric: str) -> tuple[float, float]:
+    return (stats.pearsonr(rows[metric], rows["map"]).statistic,
+            stats.spearmanr(rows[metric], rows["map"]).statistic)
+
+
+def test_agrees_with_scipy_per_group():
+    corr = correlate(TABLE, ["lpips", "fid"])
+    assert list(corr.columns) == ["metric", "target", "group", "n", "pearson", "pearson_p",
+                                  "spearman", "spearman_p"]
+    picks = {
+        "all": TABLE.iloc[1:],  # everything but the original, the unknown method included
+        "gan": TABLE.iloc[1:4],
+        "conventional": TABLE.iloc[4:8],
+    }
+    for metric in ("lpips", "fid"):
+        for group, rows in picks.items():
+            row = corr[(corr.metric == metric) & (corr.group == group)].iloc[0]
+            assert row.n == len(rows)
+            pearson, spearman = scipy_pair(rows, metric)
+            assert row.pearson == pytest.approx(pearson)
+            assert row.spearman == pytest.approx(spearman)
+    # LPIPS rises as mAP falls: strongly negative over all runs.
+    assert corr[(corr.metric == "lpips") & (corr.group == "all")].pearson.iloc[0] < -0.8
+
+
+def test_groups():
+    assert [method_group(m) for m in ("deepprivacy", "ciagan", "sun2018")] == ["gan"] * 3
+    assert [method_group(m) for m in ("blur", "blackout", "pixelate", "fullblur")] == ["conventional"] * 4
+    assert method_group("original") is None and method_group("mystery") is None
+
+
+def test_missing_values_small_groups_and_constant_columns_give_nan():
+    table = TABLE.copy()
+    table.loc[table.anonymizer == "ciagan", "lpips"] = np.nan
+    table["flat"] = 1.0
+    corr = correlate(table, ["lpips", "flat"])
+    gan = corr[(corr.metric == "lpips") & (corr.group == "gan")].iloc[0]
+    assert gan.n == 2 and math.isnan(gan.pearson) and math.isnan(gan.spearman)
+    assert corr[corr.metric == "flat"].pearson.isna().all()
+    with pytest.raises(KeyError, match="ssim"):
+        correlate(TABLE, ["ssim"])
+
+
+def test_only_the_longest_detector_training_counts():
+    long = TABLE.assign(det_iters=60000)
+    short = TABLE.assign(det_iters=7500, map=TABLE["map"][::-1].to_numpy())  # would flip the sign
+    both = pd.concat([long, short], ignore_index=True)
+    assert len(final_detector_runs(both)) == len(TABLE)
+    pd.testing.assert_frame_equal(correlate(both, ["lpips"]), correlate(long, ["lpips"]))
+
+
+def test_markdown_and_files(tmp_path):
+    corr = correlate(TABLE, ["lpips", "fid"])
+    md = to_markdown(corr)
+    lines = md.splitlines()
+    header = next(line for line in lines if line.startswith("| Metric"))
+    assert "All r (n=8)" in header and "GAN r (n=3)" in header and "Conventional r (n=4)" in header
+    lpips_row = next(line for line in lines if line.startswith("| LPIPS"))
+    expected = stats.pearsonr(TABLE.lpips[1:], TABLE["map"][1:]).statistic
+    assert lpips_row.split("|")[2].strip() == f"{expected:+.2f}"
+    csv_path, md_path = write_correlation(corr, tmp_path / "out")
+    assert pd.read_csv(csv_path).shape == (6, 8)
+    assert md_path.read_text() == md
+
+
+def test_collect_runs_from_paramspace_folders(tmp_path):
+    root = tmp_path / "runs"
+    anon = root / "anonymizer~deepprivacy" / "faces~38000" / "anon_iters~4000000"
+    for det, value in ((7500, 0.5), (60000, 0.8)):
+        run = anon / f"det_iters~{det}"
+        run.mkdir(parents=True)
+        (run / "map.json").write_text(json.dumps({"easy": value, "medium": value - 0.1, "hard": value - 0.3}))
+    (anon / "image_metrics.json").write_text(json.dumps(
+        {"l1": 0.1, "lpips": 0.2, "fid": 9.5, "reid_rate": 0.05, "backbone_weights": "random-init",
+         "backbone_files": {"fid_inception": "random-init"}}))
+    blur = root / "anonymizer~blur" / "det_iters~60000"
+    blur.mkdir(parents=True)
+    (blur / "map.json").write_text(json.dumps({"easy": 0.6, "medium": 0.5, "hard": 0.2}))
+    table = collect_runs(root)
+    assert list(table.columns[:8]) == ["anonymizer", "faces", "anon_iters", "det_iters",
+                                       "easy", "medium", "hard", "map"]
+    assert len(table) == 3
+    dp = table[(table.anonymizer == "deepprivacy") & (table.det_iters == 60000)].iloc[0]
+    assert dp.faces == 38000 and dp.lpips == 0.2 and dp.backbone_weights == "random-init"
+    assert dp["map"] == pytest.approx((0.8 + 0.7 + 0.5) / 3)
+    assert "backbone_files" not in table.columns  # nested values stay in the json
+    assert math.isnan(table[table.anonymizer == "blur"].lpips.iloc[0])
+    assert grid_point(anon, root) == {"anonymizer": "deepprivacy", "faces": 38000, "anon_iters": 4000000}
+
+    (blur / "map.json").write_text(json.dumps({"easy": 0.6}))
+    with pytest.raises(InputError, match="medium, hard"):
+        collect_runs(root)
+
+
+def test_collect_and_correlate_commands(tmp_path):
+    path = tmp_path / "table.csv"
+    write_table(TABLE, path)
+    assert run_command(tables_command, ["correlate", str(path), "--out", str(tmp_path / "c"),
+                                        "--metric", "lpips"]) == 0
+    corr = pd.read_csv(tmp_path / "c" / "correlation.csv")
+    assert list(corr.metric.unique()) == ["lpips"] and len(corr) == 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("method,map\nblur,0.5\n")
+    with pytest.raises(InputError, match="anonymizer"):
+        read_table(bad)
+    assert run_command(tables_command, ["collect", str(tmp_path / "none"), "--out", str(tmp_path / "e.csv")]) == 0

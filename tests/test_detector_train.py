@@ -1,0 +1,147 @@
+"""Training DSFD: checkpoints, bit-identical resume on the CPU, an overfit run, the commands."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from safefakes.data.wider import read_prediction, read_predictions
+from safefakes.detector import train as train_module
+from safefakes.detector.predict import detect_split
+from safefakes.detector.train import build_detector, load_checkpoint, train_detector
+from safefakes.errors import InputError
+from test_detector_data import make_face_split, plain_config
+
+torch.set_num_threads(1)
+
+FACES = [[(4, 6, 20), (34, 30, 26)], [(40, 4, 16)], [(8, 30, 28), (44, 44, 14)]]
+
+
+@pytest.fixture(scope="module")
+def tiny_split(tmp_path_factory):
+    return make_face_split(tmp_path_factory.mktemp("det") / "train", FACES, size=64)
+
+
+def tiny_config(**kw):
+    base = dict(input_size=48, batch_size=2, lr=0.01, warmup_iterations=2, lr_steps=[0.5, 0.75],
+                checkpoint_every=100, photometric=True, data_anchor_sampling=0.5, min_crop=0.5, flip=0.5)
+    base.update(kw)
+    return plain_config(**base)
+
+
+def _losses(path):
+    with open(path, newline="") as fh:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(fh)]
+
+
+def test_checkpoint_round_trip(tiny_split, tmp_path):
+    config = tiny_config(lr_steps=[0.9])  # no step inside 2 iterations
+    ckpt_path = train_detector(tiny_split, tmp_path / "run", config, iterations=2, progress=False)
+    ckpt = load_checkpoint(ckpt_path)
+    assert ckpt["iteration"] == 2 and ckpt["total_iterations"] == 2
+    assert ckpt["backbone_weights"] == "random-init"
+    assert ckpt["data_order"] == {"seed": 0, "next_sample": 4, "n_images": 3}
+    assert set(ckpt["rng"]) >= {"torch", "numpy", "python"}
+    assert ckpt["optimizer"]["state"]  # momentum buffers saved
+    model, restored = build_detector(ckpt)
+    assert restored == config
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, ckpt["model"][key])
+    info = json.loads((tmp_path / "run" / "train_info.json").read_text())
+    assert info["backbone_weights"] == "random-init" and info["iterations"] == 2
+    rows = _losses(tmp_path / "run" / "losses.csv")
+    assert [int(r["iteration"]) for r in rows] == [1, 2]
+    assert all(np.isfinite(float(r["loss"])) for r in rows)
+    # warm-up from lr / 10: 0.001 at iteration 1, then 0.0055
+    assert [float(r["lr"]) for r in rows] == pytest.approx([0.001, 0.0055])
+    # A finished run is not trained again.
+    mtime = ckpt_path.stat().st_mtime_ns
+    assert train_detector(tiny_split, tmp_path / "run", config, iterations=2, progress=False) == ckpt_path
+    assert ckpt_path.stat().st_mtime_ns == mtime
+
+
+def test_resume_after_interruption_is_bit_identical(tiny_split, tmp_path, monkeypatch):
+    config = tiny_config(checkpoint_every=2)
+    straight = load_checkpoint(train_detector(tiny_split, tmp_path / "straight", config, iterations=4,
+                                              progress=False))
+
+    real_loss = train_module.progressive_anchor_loss
+    calls = {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # iteration 3, after the checkpoint of iteration 2
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "progressive_anchor_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(tiny_split, tmp_path / "resumed", config, iterations=4, progress=False)
+    monkeypatch.setattr(train_module, "progressive_anchor_loss", real_loss)
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoint.pt")["iteration"] == 2
+
+    resumed = load_checkpoint(train_detector(tiny_split, tmp_path / "resumed", config, iterations=4,
+                                             progress=False))
+    assert resumed["iteration"] == 4
+    for key, value in straight["model"].items():
+        assert torch.equal(value, resumed["model"][key]), key
+    for pid, state in straight["optimizer"]["state"].items():
+        assert torch.equal(state["momentum_buffer"], resumed["optimizer"]["state"][pid]["momentum_buffer"])
+    assert straight["scheduler"]["last_epoch"] == resumed["scheduler"]["last_epoch"] == 4
+    assert _losses(tmp_path / "straight" / "losses.csv") == _losses(tmp_path / "resumed" / "losses.csv")
+
+
+def test_resume_refuses_a_different_run_length(tiny_split, tmp_path):
+    config = tiny_config()
+    train_detector(tiny_split, tmp_path / "run", config, iterations=1, progress=False)
+    with pytest.raises(InputError, match="1-iteration run"):
+        train_detector(tiny_split, tmp_path / "run", config, iterations=3, progress=False)
+    # --no-resume starts over
+    ckpt = train_detector(tiny_split, tmp_path / "run", config, iterations=3, resume=False, progress=False)
+    assert load_checkpoint(ckpt)["iteration"] == 3
+
+
+def test_overfit_a_few_images_then_detect_them(tmp_path):
+    from safefakes.evaluation.widerface import evaluate_folder
+
+    faces = [[(6, 8, 34), (54, 50, 22)], [(50, 6, 36), (10, 60, 16)], [(20, 30, 40)], [(60, 60, 30), (8, 4, 18)]]
+    split = make_face_split(tmp_path / "faces", faces, size=96, seed=3)
+    config = plain_config(input_size=96, width=0.125, batch_size=4, lr=0.01, warmup_iterations=10,
+                          lr_steps=[0.8], grad_clip=10.0, checkpoint_every=1000)
+    ckpt = train_detector(split, tmp_path / "run", config, iterations=120, progress=False)
+    summary = detect_split(ckpt, split, tmp_path / "pred")
+    assert summary["images"] == 4 and summary["backbone_weights"] == "random-init"
+    preds = read_predictions(tmp_path / "pred")
+    assert sorted(preds) == [f"0--Test/img_{i:02d}" for i in range(4)]
+    name, dets = read_prediction(tmp_path / "pred" / "0--Test" / "img_00.txt")
+    assert name == "img_00" and (np.diff(dets[:, 4]) <= 0).all()  # sorted by score
+    aps = evaluate_folder(tmp_path / "pred", split).to_dict()
+    assert aps["hard"] > 0.9 and aps["medium"] > 0.9, aps
+    # DSFD's multi-scale test finds them too.
+    multi = detect_split(ckpt, split, tmp_path / "pred_ms", multiscale=True)
+    assert multi["multiscale"] is True
+    aps_ms = evaluate_folder(tmp_path / "pred_ms", split).to_dict()
+    assert aps_ms["hard"] > 0.8, aps_ms
+
+
+def test_commands_train_and_detect(tiny_split, tmp_path, capsys):
+    from safefakes.cli import main
+
+    cfg = tmp_path / "det.yaml"
+    cfg.write_text(json.dumps({"detector": tiny_config().to_dict()}))  # JSON is YAML
+    out = tmp_path / "run"
+    assert main(["train-detector", str(tiny_split), str(out), "--iterations", "1", "--config", str(cfg),
+                 "--quiet"]) == 0
+    assert main(["detect", str(out / "checkpoint.pt"), str(tiny_split), str(tmp_path / "pred"), "--no-flip",
+                 "--score-threshold", "0.2", "--max-boxes", "5", "--quiet"]) == 0
+    preds = read_predictions(tmp_path / "pred")
+    assert len(preds) == 3 and all(len(d) <= 5 and (d[:, 4] >= 0.2).all() for d in preds.values())
+    # The paper preset needs ImageNet weights: a clear error, exit status 2.
+    assert main(["train-detector", str(tiny_split), str(tmp_path / "paper"), "--preset", "paper",
+                 "--iterations", "1", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "detector.backbone_weights" in err and "vgg16" in err

@@ -1,0 +1,362 @@
+"""Image metrics on tiny drawn splits: zero for identical splits, growing with stronger anonymization.
+
+The helpers here (``make_split``, ``make_anonymized``) are shared by the leakage and plot tests.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from safefakes.anonymizers.base import Status
+from safefakes.commands import metrics as metrics_command
+from safefakes.data.images import copy_file_atomic, write_image
+from safefakes.data.split import Split
+from safefakes.data.wider import ImageFaces
+from safefakes.errors import InputError, MissingWeightsError
+from safefakes.evaluation import backbones
+from safefakes.evaluation.image_metrics import (
+    Backbones,
+    GaussianStats,
+    load_backbones,
+    PairCounts,
+    iter_image_pairs,
+    compute_image_metrics,
+    crop_faces,
+    frechet_distance,
+    pixel_distances,
+    read_manifest,
+    ssim_pairs,
+)
+
+torch.set_num_threads(1)
+
+
+# --------------------------------------------------------------------------- #
+# Tiny data
+# --------------------------------------------------------------------------- #
+def draw_face(img: np.ndarray, box, ident: np.ndarray, rng: np.random.Generator) -> None:
+    """A textured cartoon face whose look follows the identity vector (6 numbers in [0, 1])."""
+    x, y, w, h = box
+    skin = (120 + 120 * ident[:3]).astype(int)
+    cx, cy = x + w // 2, y + h // 2
+    axes = (max(int(w * (0.32 + 0.15 * ident[4])), 2), max(int(h * 0.45), 2))
+    cv2.ellipse(img, (cx, cy), axes, 0, 0, 360, tuple(int(v) for v in skin), -1)
+    spacing = int(w * (0.12 + 0.14 * ident[3]))
+    eye = max(w // 12, 1)
+    for sx in (-1, 1):
+        cv2.circle(img, (cx + sx * spacing, cy - h // 8), eye, (20, 20, 60), -1)
+    mouth = max(int(w * (0.1 + 0.2 * ident[5])), 1)
+    cv2.line(img, (cx - mouth, cy + h // 4), (cx + mouth, cy + h // 4), (150, 30, 30), max(h // 20, 1))
+    patch = img[y:y + h, x:x + w].astype(np.int16) + rng.integers(-12, 13, (h, w, 3))
+    img[y:y + h, x:x + w] = np.clip(patch, 0, 255).astype(np.uint8)
+
+
+def make_split(root: Path, n_images: int = 3, faces_per_image: int = 2, size: int = 56,
+               seed: int = 0, with_identities: bool = False, n_identities: int | None = None) -> Split:
+    """A split of n_images drawn images, each with faces_per_image faces of size x size px."""
+    rng = np.random.default_rng(seed)
+    images, identities = [], {}
+    n_identities = n_identities or n_images * faces_per_image
+    vectors = {k: rng.uniform(0, 1, 6) for k in range(n_identities)}
+    face = 0
+    for i in range(n_images):
+        name = f"0--Test/0_Test_{i}.jpg"
+        img = np.zeros((size * 2, (size + 8) * faces_per_image + 8, 3), np.uint8)
+        img[:] = rng.integers(40, 90, 3)
+        boxes, ids = [], []
+        for j in range(faces_per_image):
+            box = (8 + j * (size + 8), size // 2, size, size)
+            ident = face % n_identities
+            draw_face(img, box, vectors[ident], rng)
+            boxes.append(box)
+            ids.append(ident)
+            face += 1
+        write_image(root / "images" / name, img)
+        images.append(ImageFaces(name, np.array(boxes)))
+        identities[name] = np.array(ids)
+    split = Split(root, images)
+    if with_identities:
+        split.identities = identities
+        split.identity_vectors = vectors
+    split.save_metadata()
+    return Split.load(root)
+
+
+def make_anonymized(original: Split, root: Path, transform, method: str = "test",
+                    status: str = Status.ANONYMIZED, statuses: dict | None = None) -> Path:
+    """Copy a split with transform(face_crop, face_number) applied to every face, plus manifest.csv."""
+    from safefakes.data.images import read_image
+
+    rows = []
+    n = 0
+    for im in original.images:
+        img = read_image(original.image_path(im.name)).copy()
+        changed = False
+        for k, (x, y, w, h) in enumerate(im.boxes):
+            face_status = (statuses or {}).get((im.name, k), status)
+            if face_status in Status.CHANGED:
+                img[y:y + h, x:x + w] = transform(img[y:y + h, x:x + w].copy(), n)
+                changed = True
+            rows.append([im.name, k, x, y, w, h, method, face_status])
+            n += 1
+        if changed:
+            write_image(root / "images" / im.name, img)
+        else:  # as the 'original' method does: the same bytes
+            copy_file_atomic(original.image_path(im.name), root / "images" / im.name)
+    Split(root, original.images).save_metadata()
+    with (root / "manifest.csv").open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["image", "face_index", "x", "y", "w", "h", "method", "status"])
+        writer.writerows(rows)
+    return root
+
+
+def blur(kernel: int):
+    return lambda crop, _n: cv2.GaussianBlur(crop, (kernel, kernel), 0)
+
+
+def noise(strength: float, seed: int = 1):
+    rng = np.random.default_rng(seed)
+
+    def apply(crop, _n):
+        return np.clip(crop + rng.normal(0, strength, crop.shape), 0, 255).astype(np.uint8)
+
+    return apply
+
+
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory) -> dict:
+    """Small checkpoints of the standard architectures, loaded through the real path logic."""
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(123)
+    import torchvision
+
+    alex = folder / backbones.ALEXNET_FILE
+    # Only the feature layers, the part LPIPS uses, keeps the file small (10 MB, not 244).
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    torch.save({k: v for k, v in state.items() if k.startswith("features.")}, alex)
+    inception = folder / backbones.INCEPTION_FILE
+    torch.save(backbones.build_fid_inception_network().state_dict(), inception)
+    return {"lpips_weights": alex, "inception_weights": inception}
+
+
+@pytest.fixture(scope="module")
+def nets(weights) -> Backbones:
+    """The networks of the weights fixture, loaded once for the tests that only need outputs."""
+    return load_backbones(**weights)
+
+
+@pytest.fixture(scope="module")
+def original(tmp_path_factory) -> Split:
+    return make_split(tmp_path_factory.mktemp("original"), n_images=2, faces_per_image=2)
+
+
+# --------------------------------------------------------------------------- #
+# Tests
+# --------------------------------------------------------------------------- #
+def test_identical_splits_score_zero(original, tmp_path, weights):
+    same = make_anonymized(original, tmp_path / "same", lambda c, n: c, method="original",
+                           status=Status.ORIGINAL)
+    result = compute_image_metrics(original.root, same, min_size=16, crop_size=64, **weights)
+    s = result.summary
+    assert s["n_faces"] == 4
+    assert s["l1"] == 0 and s["l2"] == 0
+    assert s["ssim"] == pytest.approx(1.0)
+    assert s["lpips"] == pytest.approx(0.0, abs=1e-6)
+    assert s["fid"] == pytest.approx(0.0, abs=1e-3)
+    assert s["backbone_weights"] == "pretrained"
+    assert s["backbone_files"]["fid_inception"] == str(weights["inception_weights"])
+    assert s["backbone_files"]["lpips_alexnet"] == str(weights["lpips_weights"])
+    assert list(result.per_face.columns) == ["image", "face_index", "l1", "l2", "ssim", "lpips"]
+    assert len(result.per_face) == 4
+
+
+def test_metrics_grow_with_blur_strength(original, tmp_path, nets):
+    summaries = []
+    for kernel in (3, 9, 31):
+        anon = make_anonymized(original, tmp_path / f"blur{kernel}", blur(kernel), method="blur")
+        summaries.append(compute_image_metrics(original.root, anon, min_size=16, crop_size=64,
+                                               backbones=nets).summary)
+    for weaker, stronger in zip(summaries, summaries[1:]):
+        assert stronger["l1"] > weaker["l1"]
+        assert stronger["l2"] > weaker["l2"]
+        assert stronger["ssim"] < weaker["ssim"]
+        assert stronger["lpips"] > weaker["lpips"]
+    assert summaries[-1]["fid"] > summaries[0]["fid"]
+
+
+def test_pixel_and_ssim_move_with_noise_by_hand():
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)
+    shifted = np.clip(clean.astype(int) + 51, 0, 255).astype(np.uint8)
+    l1, l2 = pixel_distances(clean, shifted)
+    expected = (shifted.astype(float) - clean) / 255.0
+    np.testing.assert_allclose(l1, np.abs(expected).mean(axis=(1, 2, 3)))
+    np.testing.assert_allclose(l2, (expected**2).mean(axis=(1, 2, 3)))
+    weak = np.clip(clean + rng.normal(0, 5, clean.shape), 0, 255).astype(np.uint8)
+    strong = np.clip(clean + rng.normal(0, 60, clean.shape), 0, 255).astype(np.uint8)
+    assert (ssim_pairs(clean, weak) > ssim_pairs(clean, strong)).all()
+
+
+def test_frechet_distance_of_gaussians_matches_closed_form_and_pytorch_fid():
+    from pytorch_fid.fid_score import calculate_frechet_distance
+
+    rng = np.random.default_rng(0)
+    xa = rng.normal(0, 1, (4000, 3))
+    xb = rng.normal(0, 1, (4000, 3)) * np.array([1.0, 2.0, 0.5]) + np.array([2.0, 0, 0])
+    a, b = GaussianStats(), GaussianStats()
+    for chunk in np.array_split(xa, 7):  # running sums over batches
+        a.add(chunk)
+    b.add(xb)
+    mu, cov = a.mean_cov()
+    np.testing.assert_allclose(mu, xa.mean(axis=0), atol=1e-12)
+    np.testing.assert_allclose(cov, np.cov(xa, rowvar=False), atol=1e-10)
+    reference = calculate_frechet_distance(xa.mean(0), np.cov(xa, rowvar=False),
+                                           xb.mean(0), np.cov(xb, rowvar=False))
+    # many samples: the covariance route; unit vs diag(1, 4, 0.25) covariances and a shift of 2
+    assert frechet_distance(a, b) == pytest.approx(reference, rel=1e-6)
+    assert frechet_distance(a, b) == pytest.approx(4 + 1 + 0.25, abs=0.3)
+    # fewer samples than dimensions: the sample-space route, singular covariances
+    ya, yb = rng.normal(0, 1, (5, 8)), rng.normal(1, 2, (4, 8))
+    sa, sb = GaussianStats(), GaussianStats()
+    sa.add(ya[:2])
+    sa.add(ya[2:])
+    sb.add(yb)
+    assert sa.samples is not None and sb.samples is not None
+    reference = calculate_frechet_distance(ya.mean(0), np.cov(ya, rowvar=False),
+                                           yb.mean(0), np.cov(yb, rowvar=False))
+    assert frechet_distance(sa, sb) == pytest.approx(reference, rel=1e-4)
+    assert frechet_distance(sa, sa) == pytest.approx(0.0, abs=1e-9)
+    single = GaussianStats()
+    single.add(xa[:1])
+    assert frechet_distance(single, b) is None
+
+
+def test_faces_below_min_size_and_left_as_is_are_not_paired(original, tmp_path):
+    first = original.images[0].name
+    anon = make_anonymized(original, tmp_path / "part", blur(9),
+                           statuses={(first, 0): Status.TOO_SMALL})
+    counts = PairCounts()
+    pairs = list(iter_image_pairs(original.root, anon, min_size=16, counts=counts))
+    assert (counts.paired, counts.not_anonymized, counts.too_small) == (3, 1, 0)
+    assert [p.face_indices.tolist() for p in pairs] == [[1], [0, 1]]
+    np.testing.assert_array_equal(pairs[0].boxes, [[72, 28, 128, 84]])  # x1 y1 x2 y2 of face 1
+    counts = PairCounts()
+    assert list(iter_image_pairs(original.root, anon, min_size=57, counts=counts)) == []
+    assert (counts.paired, counts.not_anonymized, counts.too_small) == (0, 1, 3)
+
+
+def test_max_faces_draws_one_seeded_sample(original, tmp_path):
+    anon = make_anonymized(original, tmp_path / "cap", blur(9))
+
+    def sample(seed):
+        counts = PairCounts()
+        pairs = list(iter_image_pairs(original.root, anon, min_size=16, counts=counts, max_faces=3, seed=seed))
+        assert (counts.paired, counts.over_cap) == (3, 1)
+        return [(p.name, i) for p in pairs for i in p.face_indices.tolist()]
+
+    assert sample(0) == sample(0)
+    assert len(set(sample(0))) == 3
+    assert {tuple(s) for s in (sample(0), sample(1), sample(2), sample(3))} != {tuple(sample(0))}
+
+
+def test_unrelated_splits_are_an_input_error(original, tmp_path):
+    other = make_split(tmp_path / "other", n_images=1, faces_per_image=1, seed=5)
+    anon = make_anonymized(other, tmp_path / "anon", blur(5))
+    with pytest.raises(InputError, match="split it was made from"):
+        list(iter_image_pairs(original.root, anon))
+
+
+def test_missing_weights_name_the_file_and_random_init_is_recorded(original, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty_cache"))
+    with pytest.raises(MissingWeightsError) as err:
+        backbones.load_fid_inception()
+    assert backbones.INCEPTION_FILE in str(err.value)
+    assert "metrics.inception_weights" in str(err.value)
+    with pytest.raises(MissingWeightsError) as err:
+        backbones.load_lpips_alex(tmp_path / "nowhere.pth")
+    assert "nowhere.pth" in str(err.value) and "download.pytorch.org" in str(err.value)
+
+    same = make_anonymized(original, tmp_path / "same", lambda c, n: c, status=Status.ORIGINAL)
+    # min_size above every face: the models load (and are recorded) without a slow forward pass.
+    s = compute_image_metrics(original.root, same, min_size=100, crop_size=32,
+                              allow_random_init=True).summary
+    assert s["backbone_weights"] == "random-init"
+    assert s["backbone_files"]["fid_inception"] == "random-init"
+    # Deterministic: two random-init models agree.
+    m1, _ = backbones.load_lpips_alex(allow_random_init=True)
+    m2, _ = backbones.load_lpips_alex(allow_random_init=True)
+    x = torch.rand(1, 3, 32, 32)
+    assert torch.equal(m1(x, x * 0.5), m2(x, x * 0.5))
+
+
+def test_torch_cache_is_searched(tmp_path, monkeypatch, weights):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cache = tmp_path / "hub" / "checkpoints"
+    cache.mkdir(parents=True)
+    (cache / backbones.ALEXNET_FILE).write_bytes(Path(weights["lpips_weights"]).read_bytes())
+    _, files = backbones.load_lpips_alex()
+    assert files["trunk"] == str(cache / backbones.ALEXNET_FILE)
+
+
+def test_wrong_checkpoint_is_an_input_error(tmp_path):
+    bad = tmp_path / "bad.pth"
+    torch.save({"something": torch.zeros(1)}, bad)
+    with pytest.raises(InputError, match="bad.pth"):
+        backbones.load_fid_inception(bad)
+
+
+def test_manifest_and_crops(tmp_path):
+    path = tmp_path / "manifest.csv"
+    path.write_text("image,face_index,x,y,w,h,method,status\na/b.jpg,0,1,2,3,4,blur,anonymized\n"
+                    "a/b.jpg,x,1,2,3,4,blur,anonymized\n")
+    with pytest.raises(InputError) as err:
+        read_manifest(path)
+    assert err.value.line == 3
+    with pytest.raises(InputError, match="not an anonymized split"):
+        read_manifest(tmp_path / "missing.csv")
+    img = np.zeros((20, 20, 3), np.uint8)
+    img[5:15, 5:10] = 200
+    crops = crop_faces(img, np.array([[5, 5, 10, 15]]), 32)
+    assert crops.shape == (1, 32, 32, 3) and crops.min() == 200
+
+
+def run_command(module, argv: list[str]) -> int:
+    """Parse and run one sub-command module the way safefakes.cli does."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    module.add_parser(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_command_defaults_match_the_library():
+    from safefakes.evaluation import image_metrics
+
+    assert metrics_command.DEFAULT_MIN_SIZE == image_metrics.DEFAULT_MIN_SIZE
+    assert metrics_command.DEFAULT_CROP_SIZE == image_metrics.DEFAULT_CROP_SIZE
+    assert metrics_command.DEFAULT_BATCH_SIZE == image_metrics.DEFAULT_BATCH_SIZE
+
+
+def test_metrics_command_writes_json(original, tmp_path, weights):
+    anon = make_anonymized(original, tmp_path / "blur", blur(15), method="blur")
+    out = tmp_path / "m" / "image_metrics.json"
+    code = run_command(metrics_command, ["metrics", str(original.root), str(anon), "--json", str(out),
+                 "--lpips-weights", str(weights["lpips_weights"]),
+                 "--inception-weights", str(weights["inception_weights"]),
+                 "--min-size", "16", "--crop-size", "32", "--per-face", str(tmp_path / "faces.csv")])
+    assert code == 0
+    data = json.loads(out.read_text())
+    for key in ("l1", "l2", "ssim", "lpips", "fid", "n_faces", "backbone_weights", "reid_rate",
+                "top1_rate", "leakage_source"):
+        assert key in data
+    assert data["n_faces"] == 4 and data["leakage_source"] == "dlib"
+    assert (tmp_path / "faces.csv").read_text().startswith("image,face_index,l1,l2,ssim,lpips")

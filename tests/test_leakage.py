@@ -1,0 +1,131 @@
+"""Identity leakage: the rates by hand, dlib on an identical split, the synthetic recognizer's ordering."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from safefakes.anonymizers.base import Status
+from safefakes.evaluation.leakage import (
+    DLIB,
+    SYNTHETIC,
+    DlibDescriber,
+    collect_synthetic_faces,
+    compute_leakage,
+    identification_rates,
+    load_identity_faces,
+    synthetic_leakage_from_faces,
+    train_identity_recognizer,
+)
+from test_image_metrics import blur, make_anonymized, make_split
+
+torch.set_num_threads(1)
+# Fewer steps than the default keep the tests fast; the drawn faces are easy to recognise.
+STEPS = 200
+
+
+def test_rates_by_hand():
+    gallery = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    probes = np.array([[0.1, 0.0], [0.9, 0.05], [0.6, 0.6]])
+    r = identification_rates(probes, gallery, np.array([0, 1, 2]), threshold=0.5)
+    # distances to the own original: 0.1, 0.112, 0.721 -> two within 0.5
+    assert r["reid_rate"] == pytest.approx(2 / 3)
+    # the third probe is as close to gallery[1] as to its own: a tie is a miss
+    assert r["top1_rate"] == pytest.approx(2 / 3)
+    assert r["mean_distance"] == pytest.approx((0.1 + np.hypot(0.1, 0.05) + np.hypot(0.6, 0.4)) / 3)
+    # scale divides every distance
+    assert identification_rates(probes, gallery, np.array([0, 1, 2]), 0.5, scale=0.1)["reid_rate"] == 0
+    # every probe the same descriptor (e.g. black boxes): at most one lucky hit, here none
+    same = np.zeros((3, 2)) + 0.5
+    assert identification_rates(same, gallery, np.array([0, 1, 2]), 10.0)["top1_rate"] == 0
+    assert identification_rates(np.zeros((0, 2)), gallery, np.zeros(0), 0.5)["reid_rate"] is None
+
+
+def test_dlib_on_an_identical_split(tmp_path):
+    original = make_split(tmp_path / "orig", n_images=2, faces_per_image=2, size=56)
+    same = make_anonymized(original, tmp_path / "same", lambda c, n: c, status=Status.ORIGINAL)
+    r = compute_leakage(original.root, same, min_size=16)
+    assert r["leakage_source"] == DLIB and r["n_leakage_faces"] == 4
+    assert r["reid_rate"] == 1.0 and r["top1_rate"] == 1.0
+    assert r["leakage_mean_distance"] == pytest.approx(0.0, abs=1e-6)
+    assert r["leakage_threshold"] == 0.6
+
+
+def test_dlib_descriptors_and_no_pkg_resources_warning():
+    code = ("import warnings; warnings.simplefilter('error');"
+            "from safefakes.evaluation.leakage import DlibDescriber; DlibDescriber()")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+    img = np.full((80, 80, 3), 128, np.uint8)
+    d = DlibDescriber().describe(img, np.array([[10, 10, 70, 70], [20, 20, 60, 60]]))
+    assert d.shape == (2, 128) and np.isfinite(d).all()
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    """The generator's layout: train (the faces to anonymize) next to crops (other people)."""
+    root = tmp_path_factory.mktemp("synthetic")
+    original = make_split(root / "train", n_images=16, faces_per_image=3, size=40, with_identities=True)
+    make_split(root / "crops", n_images=60, faces_per_image=1, size=40, seed=7, with_identities=True,
+               n_identities=20)
+    return root, original
+
+
+@pytest.fixture(scope="module")
+def recognizer(synthetic):
+    root, _ = synthetic
+    training = load_identity_faces(root / "crops")
+    assert training.crops.shape == (60, 32, 32, 3) and len(np.unique(training.identity)) == 20
+    return train_identity_recognizer(training.crops, training.vector_rows(), seed=0, steps=STEPS)
+
+
+def test_synthetic_recognizer_orders_the_methods(synthetic, recognizer):
+    root, original = synthetic
+    rates = {}
+    for name, transform, status in (("original", lambda c, n: c, Status.ORIGINAL),
+                                    ("blur", blur(31), Status.ANONYMIZED),
+                                    ("blackout", lambda c, n: c * 0, Status.ANONYMIZED)):
+        anon = make_anonymized(original, root / name, transform, status=status)
+        faces = collect_synthetic_faces(original.root, anon, min_size=16)
+        rates[name] = synthetic_leakage_from_faces(faces, recognizer=recognizer)
+    r = rates["original"]
+    assert r["leakage_source"] == SYNTHETIC and r["n_leakage_faces"] == 48 and r["n_identities"] == 48
+    assert r["reid_rate"] == r["original_reid_rate"] > 0.5
+    assert r["top1_rate"] > 0.3  # far above chance, 1/48
+    assert rates["original"]["reid_rate"] > rates["blur"]["reid_rate"] >= rates["blackout"]["reid_rate"]
+    assert rates["original"]["top1_rate"] > rates["blur"]["top1_rate"] >= rates["blackout"]["top1_rate"]
+    assert rates["blackout"]["reid_rate"] < 0.15 and rates["blackout"]["top1_rate"] < 0.1
+    # the threshold is calibrated on the originals only
+    assert rates["blur"]["leakage_threshold"] == r["leakage_threshold"]
+
+
+def test_compute_leakage_finds_the_crops_set(synthetic):
+    root, original = synthetic
+    anon = make_anonymized(original, root / "blackout_auto", lambda c, n: c * 0)
+    r = compute_leakage(original.root, anon, min_size=16, recognizer_steps=STEPS)
+    assert r["leakage_source"] == SYNTHETIC
+    assert r["leakage_recognizer"] == str((root / "crops").resolve())  # next to train
+    assert r["original_top1_rate"] > 0.3 and r["top1_rate"] < 0.1
+
+
+def test_cross_fitted_recognizer_without_a_crops_set(synthetic):
+    root, original = synthetic
+    anon = make_anonymized(original, root / "blackout_cf", lambda c, n: c * 0)
+    faces = collect_synthetic_faces(original.root, anon, min_size=16)
+    assert faces.crops.shape == (48, 32, 32, 3) and faces.anonymized.shape == (48, 32, 32, 3)
+    r = synthetic_leakage_from_faces(faces, None, steps=STEPS)
+    assert r["leakage_recognizer"] == "cross-fitted on the originals"
+    assert r["original_top1_rate"] > 0.15 and r["top1_rate"] < 0.1
+
+
+def test_too_few_faces_are_reported_not_guessed(tmp_path):
+    original = make_split(tmp_path / "orig", n_images=1, faces_per_image=2, size=40, with_identities=True)
+    anon = make_anonymized(original, tmp_path / "a", blur(9))
+    r = compute_leakage(original.root, anon, min_size=16)
+    assert r["leakage_source"] == SYNTHETIC and r["reid_rate"] is None and r["n_leakage_faces"] == 2
+    assert r["leakage_recognizer"] == "cross-fitted on the originals"
+    with pytest.raises(ValueError, match="unknown leakage source"):
+        compute_leakage(original.root, anon, source="face++")

@@ -1,0 +1,207 @@
+"""Sun2018: training, the discriminator's learning rate, privacy, the blurred-box option, the fallback."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from safefakes.anonymizers.base import Status
+from safefakes.anonymizers.gan.dataset import load_crop_tensors
+from safefakes.anonymizers.gan.sun2018 import Sun2018, Sun2018Anonymizer, _ScaledConv2d, box_regions
+from safefakes.anonymizers.gan.training import Trainer, TrainConfig
+from test_gan_landmarks import face_keypoints, tiny_crop_set, write_split
+
+torch.set_num_threads(1)
+
+TINY = {"resolution": 16, "width": 0.0625, "d_lr_scale": 0.1}
+
+
+def _train_config(images: int) -> TrainConfig:
+    return TrainConfig(images=images, batch_size=8, lr=1e-3, betas=(0.5, 0.999), ema_halflife_images=16,
+                       checkpoint_every=16, sample_every=16, log_every=8, progress_bar=False, device="cpu", seed=5)
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> Path:
+    return tiny_crop_set(tmp_path_factory.mktemp("sun_crops"))
+
+
+def _train(crops: Path, out: Path, images: int = 32, **model) -> tuple[Path, Trainer]:
+    method = Sun2018({**TINY, **model})
+    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    trainer = Trainer(method, data, out, _train_config(images))
+    return trainer.train(), trainer
+
+
+@pytest.fixture(scope="module")
+def trained(crops, tmp_path_factory) -> tuple[Path, Trainer]:
+    return _train(crops, tmp_path_factory.mktemp("sun_run"))
+
+
+def _finite_losses(path: Path) -> list[dict]:
+    rows = list(csv.DictReader(open(path.parent / "losses.csv")))
+    assert rows
+    for row in rows:
+        for key in ("d_loss", "d_global", "d_local", "g_loss", "g_adv", "l1"):
+            assert math.isfinite(float(row[key])), (key, row)
+    return rows
+
+
+# --------------------------------------------------------------------------- #
+# Training
+# --------------------------------------------------------------------------- #
+def test_short_training_has_finite_losses_and_samples(trained):
+    path, _ = trained
+    assert path.exists()
+    _finite_losses(path)
+    assert (path.parent / "samples" / "latest.png").exists()
+
+
+def test_blurred_box_input_trains_too(crops, tmp_path):
+    path, trainer = _train(crops, tmp_path / "blur", images=16, input="blur")
+    _finite_losses(path)
+    batch = trainer.data.batch(torch.arange(2))
+    cond = trainer.method.condition(batch)
+    hole = batch["mask"].expand_as(cond) < 0.5
+    assert (cond[hole] != -1).any()  # not black: the blurred face
+    torch.testing.assert_close(cond[~hole], batch["image"][~hole])  # the context is untouched
+
+
+def test_generator_output_keeps_the_known_pixels(trained):
+    _, trainer = trained
+    batch = trainer.data.batch(torch.arange(4))
+    with torch.no_grad():
+        fake = trainer.method.generate(trainer.G_ema, batch, trainer.method.latent(4))
+    known = batch["mask"].expand_as(fake) > 0.5
+    torch.testing.assert_close(fake[known], batch["condition"][known], rtol=0, atol=0)
+
+
+def test_discriminator_learning_rate_is_scaled():
+    """Adam on a layer with lr scale s moves the effective weights s times as far as a plain layer."""
+    torch.manual_seed(0)
+    plain = torch.nn.Conv2d(2, 3, 3, 1, 1)
+    scaled = _ScaledConv2d(2, 3, 3, 1, 1, scale=0.1)
+    with torch.no_grad():
+        scaled.weight.copy_(plain.weight / 0.1)
+        scaled.bias.copy_(plain.bias / 0.1)
+    x = torch.randn(4, 2, 5, 5)
+    torch.testing.assert_close(scaled(x), plain(x))
+    steps = []
+    for layer in (plain, scaled):
+        opt = torch.optim.Adam(layer.parameters(), lr=1e-2)
+        w0 = (layer.weight * getattr(layer, "lr_scale", 1.0)).detach().clone()
+        layer(x).pow(2).sum().backward()
+        opt.step()
+        steps.append((layer.weight * getattr(layer, "lr_scale", 1.0)).detach() - w0)
+    torch.testing.assert_close(steps[1], 0.1 * steps[0], rtol=1e-3, atol=1e-7)
+
+
+def test_local_discriminator_region_is_the_box_with_context():
+    mask = torch.ones(2, 1, 16, 16)
+    mask[0, :, 4:12, 6:10] = 0  # rows 4..11, columns 6..9
+    rois = box_regions(mask, context=0.25)
+    torch.testing.assert_close(rois[0], torch.tensor([0.0, 5.0, 2.0, 11.0, 14.0]))
+    torch.testing.assert_close(rois[1], torch.tensor([1.0, 0.0, 0.0, 16.0, 16.0]))  # nothing to inpaint
+
+
+# --------------------------------------------------------------------------- #
+# Anonymization
+# --------------------------------------------------------------------------- #
+BOX = (20, 16, 28, 32)
+
+
+def _scene(seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (72, 72, 3), dtype=np.uint8)
+
+
+def test_privacy_box_pixels_never_reach_the_generator(trained):
+    path, _ = trained
+    anon = Sun2018Anonymizer(path, device="cpu")
+    image = _scene()
+    other = (2, 2, 16, 18)
+    boxes = np.array([BOX, other])
+    kps = np.stack([face_keypoints(BOX), face_keypoints(other)])
+    before = anon.anonymize(image, boxes, kps, np.random.default_rng(3))
+    assert before.statuses == [Status.ANONYMIZED] * 2
+    changed = image.copy()
+    for x, y, w, h in boxes:
+        changed[y:y + h, x:x + w] = np.random.default_rng(9).integers(0, 256, (h, w, 3))
+    after = anon.anonymize(changed, boxes, kps, np.random.default_rng(3))
+    assert np.array_equal(before.image, after.image)
+    # Only the boxes are written.
+    outside = np.ones(image.shape[:2], bool)
+    for x, y, w, h in boxes:
+        outside[y:y + h, x:x + w] = False
+    assert np.array_equal(before.image[outside], image[outside])
+
+
+def test_blurred_box_option_is_less_private(crops, tmp_path):
+    path, _ = _train(crops, tmp_path / "blur", images=8, input="blur")
+    anon = Sun2018Anonymizer(path, device="cpu")
+    assert anon.describe()["input"] == "blur"
+    image = _scene()
+    boxes, kps = np.array([BOX]), face_keypoints(BOX)[None]
+    before = anon.anonymize(image, boxes, kps, np.random.default_rng(3))
+    assert before.statuses == [Status.ANONYMIZED]
+    x, y, w, h = BOX
+    changed = image.copy()
+    changed[y:y + h, x:x + w] = 0
+    after = anon.anonymize(changed, boxes, kps, np.random.default_rng(3))
+    assert not np.array_equal(before.image, after.image)  # the blurred face reaches the generator
+    outside = np.ones(image.shape[:2], bool)
+    outside[y:y + h, x:x + w] = False
+    assert np.array_equal(before.image[outside], image[outside])
+
+
+def test_faces_without_landmarks_run_with_empty_maps(trained):
+    path, _ = trained
+    anon = Sun2018Anonymizer(path, device="cpu")
+    image = _scene()
+    boxes = np.array([BOX])
+    with_kp = anon.anonymize(image, boxes, face_keypoints(BOX)[None], np.random.default_rng(0))
+    without = anon.anonymize(image, boxes, face_keypoints(BOX, visible=False)[None], np.random.default_rng(0))
+    none = anon.anonymize(image, boxes, None, np.random.default_rng(0))
+    assert with_kp.statuses == [Status.ANONYMIZED]
+    assert without.statuses == none.statuses == [Status.NO_KEYPOINTS_FALLBACK]
+    assert np.array_equal(without.image, none.image)
+    x, y, w, h = BOX
+    blob = without.image[y:y + h, x:x + w]
+    assert not np.array_equal(blob, image[y:y + h, x:x + w])  # replaced ...
+    assert blob.max() > 0  # ... by generated pixels, not blacked out
+    assert not np.array_equal(blob, with_kp.image[y:y + h, x:x + w])  # the landmarks matter
+
+
+def test_dataset_engine_records_the_fallback_in_the_manifest(trained, tmp_path):
+    from safefakes.anonymizers.apply import anonymize_split, read_manifest
+
+    path, _ = trained
+    split = write_split(tmp_path / "split", [[BOX], [(10, 8, 30, 34), (44, 40, 20, 22), (1, 60, 6, 6)]],
+                        [[0], [1, 2, 3]], size=72, landmarks=[[True], [True, False, False]])
+    report = anonymize_split(split, tmp_path / "out", Sun2018Anonymizer(path, device="cpu"), workers=1,
+                             progress=False)
+    assert report.complete
+    rows = read_manifest(tmp_path / "out" / "manifest.csv")
+    assert [r["status"] for r in rows] == [Status.ANONYMIZED, Status.ANONYMIZED, Status.NO_KEYPOINTS_FALLBACK,
+                                           Status.TOO_SMALL]
+    assert {r["method"] for r in rows} == {"sun2018"}
+
+
+def test_resume_gives_bit_identical_weights(crops, tmp_path):
+    method = Sun2018(TINY)
+    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    whole = Trainer(method, data, tmp_path / "whole", _train_config(32))
+    whole.train()
+    first = Trainer(method, data, tmp_path / "split", _train_config(32))
+    first.train(stop_after_images=16)
+    resumed = Trainer(method, data, tmp_path / "split", _train_config(32))
+    resumed.train(resume=True)
+    for net in ("G", "D", "G_ema"):
+        a, b = getattr(whole, net).state_dict(), getattr(resumed, net).state_dict()
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (net, key)

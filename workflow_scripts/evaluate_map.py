@@ -1,0 +1,17 @@
+"""Snakemake adapter: WIDER FACE AP (easy, medium, hard) of one run's predictions."""
+
+from _logging import log_to
+
+from safefakes.data.images import write_text_atomic
+from safefakes.evaluation.widerface import evaluate_folder
+from safefakes.plots.pr_curves import plot_pr_curves
+
+snakemake = globals()["snakemake"]
+
+with log_to(snakemake.log[0]):
+    result = evaluate_folder(snakemake.input.predictions, snakemake.input.split)
+    write_text_atomic(snakemake.output.scores, result.to_json() + "\n")
+    w = snakemake.wildcards
+    plot_pr_curves(snakemake.output.curves, result, label=w.anonymizer,
+                   title=f"{w.anonymizer}, faces {w.faces}, anonymizer {w.anon_iters}, detector {w.det_iters}")
+    print(result.to_json())

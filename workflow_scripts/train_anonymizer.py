@@ -1,0 +1,31 @@
+"""Snakemake adapter: train one GAN anonymizer on `faces` crops for `anon_iters` images shown."""
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from _logging import log_to
+
+from safefakes.anonymizers.gan.train import train_gan
+
+snakemake = globals()["snakemake"]
+
+with log_to(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    w = snakemake.wildcards
+    train = dict(snakemake.params.settings.get("train", {}))
+    preset = train.pop("preset", "mini")
+    # Checkpoints of an interrupted run are resumed only when they come from the same settings and code.
+    work = Path(snakemake.params.work)
+    stamp = {"train": train, "preset": preset, "code": snakemake.params.code, "crops": str(snakemake.input.crops)}
+    stamp_path = work / "run.json"
+    if work.exists() and (not stamp_path.exists() or json.loads(stamp_path.read_text()) != stamp):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    stamp_path.write_text(json.dumps(stamp, indent=1))
+    result = train_gan(w.gan, snakemake.input.crops, work, faces=int(w.faces), images=int(w.anon_iters),
+                       preset=preset, overrides=train, device="auto", resume=True, progress=False)
+    shutil.copyfile(result.checkpoint, snakemake.output.model)
+    shutil.copyfile(result.samples, snakemake.output.samples)
+    shutil.copyfile(result.losses, snakemake.output.losses)

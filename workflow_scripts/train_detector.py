@@ -1,0 +1,33 @@
+"""Snakemake adapter: train DSFD on a (anonymized) train split for det_iters iterations."""
+
+import json
+import shutil
+from pathlib import Path
+
+import torch
+from _logging import log_to
+
+from safefakes.detector.config import DetectorConfig, preset
+from safefakes.detector.train import train_detector
+
+snakemake = globals()["snakemake"]
+
+with log_to(snakemake.log[0]):
+    torch.set_num_threads(snakemake.threads)
+    settings = snakemake.params.settings
+    overrides = dict(settings["settings"])
+    overrides.update(backbone_weights=settings["backbone_weights"],
+                     allow_random_init=settings["allow_random_init"])
+    config = DetectorConfig.from_dict(overrides, base=preset(settings["preset"]), source="config.yaml: detector")
+    # Checkpoints of an interrupted run are resumed only when they come from the same settings and code.
+    work = Path(snakemake.params.work)
+    stamp = {"config": config.to_dict(), "code": snakemake.params.code, "split": str(snakemake.input.split)}
+    stamp_path = work / "run.json"
+    if work.exists() and (not stamp_path.exists() or json.loads(stamp_path.read_text()) != stamp):
+        shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    stamp_path.write_text(json.dumps(stamp, indent=1))
+    checkpoint = train_detector(snakemake.input.split, work, config,
+                                iterations=int(snakemake.wildcards.det_iters), resume=True, progress=False)
+    shutil.copyfile(checkpoint, snakemake.output.model)
+    shutil.copyfile(work / "losses.csv", snakemake.output.losses)

@@ -138,3 +138,25 @@ def test_collect_and_correlate_commands(tmp_path):
     with pytest.raises(InputError, match="anonymizer"):
         read_table(bad)
     assert run_command(tables_command, ["collect", str(tmp_path / "none"), "--out", str(tmp_path / "e.csv")]) == 0
+
+
+def test_select_runs_and_per_split_metrics():
+    import pandas as pd
+    import pytest
+
+    from safefakes.evaluation.tables import per_split_metrics, select_runs
+
+    table = pd.DataFrame({
+        "anonymizer": ["original", "blur", "blur", "deepprivacy"],
+        "faces": [0, 0, 0, 300], "anon_iters": [0, 0, 0, 4000], "det_iters": [600, 150, 600, 600],
+        "easy": [0.9, 0.2, 0.3, 0.8], "medium": [0.9, 0.2, 0.3, 0.8], "hard": [0.9, 0.2, 0.3, 0.8],
+        "map": [0.9, 0.2, 0.3, 0.8], "l1": [None, 0.1, 0.1, 0.2], "run": ["o", "b150", "b600", "d"],
+    })
+    picked = select_runs(table, ["b150", "d"])
+    assert list(picked["run"]) == ["b150", "d"]
+    with pytest.raises(ValueError, match="gone"):
+        select_runs(table, ["gone"])
+    per_split = per_split_metrics(table)
+    # One row per anonymized split, the original excluded, no detector columns.
+    assert list(per_split["anonymizer"]) == ["blur", "deepprivacy"]
+    assert list(per_split.columns) == ["anonymizer", "faces", "anon_iters", "l1"]

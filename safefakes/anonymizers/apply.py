@@ -53,6 +53,7 @@ import logging
 import multiprocessing
 import os
 import shutil
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -461,6 +462,11 @@ def _run(
 ) -> tuple[dict[str, dict], int]:
     from tqdm import tqdm
 
+    class _Bar(tqdm):
+        # No monitor thread: a thread alive while the pool forks can leave a
+        # lock held forever in the children.
+        monitor_interval = 0
+
     records: dict[str, dict] = {}
     todo = []
     journal = _read_journals(settings) if resume else {}
@@ -477,7 +483,7 @@ def _run(
     if workers < 1:
         raise SafeFakesError(f"workers must be >= 1, got {workers}")
     workers = min(workers, max(len(todo), 1))
-    bar = tqdm(total=len(tasks), initial=n_resumed, unit="img", disable=not progress,
+    bar = _Bar(total=len(tasks), initial=n_resumed, unit="img", disable=not progress,
                desc=f"anonymize ({instance.name})", dynamic_ncols=True)
     try:
         for rec in _results(todo, instance, source, provider, settings, workers, start_method):
@@ -495,8 +501,6 @@ def _start_method() -> str:
     that already touched the GPU start their workers with "spawn" (which needs
     the caller's script to guard its entry point with ``if __name__ == "__main__"``).
     """
-    import sys
-
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         return "spawn"
@@ -521,6 +525,7 @@ def _results(todo, instance, source, provider, settings, workers, start_method=N
     # Forked workers would otherwise walk (and so copy, page by page) every
     # object of this process in each of their garbage collections.
     gc.freeze()
+    cv2_threads = _stop_cv2_threads()
     try:
         with ctx.Pool(workers, initializer=_init_worker, initargs=(pool_source, provider, settings, True)) as pool:
             try:
@@ -530,6 +535,23 @@ def _results(todo, instance, source, provider, settings, workers, start_method=N
                 raise
     finally:
         gc.unfreeze()
+        if cv2_threads is not None:
+            sys.modules["cv2"].setNumThreads(cv2_threads)
+
+
+def _stop_cv2_threads() -> int | None:
+    """Join OpenCV's worker threads before forking; returns the setting to restore.
+
+    A child forked while OpenCV's thread pool runs inherits its locks but not
+    its threads, and hangs at its first OpenCV call (seen here: the serial run
+    of a blur followed by a parallel one deadlocked now and then).
+    """
+    cv2 = sys.modules.get("cv2")
+    if cv2 is None:
+        return None
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # joins the pool's threads; they start again lazily after the restore
+    return threads
 
 
 def _process(task: tuple) -> dict:

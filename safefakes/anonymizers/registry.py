@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 from safefakes.anonymizers.base import Anonymizer
 from safefakes.anonymizers.conventional import Blackout, Blur, FullBlur, Original, Pixelate
-from safefakes.anonymizers.gan import build_deepprivacy
+from safefakes.anonymizers.gan import build_ciagan, build_deepprivacy, build_sun2018
 from safefakes.errors import SafeFakesError
 
 Factory = Callable[..., Anonymizer]
@@ -30,6 +30,8 @@ METHODS: dict[str, Factory] = {
     "pixelate": Pixelate,
     "fullblur": FullBlur,
     "deepprivacy": build_deepprivacy,
+    "ciagan": build_ciagan,
+    "sun2018": build_sun2018,
 }
 
 

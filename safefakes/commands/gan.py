@@ -85,28 +85,17 @@ def crops(args: argparse.Namespace) -> int:
 def train_anonymizer(args: argparse.Namespace) -> int:
     import torch
 
-    from safefakes.anonymizers.gan import get_method
-    from safefakes.anonymizers.gan.dataset import load_crop_tensors
-    from safefakes.anonymizers.gan.presets import preset
-    from safefakes.anonymizers.gan.training import Trainer, TrainConfig
-    from safefakes.data.crops import read_crop_source
+    from safefakes.anonymizers.gan.train import train_gan
 
-    model_cfg, train_cfg = preset(args.method, args.preset)
-    for key, value in (("resolution", args.resolution), ("width", args.width)):
-        if value is not None:
-            model_cfg[key] = value
-    for key, value in (("images", args.iterations), ("batch_size", args.batch_size),
-                       ("progressive", args.progressive), ("critic_steps", args.critic_steps)):
-        if value is not None:
-            train_cfg[key] = value
-    train_cfg.update(seed=args.seed, device=args.device, amp=not args.no_amp, progress_bar=not args.quiet)
     if args.threads:
         torch.set_num_threads(args.threads)
-    method = get_method(args.method, model_cfg)
-    source = read_crop_source(args.crops)
-    data = load_crop_tensors(args.crops, method.resolution, method.keypoint_layout, faces=args.faces)
-    source.update(crops=str(args.crops), faces_used=len(data))
-    trainer = Trainer(method, data, args.out_dir, TrainConfig(**train_cfg), source=source)
-    path = trainer.train(resume=args.resume)
-    print(f"{path} ({trainer.images_shown} images shown, {len(data)} faces)")
+    overrides = {key: value for key, value in (
+        ("resolution", args.resolution), ("width", args.width), ("batch_size", args.batch_size),
+        ("progressive", args.progressive), ("critic_steps", args.critic_steps)) if value is not None}
+    if args.no_amp:
+        overrides["amp"] = False
+    result = train_gan(args.method, args.crops, args.out_dir, faces=args.faces, images=args.iterations,
+                       preset=args.preset, overrides=overrides, seed=args.seed, device=args.device,
+                       resume=args.resume, progress=not args.quiet)
+    print(f"{result.checkpoint} ({result.images_shown} images shown, {result.n_faces} faces)")
     return 0

@@ -104,6 +104,29 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
     return table[first + [c for c in table.columns if c not in first]]
 
 
+def select_runs(table: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
+    """The rows of exactly these runs (``run`` paths relative to the root); a missing one is an error.
+
+    Older runs of an earlier configuration may still lie under the root: a
+    study's tables hold the runs its configuration asks for, and only those.
+    """
+    wanted = set(runs)
+    have = set(table["run"]) if "run" in table.columns else set()
+    missing = sorted(wanted - have)
+    if missing:
+        raise ValueError(f"no map.json for run(s): {', '.join(missing)}")
+    return table[table["run"].isin(wanted)].reset_index(drop=True)
+
+
+def per_split_metrics(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per anonymized split (grid point without det_iters): its image metrics and leakage."""
+    point = [c for c in GRID_COLUMNS if c in table.columns and c != "det_iters"]
+    scores = {*MAP_COLUMNS, "det_iters", "run"}
+    columns = point + [c for c in table.columns if c not in scores and c not in point]
+    rows = table[table[METHOD] != ORIGINAL]
+    return rows[columns].drop_duplicates(subset=point).reset_index(drop=True)
+
+
 def write_table(table: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     with atomic_path(path) as tmp:

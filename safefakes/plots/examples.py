@@ -49,6 +49,15 @@ def plot_method_examples(splits: dict[str, str | Path], image_name: str, out_ste
     if region is not None:
         x1, y1, x2, y2 = region
         images = {m: img[y1:y2, x1:x2] for m, img in images.items()}
+    return plot_image_panels(images, out_stem, columns=columns)
+
+
+def plot_image_panels(images: dict[str, np.ndarray], out_stem: str | Path, columns: int = 4,
+                      title: str | None = None) -> list[Path]:
+    """One panel per method (method -> RGB image, all the same size), in the study's method order."""
+    if not images:
+        raise ValueError("no image given")
+    methods = ordered_methods(images)
     cols = min(columns, len(methods))
     rows = math.ceil(len(methods) / cols)
     h, w = next(iter(images.values())).shape[:2]
@@ -60,5 +69,7 @@ def plot_method_examples(splits: dict[str, str | Path], image_name: str, out_ste
     for ax, method in zip(axes.flat, methods):
         ax.imshow(np.asarray(images[method]))
         ax.set_title(label(method))
+    if title:
+        fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     return save_figure(fig, out_stem)

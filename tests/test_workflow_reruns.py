@@ -1,0 +1,132 @@
+"""Incremental reruns: a tiny study runs for real, then dry runs show what a change reruns.
+
+Changing one anonymizer's config block or module reruns that anonymizer's
+branch and the aggregates, nothing else; a change to the detector code reruns
+every detector job; with nothing changed nothing runs.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+TINY = {
+    "results": "results",
+    "data": {"source": "synthetic",
+             "synthetic": {"seed": 0, "train_images": 6, "val_images": 4, "crops": 40, "image_size": [96, 96]}},
+    "crop_sets": [{"faces": 40, "source": "synthetic"}],
+    "anonymizers": {
+        "original": {},
+        "blur": {"options": {"kernel": 15}},
+        "deepprivacy": {"faces": 40, "anon_iters": 32, "keypoints": "oracle-deepprivacy7",
+                        "train": {"preset": "mini", "batch_size": 8}, "options": {}},
+    },
+    "detector": {"preset": "mini", "settings": {"batch_size": 2, "input_size": 64}, "allow_random_init": True},
+    "metrics": {"allow_random_init": True, "max_faces": 4, "min_size": 8, "crop_size": 32},
+    "experiments": {"methods": {"methods": ["original", "blur", "deepprivacy"], "det_iters": [2]}},
+}
+WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "schemas", "report", "envs", "config.yaml", "safefakes")
+AGGREGATES = {"tables", "correlation", "figures", "example_figure", "all"}
+
+
+def _snakemake(workdir: Path, *args: str) -> str:
+    cmd = [sys.executable, "-m", "snakemake", "-d", str(workdir), "--workflow-profile", "none",
+           "--cores", "2", "--resources", "gpu=1", "--configfile", str(workdir / "tiny.yaml"), *args]
+    proc = subprocess.run(cmd, cwd=workdir / "wf", capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    work = tmp_path_factory.mktemp("study")
+    for name in WORKFLOW:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, work / "wf" / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (work / "wf").mkdir(exist_ok=True)
+            shutil.copy(src, work / "wf" / name)
+    (work / "tiny.yaml").write_text(yaml.safe_dump(TINY))
+    _snakemake(work, "-s", str(work / "wf" / "Snakefile"))
+    return work
+
+
+def planned_in(study: Path) -> set[tuple[str, str]]:
+    out = _snakemake(study, "-n", "-s", str(study / "wf" / "Snakefile"))
+    if "Nothing to be done" in out:
+        return set()
+    jobs = set()
+    for block in re.split(r"\nrule ", out)[1:]:
+        rule = block.split(":", 1)[0].strip()
+        m = re.search(r"wildcards: (.*)", block)
+        jobs.add((rule, m.group(1).strip() if m else ""))
+    return jobs
+
+
+@pytest.mark.slow
+def test_the_study_ran_and_nothing_reruns(study):
+    results = study / "results"
+    assert (results / "tables" / "map.csv").exists()
+    assert (results / "tables" / "correlation.csv").exists()
+    assert (results / "figures" / "methods_side_by_side.png").exists()
+    assert planned_in(study) == set()
+
+
+@pytest.mark.slow
+def test_changing_one_anonymizer_config_reruns_its_branch_only(study):
+    original = (study / "tiny.yaml").read_text()
+    changed = yaml.safe_load(original)
+    changed["anonymizers"]["blur"]["options"]["kernel"] = 21
+    (study / "tiny.yaml").write_text(yaml.safe_dump(changed))
+    try:
+        jobs = planned_in(study)
+    finally:
+        (study / "tiny.yaml").write_text(original)
+    rules = {r for r, _ in jobs}
+    branch = {(r, w) for r, w in jobs if r not in AGGREGATES}
+    assert rules - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics", "train_detector",
+                                  "predict", "evaluate_map"}
+    assert all("blur" in w for _, w in branch), branch
+    assert AGGREGATES <= rules
+
+
+@pytest.mark.slow
+def test_changing_one_anonymizer_module_reruns_its_branch_only(study):
+    module = study / "wf" / "safefakes" / "anonymizers" / "gan" / "deepprivacy.py"
+    text = module.read_text()
+    module.write_text(text + "\n# a change to DeepPrivacy's code\n")
+    try:
+        jobs = planned_in(study)
+    finally:
+        module.write_text(text)
+    rules = {r for r, _ in jobs}
+    assert rules - AGGREGATES == {"train_anonymizer", "anonymize_gan", "audit", "image_metrics",
+                                  "train_detector", "predict", "evaluate_map"}
+    assert all("deepprivacy" in w for r, w in jobs if r not in AGGREGATES)
+
+
+@pytest.mark.slow
+def test_changing_detector_code_reruns_every_detector_job(study):
+    module = study / "wf" / "safefakes" / "detector" / "loss.py"
+    text = module.read_text()
+    module.write_text(text + "\n# a change to the detector's loss\n")
+    try:
+        jobs = planned_in(study)
+    finally:
+        module.write_text(text)
+    by_rule: dict[str, set[str]] = {}
+    for rule, wildcards in jobs:
+        by_rule.setdefault(rule, set()).add(wildcards)
+    assert set(by_rule) - AGGREGATES == {"train_detector", "predict", "evaluate_map"}
+    assert len(by_rule["train_detector"]) == 3  # original, blur, deepprivacy
+    assert {"tables", "correlation", "figures"} <= set(by_rule)

@@ -61,7 +61,7 @@ rule train_anonymizer:
         f"{BENCH}/anonymizers/{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/train.tsv"
     conda:
         "../envs/safefakes.yaml"
-    threads: 1
+    threads: 2
     resources:
         gpu=1,
     params:
@@ -109,7 +109,7 @@ rule anonymize_gan:
         f"{BENCH}/runs/anonymizer~{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/anonymize.tsv"
     conda:
         "../envs/safefakes.yaml"
-    threads: 1
+    threads: 2
     resources:
         gpu=1,
     params:

@@ -13,7 +13,7 @@ rule train_detector:
         f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/train_detector.tsv"
     conda:
         "../envs/safefakes.yaml"
-    threads: 1
+    threads: 2
     resources:
         gpu=1,
     params:
@@ -36,7 +36,7 @@ rule predict:
         f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/predict.tsv"
     conda:
         "../envs/safefakes.yaml"
-    threads: 1
+    threads: 2
     resources:
         gpu=1,
     params:

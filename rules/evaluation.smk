@@ -33,7 +33,7 @@ rule image_metrics:
         f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/image_metrics.tsv"
     conda:
         "../envs/safefakes.yaml"
-    threads: 1
+    threads: 2
     resources:
         gpu=1,
     params:

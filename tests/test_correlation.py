@@ -160,3 +160,18 @@ def test_select_runs_and_per_split_metrics():
     # One row per anonymized split, the original excluded, no detector columns.
     assert list(per_split["anonymizer"]) == ["blur", "deepprivacy"]
     assert list(per_split.columns) == ["anonymizer", "faces", "anon_iters", "l1"]
+
+
+def test_collect_runs_reads_an_undefined_ap_as_nan(tmp_path):
+    import json
+    import math
+
+    from safefakes.evaluation.tables import collect_runs
+
+    run = tmp_path / "anonymizer~blur" / "faces~0" / "anon_iters~0" / "det_iters~5"
+    run.mkdir(parents=True)
+    # A val split without easy faces: the evaluator writes null for easy.
+    (run / "map.json").write_text(json.dumps({"easy": None, "medium": 0.5, "hard": 0.25}))
+    table = collect_runs(tmp_path)
+    assert math.isnan(table.loc[0, "easy"]) and table.loc[0, "hard"] == 0.25
+    assert table.loc[0, "det_iters"] == 5

@@ -291,3 +291,24 @@ def test_lower_resolution_batches_keep_the_box_black_and_unknown():
     assert torch.equal(small["mask"][0, 0], expected)
     assert (small["condition"][0, :, 1:3, 1:3] == -1).all() and (small["condition"][0, :, 0, :] == 0.5).all()
     assert (small["image"] == 0.5).all()
+
+
+def test_safefakes_anonymize_command_with_a_keypoint_source(trained, tmp_path):
+    """`--keypoints oracle-deepprivacy7` feeds the split's own points to the GAN: no fallback."""
+    from safefakes.anonymizers.apply import read_manifest
+    from safefakes.cli import main
+    from safefakes.data.images import write_image
+    from safefakes.data.split import Split
+    from safefakes.data.wider import ImageFaces
+
+    root = tmp_path / "split"
+    img, boxes, kps = _scene()
+    write_image(root / "images" / "e" / "a.jpg", img)
+    Split(root, [ImageFaces("e/a.jpg", boxes[[0, 1, 2]])], {"e/a.jpg": kps[[0, 1, 2]]},
+          "deepprivacy7").save_metadata()
+    out = tmp_path / "anon"
+    assert main(["anonymize", str(root), str(out), "--method", "deepprivacy", "--checkpoint",
+                 str(trained / "checkpoint.pt"), "--device", "cpu", "--workers", "1", "--no-progress",
+                 "--keypoints", "oracle-deepprivacy7"]) == 0
+    statuses = [r["status"] for r in read_manifest(out / "manifest.csv")]
+    assert statuses == [Status.ANONYMIZED, Status.ANONYMIZED, Status.TOO_SMALL]

@@ -62,6 +62,7 @@ from typing import Any, Callable, Iterable, Union
 
 import numpy as np
 
+from safefakes.parallel import fork_context, opencv_threads_joined
 from safefakes.anonymizers.base import Anonymizer, Status, image_seed
 from safefakes.anonymizers.find_faces import FaceFinder
 from safefakes.data.images import (
@@ -504,7 +505,7 @@ def _start_method() -> str:
     torch = sys.modules.get("torch")
     if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
         return "spawn"
-    return "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return fork_context().get_start_method()
 
 
 def _results(todo, instance, source, provider, settings, workers, start_method=None) -> Iterable[dict]:
@@ -525,9 +526,10 @@ def _results(todo, instance, source, provider, settings, workers, start_method=N
     # Forked workers would otherwise walk (and so copy, page by page) every
     # object of this process in each of their garbage collections.
     gc.freeze()
-    cv2_threads = _stop_cv2_threads()
     try:
-        with ctx.Pool(workers, initializer=_init_worker, initargs=(pool_source, provider, settings, True)) as pool:
+        with opencv_threads_joined():
+            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(pool_source, provider, settings, True))
+        with pool:
             try:
                 yield from pool.imap_unordered(_process, todo, chunksize=chunksize)
             except BaseException:
@@ -535,23 +537,6 @@ def _results(todo, instance, source, provider, settings, workers, start_method=N
                 raise
     finally:
         gc.unfreeze()
-        if cv2_threads is not None:
-            sys.modules["cv2"].setNumThreads(cv2_threads)
-
-
-def _stop_cv2_threads() -> int | None:
-    """Join OpenCV's worker threads before forking; returns the setting to restore.
-
-    A child forked while OpenCV's thread pool runs inherits its locks but not
-    its threads, and hangs at its first OpenCV call (seen here: the serial run
-    of a blur followed by a parallel one deadlocked now and then).
-    """
-    cv2 = sys.modules.get("cv2")
-    if cv2 is None:
-        return None
-    threads = cv2.getNumThreads()
-    cv2.setNumThreads(1)  # joins the pool's threads; they start again lazily after the restore
-    return threads
 
 
 def _process(task: tuple) -> dict:

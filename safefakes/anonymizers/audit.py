@@ -39,7 +39,6 @@ grey levels: raise ``min_mean_abs_diff`` accordingly.
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,6 +56,7 @@ from safefakes.anonymizers.apply import (
     read_run,
     sha256_file,
 )
+from safefakes.parallel import fork_context, opencv_threads_joined
 from safefakes.anonymizers.base import Status, clip_box
 from safefakes.anonymizers.regions import is_degenerate, is_outside, is_too_small
 from safefakes.data.images import decode_image, encode_image, image_size
@@ -235,8 +235,8 @@ def write_report_json(report: AuditReport, path: str | Path) -> None:
 def _map(fn, items: list, workers: int):
     if workers <= 1 or len(items) < 2:
         return map(fn, items)
-    ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-    pool = ctx.Pool(min(workers, len(items)))
+    with opencv_threads_joined():
+        pool = fork_context().Pool(min(workers, len(items)))
     try:
         return list(pool.imap(fn, items, chunksize=max(1, len(items) // (workers * 8))))
     finally:

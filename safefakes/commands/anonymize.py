@@ -24,6 +24,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("input_split", metavar="INPUT_SPLIT", help="split folder: images/ + annotations.txt")
     p.add_argument("output_split", metavar="OUTPUT_SPLIT", help="new folder for the anonymized split")
     _method_arguments(p)
+    p.add_argument("--keypoints", default=None,
+                   choices=("dlib68", "deepprivacy7", "oracle-dlib68", "oracle-deepprivacy7"),
+                   help="GAN methods: keypoint source (oracle-*: the split's keypoints.json with the real "
+                        "source's minimum face size; default: keypoints.json as stored, or none)")
+    p.add_argument("--keypoint-weights", default=None, metavar="FILE",
+                   help="Keypoint R-CNN weights for --keypoints deepprivacy7 (default: dlib-derived points)")
     _engine_arguments(p)
     p.set_defaults(func=run_anonymize)
 
@@ -121,7 +127,13 @@ def _engine_kwargs(args: argparse.Namespace) -> dict:
 def run_anonymize(args: argparse.Namespace) -> int:
     from safefakes.anonymizers.apply import anonymize_split
 
-    report = anonymize_split(args.input_split, args.output_split, _spec(args), **_engine_kwargs(args))
+    keypoints = None
+    if args.keypoints:
+        from safefakes.keypoints.provider import make_keypoint_provider
+
+        keypoints = make_keypoint_provider(args.keypoints, split=args.input_split, weights=args.keypoint_weights)
+    report = anonymize_split(args.input_split, args.output_split, _spec(args), keypoints=keypoints,
+                             **_engine_kwargs(args))
     print(report.summary())
     return 0
 

@@ -11,6 +11,7 @@ detector's training length), and is joined to every run below it.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -85,7 +86,8 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
             raise InputError(map_path, f"missing {', '.join(missing)}",
                              hint="map.json holds {easy, medium, hard} from `safefakes evaluate`")
         row: dict = {**grid_point(run_dir, root)}
-        row.update({s: float(scores[s]) for s in SUBSETS})
+        # null: the subset has no kept face in this val split (AP undefined).
+        row.update({s: math.nan if scores[s] is None else float(scores[s]) for s in SUBSETS})
         for folder in (run_dir, *run_dir.parents):
             metrics_path = folder / IMAGE_METRICS_JSON
             if metrics_path.exists():

@@ -31,7 +31,6 @@ a hidden ``.<split>.partial`` name and renamed into place at the end.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import shutil
 import time
@@ -77,6 +76,7 @@ from safefakes.data.synthetic.identity import (  # noqa: F401
 )
 from safefakes.data.synthetic.scene import CROP_EXPANSION, EVENTS, FaceRecord, render_crop, render_scene
 from safefakes.data.wider import ImageFaces
+from safefakes.parallel import fork_context, opencv_threads_joined
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +162,15 @@ def _worker_init() -> None:
 def _run_tasks(tasks: list[tuple], workers: int) -> list[tuple[str, list[FaceRecord]]]:
     if workers <= 1 or len(tasks) < 4:
         return [_render_task(t) for t in tasks]
-    # fork, where there is one: spawn and forkserver re-import the caller's
-    # main module, which breaks Snakemake scripts and other scripts without a
-    # ``__main__`` guard. The workers only run numpy, OpenCV and Pillow.
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    ctx = multiprocessing.get_context(method)
     chunk = max(1, len(tasks) // (workers * 8))
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
-        return list(pool.map(_render_task, tasks, chunksize=chunk))
+    # The workers only run numpy, OpenCV and Pillow; they fork (see safefakes.parallel).
+    with opencv_threads_joined():
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=fork_context(), initializer=_worker_init)
+        # The executor forks its workers lazily, at the first submission.
+        futures = [pool.submit(_render_task, t) for t in tasks[:workers]]
+    with pool:
+        rest = list(pool.map(_render_task, tasks[workers:], chunksize=chunk))
+        return [f.result() for f in futures] + rest
 
 
 def _write_split(stage: Path, results: list[tuple[str, list[FaceRecord]]], seed: int,

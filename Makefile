@@ -17,6 +17,7 @@ setup: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --profile profiles/default
+	$(BIN)/snakemake --report report.html --profile profiles/default
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -25,6 +26,10 @@ test: $(STAMP)
 # (needs root; see tests/cluster/run_cluster_test.sh).
 test-cluster: $(STAMP)
 	bash tests/cluster/run_cluster_test.sh
+
+lint: $(STAMP)
+	$(BIN)/snakemake --lint --workflow-profile none
+	$(BIN)/snakefmt --check Snakefile rules/
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

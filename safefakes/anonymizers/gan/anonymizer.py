@@ -62,6 +62,25 @@ class GANAnonymizer(Anonymizer):
         self.expand = expand
         self.batch_size = batch_size
         self.images_shown = int(state.get("images_shown", 0))
+        self._configure(state)
+
+    def _configure(self, state: dict) -> None:
+        """Hook for a method that needs more of its checkpoint than the generator."""
+
+    def _faces_to_do(self, boxes: np.ndarray, width: int, height: int) -> tuple[list[str], list[int]]:
+        """Per-face statuses, and the faces to replace (the others are recorded and left as they are)."""
+        statuses = [Status.ANONYMIZED] * len(boxes)
+        todo: list[int] = []
+        for i, (x, y, w, h) in enumerate(boxes):
+            if w <= 0 or h <= 0:
+                statuses[i] = Status.DEGENERATE_BOX
+            elif clip_box(boxes[i], width, height) is None:
+                statuses[i] = Status.OUTSIDE_IMAGE
+            elif min(w, h) < self.min_size:
+                statuses[i] = Status.TOO_SMALL
+            else:
+                todo.append(i)
+        return statuses, todo
 
     def describe(self) -> dict:
         return {"method": self.name, "checkpoint": self.checkpoint, "images_shown": self.images_shown,
@@ -84,17 +103,7 @@ class GANAnonymizer(Anonymizer):
         H, W = image.shape[:2]
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         n = len(boxes)
-        statuses = [Status.ANONYMIZED] * n
-        todo: list[int] = []
-        for i, (x, y, w, h) in enumerate(boxes):
-            if w <= 0 or h <= 0:
-                statuses[i] = Status.DEGENERATE_BOX
-            elif clip_box(boxes[i], W, H) is None:
-                statuses[i] = Status.OUTSIDE_IMAGE
-            elif min(w, h) < self.min_size:
-                statuses[i] = Status.TOO_SMALL
-            else:
-                todo.append(i)
+        statuses, todo = self._faces_to_do(boxes, W, H)
         # One latent per face, drawn in face order whatever is processed.
         z_all = self.method.latent_from_numpy(n, rng) if n else None
         out = image.copy()

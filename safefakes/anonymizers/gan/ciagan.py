@@ -358,22 +358,10 @@ class CiaganAnonymizer(GANAnonymizer):
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", min_size: int = 0,
                  expand: float = EXPAND, batch_size: int = 64) -> None:
-        state = load_checkpoint(checkpoint)
-        if state["method"] != NAME:
-            raise InputError(checkpoint, f"this is a {state['method']} checkpoint, not {NAME}",
-                             hint=f"train one with `safefakes train-anonymizer --method {NAME}`")
-        self.checkpoint = str(checkpoint)
-        self.method = CIAGAN(state["model_config"])
-        self.name = NAME
-        self.needs_keypoints = self.method.keypoint_layout
-        self.device = resolve_device(device)
-        self.G = self.method.make_generator()
-        self.G.load_state_dict(state["ema_generator"])
-        self.G.to(self.device).eval().requires_grad_(False)
-        self.min_size = min_size
-        self.expand = expand
-        self.batch_size = batch_size
-        self.images_shown = int(state.get("images_shown", 0))
+        super().__init__(checkpoint, device=device, min_size=min_size, expand=expand, batch_size=batch_size,
+                         expect_method=NAME)
+
+    def _configure(self, state: dict) -> None:
         self.identity_slots = trained_identity_slots(state, self.method.config.n_identities)
 
     def describe(self) -> dict:
@@ -400,26 +388,19 @@ class CiaganAnonymizer(GANAnonymizer):
         H, W = image.shape[:2]
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         n = len(boxes)
-        statuses = [Status.ANONYMIZED] * n
+        statuses, todo = self._faces_to_do(boxes, W, H)
         # One target identity per face, drawn in face order whatever is processed.
         targets = self.identity_slots[rng.integers(0, len(self.identity_slots), n)] if n else np.zeros(0, int)
         faces: dict[int, _Face] = {}
         blacked: list[int] = []
-        for i, (x, y, w, h) in enumerate(boxes):
-            if w <= 0 or h <= 0:
-                statuses[i] = Status.DEGENERATE_BOX
-            elif clip_box(boxes[i], W, H) is None:
-                statuses[i] = Status.OUTSIDE_IMAGE
-            elif min(w, h) < self.min_size:
-                statuses[i] = Status.TOO_SMALL
+        for i in todo:
+            kp = self._face_keypoints(keypoints, i)
+            face = self._prepare(kp, boxes[i], W, H) if kp is not None else None
+            if face is None:
+                statuses[i] = Status.NO_LANDMARKS_BLACKED_OUT
+                blacked.append(i)
             else:
-                kp = self._face_keypoints(keypoints, i)
-                face = self._prepare(kp, boxes[i], W, H) if kp is not None else None
-                if face is None:
-                    statuses[i] = Status.NO_LANDMARKS_BLACKED_OUT
-                    blacked.append(i)
-                else:
-                    faces[i] = face
+                faces[i] = face
         out = image.copy()
         if not faces and not blacked:
             return AnonymizedImage(out, statuses)

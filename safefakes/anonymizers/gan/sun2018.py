@@ -315,22 +315,8 @@ class Sun2018Anonymizer(GANAnonymizer):
 
     def __init__(self, checkpoint: str | Path, device: str = "auto", min_size: int = MIN_FACE_SIZE,
                  expand: float = EXPAND, batch_size: int = 64) -> None:
-        state = load_checkpoint(checkpoint)
-        if state["method"] != NAME:
-            raise InputError(checkpoint, f"this is a {state['method']} checkpoint, not {NAME}",
-                             hint=f"train one with `safefakes train-anonymizer --method {NAME}`")
-        self.checkpoint = str(checkpoint)
-        self.method = Sun2018(state["model_config"])
-        self.name = NAME
-        self.needs_keypoints = self.method.keypoint_layout
-        self.device = resolve_device(device)
-        self.G = self.method.make_generator()
-        self.G.load_state_dict(state["ema_generator"])
-        self.G.to(self.device).eval().requires_grad_(False)
-        self.min_size = min_size
-        self.expand = expand
-        self.batch_size = batch_size
-        self.images_shown = int(state.get("images_shown", 0))
+        super().__init__(checkpoint, device=device, min_size=min_size, expand=expand, batch_size=batch_size,
+                         expect_method=NAME)
 
     def describe(self) -> dict:
         return {**super().describe(), "input": self.method.config.input}
@@ -349,17 +335,7 @@ class Sun2018Anonymizer(GANAnonymizer):
         H, W = image.shape[:2]
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         n = len(boxes)
-        statuses = [Status.ANONYMIZED] * n
-        todo = []
-        for i, (x, y, w, h) in enumerate(boxes):
-            if w <= 0 or h <= 0:
-                statuses[i] = Status.DEGENERATE_BOX
-            elif clip_box(boxes[i], W, H) is None:
-                statuses[i] = Status.OUTSIDE_IMAGE
-            elif min(w, h) < self.min_size:
-                statuses[i] = Status.TOO_SMALL
-            else:
-                todo.append(i)
+        statuses, todo = self._faces_to_do(boxes, W, H)
         z_all = self.method.latent_from_numpy(n, rng) if n else None
         out = image.copy()
         if not todo:

@@ -21,12 +21,15 @@ with log_to(snakemake.log[0]):
         keypoints = make_keypoint_provider(params.keypoints, split=snakemake.input.split,
                                            weights=params.keypoint_weights)
     engine = params.engine
+    # A GAN runs in this process on all the job's threads (torch parallelises
+    # each batch); conventional methods run a process per thread.
+    workers = 1 if keypoints is not None else snakemake.threads
     report = anonymize_split(
         snakemake.input.split,
         snakemake.output.split,
         AnonymizerSpec(params.method, options),
         seed=engine["seed"],
-        workers=snakemake.threads,
+        workers=workers,
         jpeg_quality=engine["jpeg_quality"],
         jpeg_subsampling=engine["jpeg_subsampling"],
         keypoints=keypoints,

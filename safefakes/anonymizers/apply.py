@@ -442,10 +442,16 @@ _STATE: dict[str, Any] = {}
 def _init_worker(source: AnonymizerSource, provider: KeypointProvider | None, settings: _Settings,
                  single_thread: bool = False) -> None:
     if single_thread:
-        # The pool already uses every core; OpenCV's own threads would only compete.
+        # The pool already uses every core; OpenCV's and torch's own threads
+        # would only compete. For torch it is also a must: a child forked from a
+        # parent whose OpenMP pool ran hangs in its first parallel region (seen
+        # here: GAN workers stuck in load_state_dict).
         import cv2
 
         cv2.setNumThreads(1)
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_num_threads(1)
     anonymizer = source if isinstance(source, Anonymizer) else source()
     _STATE.update(anonymizer=anonymizer, provider=provider, settings=settings)
 

@@ -111,10 +111,7 @@ fi
 [[ -n $cancelled ]] || fail "never saw the first attempt of killed_then_retried running; log: $WORK/probe.log"
 
 # ---- 3. the study target, on SLURM and locally --------------------------------------
-# The Snakefile reads config.yaml from its working directory.
-study_dir=$(dirname "$STUDY_SNAKEFILE")
-cp "$study_dir/config.yaml" "$WORK/study-slurm/"
-cp "$study_dir/config.yaml" "$WORK/study-local/"
+# STUDY_CONFIG is a complete config: a --configfile replaces config.yaml.
 read -r -a targets <<<"$STUDY_TARGETS"
 
 log "study target on SLURM: ${targets[*]}"

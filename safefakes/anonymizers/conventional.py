@@ -25,6 +25,8 @@ recorded as too small). All of them are deterministic and ignore ``rng``.
 
 from __future__ import annotations
 
+from abc import abstractmethod
+
 import cv2
 import numpy as np
 
@@ -97,8 +99,9 @@ class RegionAnonymizer(Anonymizer):
         else:
             target[region.mask] = new[region.mask]
 
+    @abstractmethod
     def _new_pixels(self, out: np.ndarray, region: FaceRegion) -> np.ndarray:
-        raise NotImplementedError
+        """The replacement pixels of the region's bounding rectangle (each method's own)."""
 
     def describe(self) -> dict:
         return {"method": self.name, "region": self.region, "mask_scale": self.mask_scale,
@@ -141,12 +144,8 @@ class Blackout(RegionAnonymizer):
             raise ValueError(f"blackout value must be 0..255, got {value}")
         self.value = int(value)
 
-    def _change(self, out: np.ndarray, region: FaceRegion) -> None:
-        target = out[region.slices]
-        if region.mask is None:
-            target[...] = self.value
-        else:
-            target[region.mask] = self.value
+    def _new_pixels(self, out: np.ndarray, region: FaceRegion) -> np.ndarray:
+        return np.full_like(out[region.slices], self.value)
 
     def describe(self) -> dict:
         return {**super().describe(), "value": self.value}

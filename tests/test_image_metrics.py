@@ -320,7 +320,7 @@ def test_manifest_and_crops(tmp_path):
     with pytest.raises(InputError) as err:
         read_manifest(path)
     assert err.value.line == 3
-    with pytest.raises(InputError, match="not an anonymized split"):
+    with pytest.raises(InputError, match="manifest.csv missing"):
         read_manifest(tmp_path / "missing.csv")
     img = np.zeros((20, 20, 3), np.uint8)
     img[5:15, 5:10] = 200

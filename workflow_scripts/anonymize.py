@@ -13,7 +13,8 @@ with log_to(snakemake.log[0]):
     params = snakemake.params
     options = dict(params.options)
     keypoints = None
-    if "model" in snakemake.input.keys():
+    is_gan = "model" in snakemake.input.keys()
+    if is_gan:
         from safefakes.keypoints.provider import make_keypoint_provider
 
         # The device follows CUDA_VISIBLE_DEVICES as the scheduler sets it.
@@ -23,7 +24,7 @@ with log_to(snakemake.log[0]):
     engine = params.engine
     # A GAN runs in this process on all the job's threads (torch parallelises
     # each batch); conventional methods run a process per thread.
-    workers = 1 if keypoints is not None else snakemake.threads
+    workers = 1 if is_gan else snakemake.threads
     report = anonymize_split(
         snakemake.input.split,
         snakemake.output.split,

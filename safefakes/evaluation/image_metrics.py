@@ -25,7 +25,6 @@ The networks run on the first visible GPU when there is one (torch follows
 
 from __future__ import annotations
 
-import csv
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ import pandas as pd
 
 from safefakes.anonymizers.base import Status, clip_box
 from safefakes.data.images import read_image
+from safefakes.anonymizers.apply import read_manifest as read_manifest_rows
 from safefakes.data.split import Split
 from safefakes.errors import InputError
 
@@ -49,7 +49,6 @@ DEFAULT_BATCH_SIZE = 32
 #: Manifest statuses whose face is a pair of an anonymization; 'original' pairs
 #: each face with itself (the study's baseline, distance zero).
 PAIRED_STATUSES = frozenset(Status.CHANGED | {Status.ORIGINAL})
-MANIFEST_COLUMNS = ("image", "face_index", "x", "y", "w", "h", "method", "status")
 
 
 # --------------------------------------------------------------------------- #
@@ -57,25 +56,9 @@ MANIFEST_COLUMNS = ("image", "face_index", "x", "y", "w", "h", "method", "status
 # --------------------------------------------------------------------------- #
 def read_manifest(path: str | Path) -> dict[str, dict[int, str]]:
     """image name -> face index -> status, from an anonymized split's manifest.csv."""
-    path = Path(path)
     out: dict[str, dict[int, str]] = {}
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in ("image", "face_index", "status") if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(path, f"missing column(s) {', '.join(missing)}", line=1,
-                                 hint=f"a manifest has the columns {', '.join(MANIFEST_COLUMNS)}")
-            for lineno, row in enumerate(reader, start=2):
-                try:
-                    index = int(row["face_index"])
-                except (TypeError, ValueError):
-                    raise InputError(path, f"face_index {row['face_index']!r} is not an integer",
-                                     line=lineno) from None
-                out.setdefault(row["image"], {})[index] = row["status"]
-    except FileNotFoundError:
-        raise InputError(path, "manifest.csv missing: this folder is not an anonymized split",
-                         hint="anonymize the split with `safefakes anonymize` first") from None
+    for row in read_manifest_rows(path):
+        out.setdefault(row["image"], {})[row["face_index"]] = row["status"]
     return out
 
 

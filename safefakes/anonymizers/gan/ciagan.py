@@ -44,7 +44,7 @@ out (``Status.NO_LANDMARKS_BLACKED_OUT``), as the paper did.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
@@ -61,7 +61,7 @@ from safefakes.anonymizers.gan.geometry import EXPAND, paste_order, real_crop, s
 from safefakes.anonymizers.gan.identity import MARGIN, IdentityBank, IdentityNet, batch_contrastive_loss, \
     contrastive_loss
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, ciagan_inputs, ciagan_mask
-from safefakes.anonymizers.gan.training import resolve_device
+from safefakes.anonymizers.gan.training import ConfiguredMethod, resolve_device
 from safefakes.errors import InputError
 
 NAME = "ciagan"
@@ -238,7 +238,7 @@ def _weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (values.float() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-class CIAGAN:
+class CIAGAN(ConfiguredMethod):
     """The method as the generic trainer and ``CiaganAnonymizer`` use it.
 
     The 'latent' is the target identity: a one-hot (B, n_identities) vector.
@@ -251,24 +251,9 @@ class CIAGAN:
     keypoint_layout = "dlib68"
     flip_pairs = DLIB68_FLIP_PAIRS
 
-    def __init__(self, config: CiaganConfig | dict | None = None) -> None:
-        if isinstance(config, dict):
-            config = CiaganConfig(**config)
-        self.config = config or CiaganConfig()
-        resolutions(self.config.resolution)  # validates: a power of two >= 4
-
-    @property
-    def resolution(self) -> int:
-        return self.config.resolution
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    def make_generator(self) -> Generator:
-        return Generator(self.config)
-
-    def make_discriminator(self) -> Discriminator:
-        return Discriminator(self.config)
+    config_class = CiaganConfig
+    generator_class = Generator
+    discriminator_class = Discriminator
 
     def identity_onehot(self, slots: torch.Tensor) -> torch.Tensor:
         return F.one_hot(slots.long(), self.config.n_identities).float()

@@ -12,11 +12,12 @@ networks take the current resolution and fade-in ``alpha``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
+from safefakes.anonymizers.gan.training import ConfiguredMethod
 from safefakes.anonymizers.gan.blocks import (
     ConvBlock,
     MinibatchStd,
@@ -136,30 +137,16 @@ class Discriminator(nn.Module):
         return self.final(h).squeeze(1)
 
 
-class DeepPrivacy:
+class DeepPrivacy(ConfiguredMethod):
     """The method as the generic trainer and anonymizer use it (see training.GANMethod)."""
 
     name = NAME
     keypoint_layout = "deepprivacy7"
     flip_pairs = FLIP_PAIRS
 
-    def __init__(self, config: DeepPrivacyConfig | dict | None = None) -> None:
-        if isinstance(config, dict):
-            config = DeepPrivacyConfig(**config)
-        self.config = config or DeepPrivacyConfig()
-
-    @property
-    def resolution(self) -> int:
-        return self.config.resolution
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    def make_generator(self) -> Generator:
-        return Generator(self.config)
-
-    def make_discriminator(self) -> Discriminator:
-        return Discriminator(self.config)
+    config_class = DeepPrivacyConfig
+    generator_class = Generator
+    discriminator_class = Discriminator
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         """Latents on the CPU from ``generator`` (device-independent draws)."""

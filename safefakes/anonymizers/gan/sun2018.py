@@ -31,7 +31,7 @@ scaled alike).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer, l
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.geometry import EXPAND, crop_face, paste_face, paste_order, real_crop
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, N_LANDMARKS, heatmap_radius, landmark_heatmaps
-from safefakes.anonymizers.gan.training import resolve_device
+from safefakes.anonymizers.gan.training import ConfiguredMethod, resolve_device
 from safefakes.errors import InputError
 
 NAME = "sun2018"
@@ -228,31 +228,16 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 # --------------------------------------------------------------------------- #
 # The method (trainer protocol: see training.GANMethod)
 # --------------------------------------------------------------------------- #
-class Sun2018:
+class Sun2018(ConfiguredMethod):
     """The method as the generic trainer and ``Sun2018Anonymizer`` use it."""
 
     name = NAME
     keypoint_layout = "dlib68"
     flip_pairs = DLIB68_FLIP_PAIRS
 
-    def __init__(self, config: Sun2018Config | dict | None = None) -> None:
-        if isinstance(config, dict):
-            config = Sun2018Config(**config)
-        self.config = config or Sun2018Config()
-        resolutions(self.config.resolution)
-
-    @property
-    def resolution(self) -> int:
-        return self.config.resolution
-
-    def config_dict(self) -> dict:
-        return asdict(self.config)
-
-    def make_generator(self) -> Generator:
-        return Generator(self.config)
-
-    def make_discriminator(self) -> Discriminator:
-        return Discriminator(self.config)
+    config_class = Sun2018Config
+    generator_class = Generator
+    discriminator_class = Discriminator
 
     def latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         return torch.randn(n, self.config.z_channels, 4, 4, generator=generator)

@@ -35,6 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.dataset import CropTensors
 from safefakes.data.images import atomic_path, write_image, write_text_atomic
 
@@ -61,6 +62,37 @@ class GANMethod(Protocol):
     def generate(self, G: nn.Module, batch: dict, z: torch.Tensor) -> torch.Tensor: ...
     def discriminator_loss(self, G, D, batch, z, generator=None) -> tuple[torch.Tensor, dict]: ...
     def generator_loss(self, G, D, batch, z) -> tuple[torch.Tensor, dict]: ...
+
+
+class ConfiguredMethod:
+    """What every GAN method shares: a config dataclass and the two networks built from it.
+
+    A subclass sets ``config_class``, ``generator_class`` and ``discriminator_class``
+    and adds its latent, generation and losses (the rest of ``GANMethod``).
+    """
+
+    config_class: type
+    generator_class: type
+    discriminator_class: type
+
+    def __init__(self, config=None) -> None:
+        if isinstance(config, dict):
+            config = self.config_class(**config)
+        self.config = config or self.config_class()
+        resolutions(self.config.resolution)  # validates: a power of two >= 4
+
+    @property
+    def resolution(self) -> int:
+        return self.config.resolution
+
+    def config_dict(self) -> dict:
+        return asdict(self.config)
+
+    def make_generator(self) -> nn.Module:
+        return self.generator_class(self.config)
+
+    def make_discriminator(self) -> nn.Module:
+        return self.discriminator_class(self.config)
 
 
 @dataclass

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from torchvision.ops import box_iou
 
 from safefakes.detector.anchors import cxcywh_to_xyxy
+from safefakes.detector.boxes import box_iou
 
 
 class Match(NamedTuple):

@@ -16,13 +16,13 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torchvision.ops import box_iou, nms
 
 from safefakes.data.images import read_image, write_text_atomic
 from safefakes.data.split import Split
 from safefakes.data.wider import write_prediction
 from safefakes.detector.anchors import anchor_boxes, decode
 from safefakes.detector.augment import resize_for_test
+from safefakes.detector.boxes import box_iou, nms
 from safefakes.detector.config import DetectorConfig
 from safefakes.detector.model import DSFD
 from safefakes.detector.train import build_detector, load_checkpoint, resolve_device

@@ -172,6 +172,13 @@ def anonymizer_code(method):
     )
 
 
+def leakage_inputs(wildcards):
+    """The synthetic set's identity recognizer, trained once (real photos use dlib's)."""
+    if config["data"]["source"] == "synthetic":
+        return {"recognizer": f"{RESULTS}/leakage/recognizer.pt"}
+    return {}
+
+
 def all_map_files():
     return [f"{run_dir(*point)}/map.json" for point in grid()]
 

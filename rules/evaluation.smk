@@ -20,8 +20,27 @@ rule evaluate_map:
         "../workflow_scripts/evaluate_map.py"
 
 
+rule identity_recognizer:
+    input:
+        crops=data_dir("crops"),
+    output:
+        f"{RESULTS}/leakage/recognizer.pt",
+    log:
+        f"{LOGS}/leakage/identity_recognizer.log",
+    benchmark:
+        f"{BENCH}/leakage/identity_recognizer.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 2
+    params:
+        code=code_version("evaluation/leakage"),
+    script:
+        "../workflow_scripts/identity_recognizer.py"
+
+
 rule image_metrics:
     input:
+        unpack(leakage_inputs),
         original=data_dir("train"),
         anonymized=f"{POINT}/train",
         audit=f"{POINT}/audit.json",
@@ -38,9 +57,6 @@ rule image_metrics:
         gpu=1,
     params:
         settings=config["metrics"],
-        recognizer_crops=(
-            data_dir("crops") if config["data"]["source"] == "synthetic" else None
-        ),
         code=code_version(
             "evaluation/image_metrics", "evaluation/backbones", "evaluation/leakage"
         ),

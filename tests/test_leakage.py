@@ -18,9 +18,13 @@ from safefakes.evaluation.leakage import (
     compute_leakage,
     identification_rates,
     load_identity_faces,
+    load_recognizer,
+    save_recognizer,
     synthetic_leakage_from_faces,
     train_identity_recognizer,
+    train_recognizer_on_split,
 )
+from safefakes.errors import InputError
 from test_image_metrics import blur, make_anonymized, make_split
 
 torch.set_num_threads(1)
@@ -109,6 +113,35 @@ def test_compute_leakage_finds_the_crops_set(synthetic):
     assert r["leakage_source"] == SYNTHETIC
     assert r["leakage_recognizer"] == str((root / "crops").resolve())  # next to train
     assert r["original_top1_rate"] > 0.3 and r["top1_rate"] < 0.1
+
+
+def test_a_saved_recognizer_measures_like_a_fresh_one(synthetic, tmp_path):
+    root, original = synthetic
+    anon = make_anonymized(original, root / "blur_saved", blur(9))
+    fresh = compute_leakage(original.root, anon, min_size=16, recognizer_steps=STEPS,
+                            recognizer_crops=root / "crops")
+    recognizer = train_recognizer_on_split(root / "crops", steps=STEPS)
+    save_recognizer(recognizer, tmp_path / "recognizer.pt")
+    assert [p.name for p in tmp_path.iterdir()] == ["recognizer.pt"]  # no temporary left behind
+    loaded = load_recognizer(tmp_path / "recognizer.pt")
+    faces = collect_synthetic_faces(original.root, anon, min_size=16)
+    np.testing.assert_array_equal(loaded.describe(faces.crops), recognizer.describe(faces.crops))
+    from_file = compute_leakage(original.root, anon, min_size=16, recognizer=tmp_path / "recognizer.pt")
+    assert from_file == fresh
+    assert from_file["leakage_recognizer"] == str(root / "crops")
+
+
+def test_a_bad_recognizer_file_is_named(tmp_path):
+    bad = tmp_path / "recognizer.pt"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(InputError, match="recognizer.pt.*cannot read") as err:
+        load_recognizer(bad)
+    assert "train-recognizer" in str(err.value)
+    torch.save({"format": "something else"}, bad)
+    with pytest.raises(InputError, match="not a safefakes-identity-recognizer-1 file"):
+        load_recognizer(bad)
+    with pytest.raises(InputError, match="no such recognizer file"):
+        load_recognizer(tmp_path / "missing.pt")
 
 
 def test_cross_fitted_recognizer_without_a_crops_set(synthetic):

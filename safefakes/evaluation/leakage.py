@@ -58,7 +58,7 @@ from pathlib import Path
 import numpy as np
 
 from safefakes.anonymizers.base import clip_box
-from safefakes.data.images import read_image
+from safefakes.data.images import atomic_path, read_image
 from safefakes.data.split import Split
 from safefakes.errors import InputError
 from safefakes.evaluation.image_metrics import DEFAULT_MIN_SIZE, crop_faces, iter_image_pairs
@@ -75,6 +75,7 @@ RECOGNIZER_CROP = 32
 RECOGNIZER_STEPS = 600
 #: Fewest faces a recognizer is trained on at all.
 MIN_FACES_TO_TRAIN = 8
+RECOGNIZER_FORMAT = "safefakes-identity-recognizer-1"
 
 
 # --------------------------------------------------------------------------- #
@@ -200,6 +201,7 @@ class IdentityRecognizer:
     model: object
     mean: np.ndarray  # per-component mean of the training identities' vectors
     std: np.ndarray  # and standard deviation (1 where constant)
+    trained_on: str = ""  # what it learned from (recorded in every result)
 
     def standardize(self, vectors: np.ndarray) -> np.ndarray:
         return (np.asarray(vectors, dtype=np.float64) - self.mean) / self.std
@@ -370,6 +372,58 @@ def synthetic_leakage_from_faces(faces: IdentityFaces, training: IdentityFaces |
     }
 
 
+def train_recognizer_on_split(root: str | Path, seed: int = 0,
+                              steps: int = RECOGNIZER_STEPS) -> IdentityRecognizer:
+    """The recognizer learned from a split with identity vectors (the synthetic crops set).
+
+    Train it once and pass it to ``compute_leakage`` for every anonymized split
+    of a study: it depends only on the crops set, not on the anonymizer.
+    """
+    training = load_identity_faces(root)
+    if len(training.identity) < MIN_FACES_TO_TRAIN:
+        raise InputError(Path(root) / "annotations.txt",
+                         f"{len(training.identity)} faces to learn identities from (need {MIN_FACES_TO_TRAIN})",
+                         hint="use a larger crops set (`safefakes synth --crops N`)")
+    recognizer = train_identity_recognizer(training.crops, training.vector_rows(), seed, steps)
+    recognizer.trained_on = str(root)
+    return recognizer
+
+
+def save_recognizer(recognizer: IdentityRecognizer, path: str | Path) -> None:
+    """Write a trained recognizer atomically (``load_recognizer`` reads it back)."""
+    import torch
+
+    state = {"format": RECOGNIZER_FORMAT, "dim": len(recognizer.mean), "crop": RECOGNIZER_CROP,
+             "model": recognizer.model.state_dict(), "mean": recognizer.mean.tolist(),
+             "std": recognizer.std.tolist(), "trained_on": recognizer.trained_on}
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_recognizer(path: str | Path) -> IdentityRecognizer:
+    """A recognizer written by ``save_recognizer``; a clear error for anything else."""
+    import torch
+
+    path = Path(path)
+    hint = "train it again: `safefakes train-recognizer CROPS_SPLIT FILE`"
+    if not path.is_file():
+        raise InputError(path, "no such recognizer file", hint=hint)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise InputError(path, f"cannot read the recognizer: {exc}", hint=hint) from exc
+    if not isinstance(state, dict) or state.get("format") != RECOGNIZER_FORMAT:
+        raise InputError(path, f"not a {RECOGNIZER_FORMAT} file", hint=hint)
+    if state["crop"] != RECOGNIZER_CROP:
+        raise InputError(path, f"made for {state['crop']} px crops, this version uses {RECOGNIZER_CROP}",
+                         hint=hint)
+    model = _recognizer(int(state["dim"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return IdentityRecognizer(model, np.array(state["mean"], dtype=np.float64),
+                              np.array(state["std"], dtype=np.float64), str(state["trained_on"]))
+
+
 def find_recognizer_crops(original_root: str | Path) -> Path | None:
     """The synthetic generator's ``crops`` split next to ``original_root``, if it has vectors."""
     candidate = Path(original_root).resolve().parent / "crops"
@@ -381,10 +435,18 @@ def find_recognizer_crops(original_root: str | Path) -> Path | None:
 def synthetic_leakage(original_root: str | Path, anonymized_root: str | Path,
                       min_size: int = DEFAULT_MIN_SIZE, seed: int = 0,
                       recognizer_crops: str | Path | None = None, steps: int = RECOGNIZER_STEPS,
-                      max_faces: int | None = None) -> dict:
-    """recognizer_crops: the split the recognizer learns from (default: a sibling ``crops``
-    folder when there is one, else cross-fitting on the originals)."""
+                      max_faces: int | None = None,
+                      recognizer: IdentityRecognizer | str | Path | None = None) -> dict:
+    """recognizer: a trained one (or its file, see ``save_recognizer``); else it is trained
+    here on recognizer_crops (default: a sibling ``crops`` folder when there is one, else
+    cross-fitting on the originals)."""
     faces = collect_synthetic_faces(original_root, anonymized_root, min_size, max_faces, seed)
+    if recognizer is not None:
+        if not isinstance(recognizer, IdentityRecognizer):
+            recognizer = load_recognizer(recognizer)
+        result = synthetic_leakage_from_faces(faces, seed=seed, recognizer=recognizer)
+        result["leakage_recognizer"] = recognizer.trained_on
+        return result
     crops_root = recognizer_crops or find_recognizer_crops(original_root)
     training = load_identity_faces(crops_root) if crops_root else None
     result = synthetic_leakage_from_faces(faces, training, seed, steps)
@@ -396,17 +458,19 @@ def synthetic_leakage(original_root: str | Path, anonymized_root: str | Path,
 def compute_leakage(original_root: str | Path, anonymized_root: str | Path,
                     min_size: int = DEFAULT_MIN_SIZE, source: str = "auto", seed: int = 0,
                     recognizer_crops: str | Path | None = None,
-                    recognizer_steps: int = RECOGNIZER_STEPS, max_faces: int | None = None) -> dict:
+                    recognizer_steps: int = RECOGNIZER_STEPS, max_faces: int | None = None,
+                    recognizer: IdentityRecognizer | str | Path | None = None) -> dict:
     """Identity leakage of an anonymized split: dlib, or the synthetic recognizer where the
     original split carries identity vectors (``source="auto"``). max_faces: a seeded sample
-    of at most that many faces, the same one compute_image_metrics draws with the same seed."""
+    of at most that many faces, the same one compute_image_metrics draws with the same seed.
+    recognizer: a trained synthetic recognizer or its file (see ``synthetic_leakage``)."""
     if source == "auto":
         split = Split.load(original_root)
         has_vectors = split.identities is not None and split.identity_vectors is not None
         source = SYNTHETIC if has_vectors else DLIB
     if source == SYNTHETIC:
         return synthetic_leakage(original_root, anonymized_root, min_size, seed, recognizer_crops,
-                                 recognizer_steps, max_faces)
+                                 recognizer_steps, max_faces, recognizer)
     if source == DLIB:
         return dlib_leakage(original_root, anonymized_root, min_size, max_faces, seed)
     raise ValueError(f"unknown leakage source {source!r}; choose auto, {DLIB} or {SYNTHETIC}")

@@ -40,7 +40,7 @@ rule import_crop_set:
 
 rule train_anonymizer:
     input:
-        crops=lambda w: crops_dir(w.faces),
+        unpack(gan_training_inputs),
     output:
         model=protected(f"{GAN_MODEL}/model.pt"),
         samples=report(

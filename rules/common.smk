@@ -113,6 +113,30 @@ def detector_inputs(wildcards):
     return {"split": f"{point}/train", "audit": f"{point}/audit.json"}
 
 
+def gan_models():
+    """(gan, faces, anon_iters) of every GAN model the study trains."""
+    points = {(m, f, a) for m, f, a in anonymized_points() if m in GANS}
+    points |= {(m, *method_defaults(m)) for m in example_methods() if m in GANS}
+    return sorted(points)
+
+
+def gan_training_inputs(wildcards):
+    """The crop set, and the final checkpoint of the next shorter training of the same
+    GAN on the same faces when the study has one: the longer run continues it (the
+    GANs' schedules do not depend on the run length, so Fig. 9's lengths are one run)."""
+    inputs = {"crops": crops_dir(wildcards.faces)}
+    shorter = [
+        a
+        for m, f, a in gan_models()
+        if m == wildcards.gan
+        and f == int(wildcards.faces)
+        and a < int(wildcards.anon_iters)
+    ]
+    if shorter:
+        inputs["start"] = gan_model(wildcards.gan, wildcards.faces, max(shorter))
+    return inputs
+
+
 def gan_work_dir(wildcards):
     """Checkpoints of a GAN training in progress (resumed after an interruption)."""
     model = gan_model(wildcards.gan, wildcards.faces, wildcards.anon_iters)

@@ -37,6 +37,17 @@ def job_counts(output: str) -> dict[str, int]:
     return counts
 
 
+def planned_inputs(output: str, rule: str) -> dict[str, list[str]]:
+    """For each planned job of ``rule`` in a dry run: its first output -> its inputs."""
+    jobs = {}
+    for block in output.split("\nrule ")[1:]:
+        if not block.startswith(f"{rule}:"):
+            continue
+        fields = dict(re.findall(r"^\s+(input|output): (.*)$", block, flags=re.MULTILINE))
+        jobs[fields["output"].split(", ")[0]] = fields.get("input", "").split(", ")
+    return jobs
+
+
 def _fake_paper_tree(root: Path) -> dict:
     """Every folder and weights file the paper preset names, as empty stand-ins."""
     wider = root / "widerface"
@@ -96,6 +107,13 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
     assert "anonymizer~deepprivacy/faces~1470000/anon_iters~800000/det_iters~60000" in runs
     assert "anonymizer~blur/faces~0/anon_iters~0/det_iters~7500" in runs
     assert len(runs) == 29
+    # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
+    trainings = planned_inputs(out, "train_anonymizer")
+    model = str(tmp_path / "results/anonymizers/deepprivacy/faces~1470000/anon_iters~{}/model.pt")
+    for shorter, longer in ((800000, 4000000), (4000000, 10000000), (10000000, 40000000)):
+        assert model.format(shorter) in trainings[model.format(longer)]
+    assert not any("model.pt" in i for i in trainings[model.format(800000)])
+    assert not any("model.pt" in i for i in trainings[model.format(40000000).replace("1470000", "38000")])
 
 
 def test_missing_paper_paths_are_named(tmp_path):

@@ -24,8 +24,10 @@ with log_to(snakemake.log[0]):
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     stamp_path.write_text(json.dumps(stamp, indent=1))
+    # A shorter run of the same GAN on the same faces, when the study has one, is continued.
     result = train_gan(w.gan, snakemake.input.crops, work, faces=int(w.faces), images=int(w.anon_iters),
-                       preset=preset, overrides=train, device="auto", resume=True, progress=False)
+                       preset=preset, overrides=train, device="auto", resume=True, progress=False,
+                       start_from=snakemake.input.get("start"))
     shutil.copyfile(result.checkpoint, snakemake.output.model)
     shutil.copyfile(result.samples, snakemake.output.samples)
     shutil.copyfile(result.losses, snakemake.output.losses)

@@ -30,6 +30,9 @@ def add_parser(subparsers) -> None:
                    help="critic updates per generator update (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT_DIR")
+    p.add_argument("--start-from", metavar="CHECKPOINT", default=None,
+                   help="continue the final checkpoint.pt of a shorter run with the same settings "
+                        "(a run to N images is the start of a longer one)")
     p.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--threads", type=int, default=None,
@@ -96,6 +99,6 @@ def train_anonymizer(args: argparse.Namespace) -> int:
         overrides["amp"] = False
     result = train_gan(args.method, args.crops, args.out_dir, faces=args.faces, images=args.iterations,
                        preset=args.preset, overrides=overrides, seed=args.seed, device=args.device,
-                       resume=args.resume, progress=not args.quiet)
+                       resume=args.resume, progress=not args.quiet, start_from=args.start_from)
     print(f"{result.checkpoint} ({result.images_shown} images shown, {result.n_faces} faces)")
     return 0

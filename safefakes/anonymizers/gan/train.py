@@ -55,12 +55,15 @@ def train_gan(
     device: str = "auto",
     resume: bool = False,
     progress: bool = True,
+    start_from: str | Path | None = None,
 ) -> TrainResult:
     """Train ``method`` on the first ``faces`` crops of ``crops`` for ``images`` images shown.
 
     preset: "mini" or "paper" sizes; overrides: model or training settings on
     top of it (e.g. ``{"width": 0.25, "batch_size": 32}``). ``resume``
-    continues from the newest checkpoint in ``out_dir``.
+    continues from the newest checkpoint in ``out_dir``; ``start_from``
+    continues the final checkpoint of a shorter run with the same settings
+    (``Trainer.train``).
     """
     from safefakes.anonymizers.gan import get_method
     from safefakes.anonymizers.gan.dataset import load_crop_tensors
@@ -80,7 +83,7 @@ def train_gan(
     data = load_crop_tensors(crops, gan.resolution, gan.keypoint_layout, faces=faces)
     source.update(crops=str(crops), faces_used=len(data))
     trainer = Trainer(gan, data, out_dir, TrainConfig(**train_cfg), source=source)
-    checkpoint = trainer.train(resume=resume)
+    checkpoint = trainer.train(resume=resume, start_from=start_from)
     out = Path(out_dir)
     assert checkpoint == out / FINAL_CHECKPOINT
     return TrainResult(checkpoint, out / SAMPLES / "latest.png", out / LOSSES, trainer.images_shown, len(data))

@@ -38,11 +38,16 @@ from torch import nn
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.dataset import CropTensors
 from safefakes.data.images import atomic_path, write_image, write_text_atomic
+from safefakes.errors import SafeFakesError
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"
 FINAL_CHECKPOINT = "checkpoint.pt"
+# Training settings that do not change the trajectory of a run: a longer run may
+# continue a shorter one whose settings differ only in these.
+SCHEDULE_FREE = frozenset({"images", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints",
+                           "progress_bar", "device", "amp"})
 LOSSES = "losses.csv"
 SAMPLES = "samples"
 
@@ -282,14 +287,29 @@ class Trainer:
         return stats
 
     # -- the loop -----------------------------------------------------------------
-    def train(self, resume: bool = False, stop_after_images: int | None = None) -> Path:
-        """Train to ``config.images`` (or stop early after ``stop_after_images``, to test resume)."""
+    def train(self, resume: bool = False, stop_after_images: int | None = None,
+              start_from: str | Path | None = None) -> Path:
+        """Train to ``config.images`` (or stop early after ``stop_after_images``, to test resume).
+
+        start_from: the final checkpoint of a shorter run with the same settings
+        (see ``SCHEDULE_FREE``) and data, which this run continues: the GANs'
+        schedules do not depend on the run's length, so a run to N images is
+        the first N images of a longer one, and a sweep over training lengths
+        costs one run to the longest (on the CPU, bit for bit).
+        """
         self.out.mkdir(parents=True, exist_ok=True)
-        if resume:
-            latest = latest_checkpoint(self.out)
-            if latest is not None:
-                self.load_state(torch.load(latest, map_location="cpu", weights_only=False))
-                log.info("resumed from %s at %d images", latest, self.images_shown)
+        candidates = []
+        if resume and latest_checkpoint(self.out) is not None:
+            candidates.append(latest_checkpoint(self.out))
+        if start_from is not None:
+            candidates.append(Path(start_from))
+        states = [(path, torch.load(path, map_location="cpu", weights_only=False)) for path in candidates]
+        if start_from is not None:
+            self.check_continuable(*states[-1])
+        if states:
+            path, state = max(states, key=lambda ps: ps[1]["images_shown"])
+            self.load_state(state)
+            log.info("continuing from %s at %d images", path, self.images_shown)
         write_text_atomic(self.out / "train_config.json", json.dumps(
             {"method": self.method.name, "model": self.method.config_dict(), "train": asdict(self.cfg),
              "n_faces": len(self.data), "source": self.source}, indent=2, default=str) + "\n")
@@ -323,6 +343,31 @@ class Trainer:
         _save_atomic(self.state(), path)
         return path
 
+    def check_continuable(self, path: Path, state: dict) -> None:
+        """Refuse to continue a run that is not a shorter version of this one."""
+        def trajectory(train: dict) -> dict:
+            return {k: v for k, v in train.items() if k not in SCHEDULE_FREE}
+
+        mine = json.loads(json.dumps(asdict(self.cfg), default=str))
+        theirs = json.loads(json.dumps(state.get("train_config", {}), default=str))
+        problems = []
+        if state.get("method") != self.method.name:
+            problems.append(f"method {state.get('method')!r}, not {self.method.name!r}")
+        if state.get("model_config") != self.method.config_dict():
+            problems.append("another model config")
+        if trajectory(theirs) != trajectory(mine):
+            diff = sorted(k for k in set(trajectory(mine)) | set(trajectory(theirs))
+                          if mine.get(k) != theirs.get(k))
+            problems.append(f"other training settings ({', '.join(diff)})")
+        if state.get("source", {}).get("faces_used") != self.source.get("faces_used"):
+            problems.append(f"{state.get('source', {}).get('faces_used')} training faces, not "
+                            f"{self.source.get('faces_used')}")
+        if int(state.get("images_shown", 0)) > self.cfg.images:
+            problems.append(f"already {state['images_shown']} images, more than the {self.cfg.images} asked for")
+        if problems:
+            raise SafeFakesError(f"{path}: cannot continue this training from it: {'; '.join(problems)}. "
+                                 f"Train from scratch (no start checkpoint) or fix the settings.")
+
     @staticmethod
     def _crossed(before: int, after: int, every: int) -> bool:
         return every > 0 and before // every != after // every
@@ -340,6 +385,11 @@ class Trainer:
 
     @torch.no_grad()
     def save_samples(self) -> Path:
+        # Outside the training's random streams: a grid drawn or not never changes the run.
+        with torch.random.fork_rng(devices=[]):
+            return self._save_samples()
+
+    def _save_samples(self) -> Path:
         res, alpha = self._phase()
         self._set_phase(res, alpha)
         batch = _resize_batch(self.sample_batch, res)

@@ -123,7 +123,8 @@ def gan_models():
 def gan_training_inputs(wildcards):
     """The crop set, and the final checkpoint of the next shorter training of the same
     GAN on the same faces when the study has one: the longer run continues it (the
-    GANs' schedules do not depend on the run length, so Fig. 9's lengths are one run)."""
+    GANs' schedules do not depend on the run length, so Fig. 9's lengths are one run).
+    """
     inputs = {"crops": crops_dir(wildcards.faces)}
     shorter = [
         a
@@ -179,9 +180,28 @@ def gan_code(method):
     """Code of a GAN's branch: its own module plus the shared GAN machinery."""
     shared = [
         f"anonymizers/gan/{m}"
-        for m in ("geometry", "blocks", "dataset", "training", "anonymizer", "presets")
+        for m in (
+            "__init__",
+            "geometry",
+            "blocks",
+            "dataset",
+            "training",
+            "train",
+            "anonymizer",
+            "presets",
+            "landmarks",
+            "identity",
+        )
     ]
-    return code_version(f"anonymizers/gan/{method}", *shared, "data/crops", "keypoints")
+    return code_version(
+        f"anonymizers/gan/{method}",
+        *shared,
+        "anonymizers/base",
+        "data/crops",
+        "data/images",
+        "data/split",
+        "keypoints",
+    )
 
 
 def anonymizer_code(method):

@@ -9,21 +9,26 @@ from __future__ import annotations
 METHODS = ("deepprivacy", "ciagan", "sun2018")
 
 
-def get_method(name: str, config: dict | None = None):
-    """The method object of a GAN by name, built from its model config (as stored in checkpoints)."""
+def method_class(name: str):
+    """The class of a GAN method by name (its module is imported here, on demand)."""
     if name == "deepprivacy":
         from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy
 
-        return DeepPrivacy(config)
+        return DeepPrivacy
     if name == "ciagan":
         from safefakes.anonymizers.gan.ciagan import CIAGAN
 
-        return CIAGAN(config)
+        return CIAGAN
     if name == "sun2018":
         from safefakes.anonymizers.gan.sun2018 import Sun2018
 
-        return Sun2018(config)
+        return Sun2018
     raise ValueError(f"unknown GAN method {name!r}; known: {', '.join(METHODS)}")
+
+
+def get_method(name: str, config: dict | None = None):
+    """The method object of a GAN by name, built from its model config (as stored in checkpoints)."""
+    return method_class(name)(config)
 
 
 def build_deepprivacy(*, checkpoint: str, device: str = "auto", min_size: int = 10, batch_size: int = 64):

@@ -70,6 +70,30 @@ NAME = "ciagan"
 G_CHANNELS = {256: 16, 128: 16, 64: 32, 32: 64, 16: 128, 8: 256, 4: 256}
 D_CHANNELS = {256: 32, 128: 32, 64: 64, 32: 128, 16: 256, 8: 512, 4: 512}
 
+# Model and training sizes (see ``presets.preset``): ``mini`` (CPU, under a
+# minute) and ``paper`` (GPU).
+PRESETS: dict[str, dict[str, dict]] = {
+    # 32 px at a quarter of the width: trains on 2 CPU cores in about a minute.
+    # lr 1e-3 (CIAGAN: 1e-4) so that a few hundred steps give faces.
+    "mini": {
+        "model": {"resolution": 32, "width": 0.125, "n_identities": 256, "mlp_layers": 3, "res_blocks": 2,
+                  "identity_width": 8, "identity_dim": 64},
+        "train": {"images": 4_000, "batch_size": 16, "lr": 1e-3, "betas": (0.5, 0.999),
+                  "ema_halflife_images": 200, "checkpoint_every": 1_000, "sample_every": 1_000,
+                  "log_every": 160},
+    },
+    # CIAGAN's repository: 128 px, 1200 CelebA identities, batch 16, lr 1e-4,
+    # betas (0.5, 0.999), 5 critic updates per generator update, 100 epochs
+    # (about 3M images over its CelebA subset), no EMA.
+    "paper": {
+        "model": {"resolution": 128, "width": 1.0, "n_identities": 1200, "mlp_layers": 7, "res_blocks": 4,
+                  "identity_width": 32, "identity_dim": 128},
+        "train": {"images": 3_000_000, "batch_size": 16, "lr": 1e-4, "betas": (0.5, 0.999), "critic_steps": 5,
+                  "ema_halflife_images": 0, "checkpoint_every": 100_000, "sample_every": 100_000,
+                  "log_every": 5_000},
+    },
+}
+
 @dataclass
 class CiaganConfig:
     """What determines the networks (stored in every checkpoint)."""
@@ -248,6 +272,7 @@ class CIAGAN(ConfiguredMethod):
     """
 
     name = NAME
+    presets = PRESETS  # "mini" and "paper" settings, see PRESETS
     keypoint_layout = "dlib68"
     flip_pairs = DLIB68_FLIP_PAIRS
 

@@ -112,6 +112,7 @@ class TrainConfig:
     # scores saturated noise above real faces and nothing face-like emerges).
     critic_steps: int = 1
     betas: tuple[float, float] = (0.0, 0.99)
+    d_lr_scale: float = 1.0  # the critic's learning rate is lr * d_lr_scale (two time-scale updates)
     ema_halflife_images: float = 10_000.0  # EMA beta = 0.5 ** (batch / halflife)
     checkpoint_every: int = 5_000  # images
     sample_every: int = 5_000  # images
@@ -195,7 +196,8 @@ class Trainer:
         self.D = method.make_discriminator().to(self.device)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=config.lr, betas=tuple(config.betas))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr, betas=tuple(config.betas))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=config.lr * config.d_lr_scale,
+                                      betas=tuple(config.betas))
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.data = data.to(self.device)

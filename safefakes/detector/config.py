@@ -125,8 +125,15 @@ def mini_config() -> DetectorConfig:
         width=0.125,
         batch_size=8,
         lr=0.01,
-        iterations=600,
-        lr_steps=(2 / 3, 5 / 6),
+        iterations=400,
+        # A short run from random weights needs its full learning rate longer:
+        # dropping it at 2/3 and 5/6 (the paper schedule) cuts the run before
+        # the detector takes off. Measured on the synthetic set, AP easy /
+        # medium / hard of the original train split after 400 iterations:
+        # 0.149 / 0.185 / 0.319 with drops at 2/3 and 5/6, 0.484 / 0.730 /
+        # 0.754 with drops at 0.9 and 0.95 (600 iterations at 2/3 and 5/6:
+        # 0.312 / 0.647 / 0.728).
+        lr_steps=(0.9, 0.95),
         warmup_iterations=40,
         grad_clip=10.0,
         checkpoint_every=100,

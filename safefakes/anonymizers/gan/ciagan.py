@@ -437,6 +437,10 @@ class CiaganAnonymizer(GANAnonymizer):
                 out[y1:y2, x1:x2] = 0
         return AnonymizedImage(out, statuses)
 
+    def anonymize_many(self, items) -> list[AnonymizedImage]:
+        """One image at a time: CIAGAN's masks and identities are prepared per image."""
+        return [self.anonymize(*item) for item in items]
+
     def _generate(self, hidden: np.ndarray, faces: dict[int, _Face], targets: np.ndarray) -> dict[int, np.ndarray]:
         R = self.method.resolution
         order = list(faces)

@@ -334,6 +334,11 @@ class Sun2018Anonymizer(GANAnonymizer):
             return super().anonymize(image, boxes, keypoints, rng)
         return self._anonymize_blurred(image, boxes, keypoints, rng)
 
+    def anonymize_many(self, items) -> list[AnonymizedImage]:
+        if self.method.config.input == "black":
+            return super().anonymize_many(items)
+        return [self._anonymize_blurred(*item) for item in items]
+
     def _anonymize_blurred(self, image, boxes, keypoints, rng) -> AnonymizedImage:
         """input='blur': each face's own box blurred (not hidden); every other replaced face is blacked out."""
         rng = rng if rng is not None else np.random.default_rng(0)

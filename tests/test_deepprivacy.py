@@ -312,3 +312,27 @@ def test_safefakes_anonymize_command_with_a_keypoint_source(trained, tmp_path):
                  "--keypoints", "oracle-deepprivacy7"]) == 0
     statuses = [r["status"] for r in read_manifest(out / "manifest.csv")]
     assert statuses == [Status.ANONYMIZED, Status.ANONYMIZED, Status.TOO_SMALL]
+
+
+def test_l1_weight_zero_is_the_published_generator_loss_and_positive_adds_the_box_l1(crop_dir):
+    from safefakes.anonymizers.gan.deepprivacy import PRESETS, box_l1
+
+    data = load_crop_tensors(crop_dir, RES, "deepprivacy7")
+    batch = data.batch(torch.arange(4))
+    torch.manual_seed(0)
+    plain = _method()
+    G, D = plain.make_generator(), plain.make_discriminator()
+    z = plain.latent(4, torch.Generator().manual_seed(3))
+    loss0, stats0 = plain.generator_loss(G, D, batch, z)
+    fake = plain.generate(G, batch, z)
+    assert torch.allclose(loss0, -D(fake, batch["condition"], batch["mask"], batch["keypoints"]).mean())
+    assert "l1" not in stats0
+    with_l1 = DeepPrivacy(DeepPrivacyConfig(resolution=RES, width=1 / 64, l1_weight=5.0))
+    loss1, stats1 = with_l1.generator_loss(G, D, batch, z)
+    l1 = box_l1(fake, batch["image"], batch["mask"])
+    box = (1 - batch["mask"]).bool().expand_as(fake)
+    assert torch.allclose(l1, (fake - batch["image"]).abs()[box].mean())
+    assert torch.allclose(loss1, loss0 + 5.0 * l1) and stats1["l1"] == pytest.approx(l1.item())
+    # the departure is mini-only: the paper preset (and the default) keep DeepPrivacy's loss
+    assert PRESETS["paper"]["model"]["l1_weight"] == 0.0 and DeepPrivacyConfig().l1_weight == 0.0
+    assert PRESETS["mini"]["model"]["l1_weight"] > 0

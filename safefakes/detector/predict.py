@@ -44,7 +44,7 @@ def load_detector(checkpoint: str | Path, device: str | torch.device | None = No
     ckpt = load_checkpoint(checkpoint)
     model, config = build_detector(ckpt)
     dev = resolve_device(device)
-    model.to(dev).eval()
+    model.to(dev, memory_format=torch.channels_last).eval()  # as trained (see train.py)
     return Detector(model, config, dev, str(ckpt.get("backbone_weights", "unknown")), Path(checkpoint))
 
 
@@ -52,7 +52,7 @@ def load_detector(checkpoint: str | Path, device: str | torch.device | None = No
 def raw_detections(detector: Detector, images: torch.Tensor, score_threshold: float) -> list[torch.Tensor]:
     """Second-shot boxes of a batch (B, 3, H, W) RGB 0..255: per image (N, 5) x1 y1 x2 y2 score."""
     model, config = detector.model, detector.config
-    images = images.to(detector.device)
+    images = images.to(detector.device, memory_format=torch.channels_last)
     with torch.autocast(detector.device.type, dtype=torch.float16,
                         enabled=bool(config.amp and detector.device.type == "cuda")):
         out = model(images, first_shot=False)

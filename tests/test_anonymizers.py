@@ -168,3 +168,37 @@ def test_registry_builds_every_method_and_rejects_unknown_options():
         build_anonymizer("blackout", mask_scale=0.5)
     spec = pickle.loads(pickle.dumps(AnonymizerSpec("pixelate", {"blocks": 4})))
     assert spec().describe()["blocks"] == 4
+
+
+def test_face_regions_follow_the_per_face_rules():
+    """face_regions (the methods' one pass) = skip_status then face_region, face by face."""
+    from safefakes.anonymizers.regions import face_regions, skip_status
+
+    rng = np.random.default_rng(5)
+    boxes = np.concatenate([rng.integers(-40, 120, (300, 2)), rng.integers(-3, 50, (300, 2))], axis=1)
+    boxes = boxes.astype(np.float64) + rng.choice([0.0, 0.5], boxes.shape)
+    for region, scale, min_size in [("box", 1.0, 0.0), ("box", 1.5, 8.0), ("ellipse", 1.0, 4.0), ("ellipse", 1.2, 0.0)]:
+        got = face_regions(boxes.tolist(), 100, 80, region, scale, min_size)
+        for box, (status, face) in zip(boxes.tolist(), got):
+            want = skip_status(box, 100, 80, min_size)
+            want_face = face_region(box, 100, 80, region, scale) if want is None else None
+            if want is None:
+                want = Status.ANONYMIZED if want_face is not None else Status.OUTSIDE_IMAGE
+            assert status == want
+            if want_face is None:
+                assert face is None
+            else:
+                assert (face.x1, face.y1, face.x2, face.y2) == (want_face.x1, want_face.y1, want_face.x2, want_face.y2)
+                assert (face.mask is None) == (want_face.mask is None)
+                if face.mask is not None:
+                    np.testing.assert_array_equal(face.mask, want_face.mask)
+
+
+def test_deterministic_methods_use_no_rng(image):
+    boxes = np.array([[20, 16, 40, 48]])
+    for name in ("blur", "blackout", "pixelate", "fullblur", "original"):
+        method = build_anonymizer(name)
+        assert method.uses_rng is False
+        a = method.anonymize(image, boxes, None, None).image
+        b = method.anonymize(image, boxes, None, np.random.default_rng(1)).image
+        np.testing.assert_array_equal(a, b)

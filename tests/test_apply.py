@@ -6,6 +6,8 @@ import argparse
 import csv
 import hashlib
 import json
+import multiprocessing
+import os
 from pathlib import Path
 
 import cv2
@@ -318,3 +320,57 @@ def test_parallel_run_that_dies_resumes_to_identical_bytes(split_dir, tmp_path, 
     report = anonymize_split(split_dir, out, build_anonymizer("blur"), workers=2, progress=False)
     assert report.complete
     assert tree(out) == tree(tmp_path / "whole")
+
+
+def test_a_run_killed_mid_chunk_resumes_to_identical_bytes(split_dir, tmp_path, monkeypatch):
+    """Records are journaled per chunk: a hard kill loses the unfinished chunk's records, and
+    the rerun redoes those images (written atomically, deterministic) to the same bytes."""
+    anonymize_split(split_dir, tmp_path / "whole", build_anonymizer("blur"), workers=1, progress=False)
+    out = tmp_path / "killed"
+    names = list(FACES)
+    monkeypatch.setattr(apply, "_chunks", lambda n, workers: [(i, min(i + 2, n)) for i in range(0, n, 2)])
+    real = apply._process
+    calls = []
+
+    def killed_on_fourth(task):
+        calls.append(task[0])
+        if len(calls) == 4:
+            os._exit(17)  # like SIGKILL: no finally, no flush
+        return real(task)
+
+    monkeypatch.setattr(apply, "_process", killed_on_fourth)
+    child = multiprocessing.get_context("fork").Process(
+        target=anonymize_split, args=(split_dir, out, build_anonymizer("blur")),
+        kwargs={"workers": 1, "progress": False})
+    child.start()
+    child.join(60)
+    assert child.exitcode == 17
+    journaled = [json.loads(line)["image"] for path in sorted((out / apply.PARTS_DIR).glob("*.jsonl"))
+                 for line in path.read_text().splitlines()]
+    assert journaled == names[:2], "only the finished chunk is journaled"
+    assert (out / "images" / names[2]).exists(), "the third image was written but not journaled"
+    assert not (out / "anonymization.done").exists() and not (out / "manifest.csv").exists()
+
+    monkeypatch.setattr(apply, "_process", real)
+    report = anonymize_split(split_dir, out, build_anonymizer("blur"), workers=1, progress=False)
+    assert report.n_resumed == 2 and report.complete
+    assert tree(out) == tree(tmp_path / "whole")
+
+
+def test_chunks_are_contiguous_and_cover_every_image():
+    for n, workers in [(1, 1), (5, 2), (400, 2), (12_880, 2), (100, 16)]:
+        chunks = apply._chunks(n, workers)
+        assert chunks[0][0] == 0 and chunks[-1][1] == n
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+        assert all(0 < stop - start <= apply.MAX_CHUNK for start, stop in chunks)
+
+
+def test_conventional_methods_do_not_parse_the_keypoints(split_dir, tmp_path, monkeypatch):
+    """The sidecars of a split are copied and hashed; only a method that uses keypoints parses them."""
+    (split_dir / "keypoints.json").write_text('{"layout": "x", "faces": {}}\n')
+    monkeypatch.setattr(Split, "load", classmethod(lambda cls, root: pytest.fail("Split.load called")))
+    out = tmp_path / "out"
+    anonymize_split(split_dir, out, build_anonymizer("blur"), workers=1, progress=False)
+    assert (out / "keypoints.json").read_bytes() == (split_dir / "keypoints.json").read_bytes()
+    hashes = apply.read_input_hashes(out)
+    assert hashes["keypoints.json"] == hashlib.sha256((split_dir / "keypoints.json").read_bytes()).hexdigest()

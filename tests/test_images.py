@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
+from safefakes.data import images
 from safefakes.data.images import atomic_path, read_image, write_image
 from safefakes.errors import InputError
 
@@ -100,3 +102,49 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
         tmp.write_text("new")
     assert target.read_text() == "new"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def _jpeg_bytes(img: Image.Image, **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", **kw)
+    return buf.getvalue()
+
+
+def test_fast_jpeg_decode_gives_pillows_pixels():
+    """decode_image reads common JPEGs with OpenCV: the same pixels as the Pillow path."""
+    rng = np.random.default_rng(2)
+    arr = cv2.GaussianBlur(rng.integers(0, 256, (37, 53, 3), dtype=np.uint8), (0, 0), 1.5)
+    cases = {
+        "444": _jpeg_bytes(Image.fromarray(arr), quality=95, subsampling="4:4:4"),
+        "420": _jpeg_bytes(Image.fromarray(arr), quality=80, subsampling="4:2:0"),
+        "progressive": _jpeg_bytes(Image.fromarray(arr), quality=90, progressive=True),
+        "gray": _jpeg_bytes(Image.fromarray(arr[..., 0], mode="L"), quality=90),
+        "exif": _jpeg_bytes(Image.fromarray(arr), exif=Image.Exif()),
+    }
+    for label, data in cases.items():
+        assert images._jpeg_fast_path_ok(data) == (53, 37), label
+        np.testing.assert_array_equal(images.decode_image(data), images._decode_pil(data), err_msg=label)
+
+
+def test_jpegs_the_fast_path_leaves_to_pillow(tmp_path):
+    cmyk = _jpeg_bytes(Image.new("CMYK", (8, 8), (255, 0, 0, 0)))
+    assert images._jpeg_fast_path_ok(cmyk) is None
+    good = _jpeg_bytes(Image.new("RGB", (64, 64), (10, 20, 30)))
+    assert images._jpeg_fast_path_ok(good + b"trailing") is None
+    # truncated in the scan: Pillow's error, not a grey-padded image
+    assert images._jpeg_fast_path_ok(good[:-10]) is None
+    bad = tmp_path / "cut.jpg"
+    bad.write_bytes(good[: len(good) // 2])
+    with pytest.raises(InputError, match="cut.jpg.*cannot decode"):
+        read_image(bad)
+
+
+def test_jpeg_encoding_gives_pillows_bytes():
+    """encode_image writes JPEG with OpenCV: byte for byte what Pillow writes with the same settings."""
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1, 3), (17, 9, 3), (64, 48, 3)]:
+        arr = rng.integers(0, 256, shape, dtype=np.uint8)
+        for quality in (1, 50, 90, 95, 100):
+            for subsampling in ("4:4:4", "4:2:2", "4:2:0"):
+                assert images.encode_image(arr, ".jpg", quality, subsampling) == \
+                    images._encode_pil(arr, ".jpg", quality, subsampling), (shape, quality, subsampling)

@@ -13,15 +13,21 @@ Guarantees:
 
 * The input split is only read. The output folder may not be, or lie inside,
   the input folder (nor the other way round).
-* Per image, the output image is written atomically (temporary file renamed
-  into place), then a one-line record of it is appended to its worker's
-  journal under ``.anonymize_parts/``; a rerun of the same command skips the
-  images with a record, so an interrupted run resumes (a torn last line is
-  ignored and that image redone). At the end the journals are merged into
-  one ``records.jsonl`` in annotation order. Every image
-  depends only on its own bytes, boxes and ``image_seed(seed, name)``, and the
-  final files are assembled in annotation order, so a resumed (or parallel) run
-  gives the same bytes as an uninterrupted serial one.
+* Workers take chunks of contiguous images (at most ``MAX_CHUNK``). Each
+  output image is written atomically (temporary file renamed into place);
+  when its chunk is done, one-line records of the chunk's images are appended
+  to the worker's journal under ``.anonymize_parts/`` in one write (also when
+  the chunk is cut short by an exception: its finished images are recorded).
+  A record is only ever written after its image, and a rerun of the same
+  command skips the images with a record, so an interrupted run resumes: a
+  process killed outright loses at most the records of its unfinished chunk,
+  whose images are redone (a torn last line is ignored). The input file's
+  SHA-256 is taken from the bytes that are decoded (one read per image). At
+  the end the journals are merged into one ``records.jsonl`` in annotation
+  order. Every image depends only on its own bytes, boxes and
+  ``image_seed(seed, name)``, and the final files are assembled in
+  annotation order, so a resumed (or parallel) run gives the same bytes as an
+  uninterrupted serial one.
 * An output folder that holds a different run (other method, options, seed,
   JPEG settings or input annotations) is refused; so is a non-empty folder that
   holds no run.
@@ -73,7 +79,7 @@ from safefakes.data.images import (
     write_text_atomic,
 )
 from safefakes.data.split import ANNOTATIONS, IDENTITIES, IMAGES, KEYPOINTS, Split
-from safefakes.data.wider import MAT_FILES
+from safefakes.data.wider import MAT_FILES, read_annotations
 from safefakes.errors import InputError, SafeFakesError
 
 log = logging.getLogger(__name__)
@@ -171,9 +177,9 @@ def anonymize_split(
     """
     t0 = time.perf_counter()
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    split = Split.load(input_dir)
     instance, source = _resolve_anonymizer(anonymizer)
     _check_jpeg(jpeg_quality, jpeg_subsampling)
+    split = _load_split(input_dir, with_keypoints=bool(instance.needs_keypoints) and keypoints is None)
 
     split_keypoints = None
     if instance.needs_keypoints and keypoints is None and split.keypoints is not None:
@@ -374,7 +380,7 @@ def _prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool) 
 def _finish(
     output_dir: Path,
     instance: Anonymizer,
-    records: dict[str, dict],
+    records: dict[str, tuple[dict, str | None]],
     order: list[str],
     extra_hashes: dict[str, str],
     image_prefix: str,
@@ -385,7 +391,7 @@ def _finish(
     _merge_journals(output_dir / PARTS_DIR, records, order)
     rows, failed, counts, hashes = [], {}, Counter(), dict(extra_hashes)
     for name in order:
-        rec = records[name]
+        rec = records[name][0]
         if rec.get("sha256"):
             hashes[image_prefix + name] = rec["sha256"]
         if rec.get("error"):
@@ -437,10 +443,14 @@ class _Settings:
 
 
 _STATE: dict[str, Any] = {}
+#: At most this many images per chunk: a worker takes one chunk (contiguous
+#: images in annotation order) at a time and appends the chunk's journal
+#: records in one write when it is done.
+MAX_CHUNK = 32
 
 
 def _init_worker(source: AnonymizerSource, provider: KeypointProvider | None, settings: _Settings,
-                 single_thread: bool = False) -> None:
+                 tasks: list[tuple], single_thread: bool = False) -> None:
     if single_thread:
         # The pool already uses every core; OpenCV's and torch's own threads
         # would only compete. For torch it is also a must: a child forked from a
@@ -453,7 +463,11 @@ def _init_worker(source: AnonymizerSource, provider: KeypointProvider | None, se
         if torch is not None:
             torch.set_num_threads(1)
     anonymizer = source if isinstance(source, Anonymizer) else source()
-    _STATE.update(anonymizer=anonymizer, provider=provider, settings=settings)
+    _STATE.update(anonymizer=anonymizer, provider=provider, settings=settings, tasks=tasks,
+                  src_root=os.fspath(settings.input_images), dst_root=os.fspath(settings.output_images),
+                  uses_rng=getattr(anonymizer, "uses_rng", True),
+                  whole=getattr(anonymizer, "whole_image", False),
+                  identity=getattr(anonymizer, "identity", False))
 
 
 def _run(
@@ -466,7 +480,8 @@ def _run(
     progress: bool,
     resume: bool,
     start_method: str | None = None,
-) -> tuple[dict[str, dict], int]:
+) -> tuple[dict[str, tuple[dict, str | None]], int]:
+    """Process every image not done yet; name -> (record, its journal line or None if it failed)."""
     from tqdm import tqdm
 
     class _Bar(tqdm):
@@ -474,12 +489,13 @@ def _run(
         # lock held forever in the children.
         monitor_interval = 0
 
-    records: dict[str, dict] = {}
+    records: dict[str, tuple[dict, str | None]] = {}
     todo = []
     journal = _read_journals(settings) if resume else {}
+    output_root = os.fspath(settings.output_images)
     for task in tasks:
         done = journal.get(task[0])
-        if done is not None and not (settings.output_images / task[0]).exists():
+        if done is not None and not os.path.exists(os.path.join(output_root, task[0])):
             done = None
         if done is not None:
             records[task[0]] = done
@@ -493,9 +509,10 @@ def _run(
     bar = _Bar(total=len(tasks), initial=n_resumed, unit="img", disable=not progress,
                desc=f"anonymize ({instance.name})", dynamic_ncols=True)
     try:
-        for rec in _results(todo, instance, source, provider, settings, workers, start_method):
-            records[rec["image"]] = rec
-            bar.update(1)
+        for done_chunk in _results(todo, instance, source, provider, settings, workers, start_method):
+            for rec, line in done_chunk:
+                records[rec["image"]] = (rec, line)
+            bar.update(len(done_chunk))
     finally:
         bar.close()
     return records, n_resumed
@@ -514,30 +531,40 @@ def _start_method() -> str:
     return fork_context().get_start_method()
 
 
-def _results(todo, instance, source, provider, settings, workers, start_method=None) -> Iterable[dict]:
+def _chunks(n: int, workers: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of contiguous images: about 8 per worker, at most MAX_CHUNK images each."""
+    size = max(1, min(MAX_CHUNK, n // (workers * 8)))
+    return [(i, min(i + size, n)) for i in range(0, n, size)]
+
+
+def _results(todo, instance, source, provider, settings, workers, start_method=None) -> Iterable[list]:
+    """Lists of (record, journal line) per finished chunk, in any order."""
     if not todo:
         return
+    chunks = _chunks(len(todo), workers)
     if workers == 1:
-        _init_worker(instance, provider, settings)
+        _init_worker(instance, provider, settings, todo)
         try:
-            for task in todo:
-                yield _process(task)
+            for chunk in chunks:
+                yield _process_chunk(chunk)
         finally:
             _close_journal()
             _STATE.clear()
         return
     ctx = multiprocessing.get_context(start_method or _start_method())
-    chunksize = max(1, min(16, len(todo) // (workers * 8)))
     pool_source = source if source is not None else instance
     # Forked workers would otherwise walk (and so copy, page by page) every
     # object of this process in each of their garbage collections.
     gc.freeze()
     try:
         with opencv_threads_joined():
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(pool_source, provider, settings, True))
+            # The task list travels once per worker (inherited when forked);
+            # the chunks are only index ranges into it.
+            pool = ctx.Pool(workers, initializer=_init_worker,
+                            initargs=(pool_source, provider, settings, todo, True))
         with pool:
             try:
-                yield from pool.imap_unordered(_process, todo, chunksize=chunksize)
+                yield from pool.imap_unordered(_process_chunk, chunks, chunksize=1)
             except BaseException:
                 pool.terminate()
                 raise
@@ -545,18 +572,51 @@ def _results(todo, instance, source, provider, settings, workers, start_method=N
         gc.unfreeze()
 
 
-def _process(task: tuple) -> dict:
-    """Anonymize one image and record it; runs in a worker."""
-    name, boxes, kps = task
-    settings: _Settings = _STATE["settings"]
-    anonymizer: Anonymizer = _STATE["anonymizer"]
-    src = settings.input_images / name
-    dst = settings.output_images / name
+def _process_chunk(bounds: tuple[int, int]) -> list[tuple[dict, str | None]]:
+    """Anonymize images ``start:stop`` of the task list, then journal them in one write; runs in a worker.
+
+    A record is journaled only after its image has been written, so a record
+    still means "this image is done". Records of a chunk that is cut short by
+    an exception are journaled (their images are complete); a process killed
+    outright loses the records of its unfinished chunk, and the rerun redoes
+    those images, to the same bytes (outputs are deterministic and replaced
+    atomically).
+    """
+    start, stop = bounds
+    tasks = _STATE["tasks"]
+    done: list[tuple[dict, str | None]] = []
+    lines: list[str] = []
     try:
-        data = src.read_bytes()
+        for i in range(start, stop):
+            rec = _process(tasks[i])
+            if rec.get("error"):
+                done.append((rec, None))  # not journaled: a rerun retries it
+            else:
+                line = json.dumps(rec, separators=(",", ":")) + "\n"
+                done.append((rec, line))
+                lines.append(line)
+    finally:
+        if lines:
+            fh = _journal(_STATE["settings"])
+            fh.write("".join(lines))
+            fh.flush()
+    return done
+
+
+def _process(task: tuple) -> dict:
+    """Anonymize one image (write its output file) and return its record; runs in a worker."""
+    name, boxes, kps = task
+    state = _STATE
+    settings: _Settings = state["settings"]
+    anonymizer: Anonymizer = state["anonymizer"]
+    src = os.path.join(state["src_root"], name)
+    dst = os.path.join(state["dst_root"], name)
+    try:
+        with open(src, "rb") as fh:
+            data = fh.read()
     except OSError as exc:
         return _failure(name, boxes, None, f"cannot read {src} ({exc.strerror or exc})")
-    digest = hashlib.sha256(data).hexdigest()
+    digest = hashlib.sha256(data).hexdigest()  # of the very bytes decoded: one read per input
     try:
         image = decode_image(data, src)
     except InputError as exc:
@@ -566,15 +626,14 @@ def _process(task: tuple) -> dict:
     if boxes is None:
         boxes, scores = settings.finder(image)
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    whole = getattr(anonymizer, "whole_image", False)
-    if getattr(anonymizer, "identity", False) or (len(boxes) == 0 and not whole):
+    if state["identity"] or (len(boxes) == 0 and not state["whole"]):
         statuses = anonymizer.anonymize(image, boxes).statuses if len(boxes) else []
         out = data
     else:
-        provider = _STATE["provider"]
+        provider = state["provider"]
         if anonymizer.needs_keypoints and provider is not None:
             kps = provider(image, name, boxes)
-        rng = np.random.default_rng(image_seed(settings.seed, name))
+        rng = np.random.default_rng(image_seed(settings.seed, name)) if state["uses_rng"] else None
         result = anonymizer.anonymize(image, boxes, kps, rng)
         statuses = list(result.statuses)
         if len(statuses) != len(boxes):
@@ -583,7 +642,8 @@ def _process(task: tuple) -> dict:
             out = data  # nothing changed: keep the original bytes, no re-encoding loss
         else:
             try:
-                out = encode_image(result.image, dst.suffix, settings.quality, settings.subsampling)
+                out = encode_image(result.image, os.path.splitext(name)[1], settings.quality,
+                                   settings.subsampling)
             except ValueError as exc:  # a format we cannot write (e.g. .bmp): never a silent copy
                 return _failure(name, boxes, digest, f"cannot write the anonymized image: {exc}")
     _write_atomic(dst, out)
@@ -591,11 +651,7 @@ def _process(task: tuple) -> dict:
     if scores is not None:
         for face, score in zip(faces, scores):
             face["score"] = round(float(score), 4)
-    record = {"image": name, "sha256": digest, "faces": faces}
-    # The record is written after the image: a record means the image is done.
-    _journal(settings).write(json.dumps(record, separators=(",", ":")) + "\n")
-    _journal(settings).flush()
-    return record
+    return {"image": name, "sha256": digest, "faces": faces}
 
 
 def _failure(name: str, boxes: np.ndarray | None, digest: str | None, message: str) -> dict:
@@ -621,8 +677,9 @@ def _close_journal() -> None:
         fh.close()
 
 
-def _read_journals(settings: _Settings) -> dict[str, dict]:
-    records: dict[str, dict] = {}
+def _read_journals(settings: _Settings) -> dict[str, tuple[dict, str]]:
+    """name -> (record, its line) of every image an earlier run finished."""
+    records: dict[str, tuple[dict, str]] = {}
     if not settings.parts.is_dir():
         return records
     for path in sorted(settings.parts.glob("*.jsonl")):
@@ -633,33 +690,34 @@ def _read_journals(settings: _Settings) -> dict[str, dict]:
                 except json.JSONDecodeError:
                     continue  # torn by a kill: that image is redone
                 if isinstance(rec, dict) and "image" in rec and "faces" in rec and not rec.get("error"):
-                    records[rec["image"]] = rec
+                    # Re-serialized: a line torn before its newline may still parse.
+                    records[rec["image"]] = (rec, json.dumps(rec, separators=(",", ":")) + "\n")
     return records
 
 
-def _merge_journals(parts: Path, records: dict[str, dict], order: list[str]) -> None:
+def _merge_journals(parts: Path, records: dict[str, tuple[dict, str | None]], order: list[str]) -> None:
     """Replace the per-process journals by one file in annotation order (same bytes on every run)."""
     if not parts.is_dir():
         return
     old = [p for p in parts.glob("*.jsonl") if p.name != RECORDS]
-    lines = [json.dumps(records[name], separators=(",", ":")) + "\n"
-             for name in order if name in records and not records[name].get("error")]
+    lines = [records[name][1] for name in order if name in records and records[name][1] is not None]
     write_text_atomic(parts / RECORDS, "".join(lines))
     for path in old:
         path.unlink(missing_ok=True)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def _write_atomic(path: str | Path, data: bytes) -> None:
     # Like data.images.write_bytes_atomic, with fewer system calls per file (this
     # runs once per image); the temporary name matches the ".*.part" sweep.
-    tmp = path.parent / f".{path.name}.{os.getpid()}.part"
+    head, tail = os.path.split(os.fspath(path))
+    tmp = os.path.join(head, f".{tail}.{os.getpid()}.part")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        fh = open(tmp, "wb")
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
+        os.makedirs(head, exist_ok=True)
+        fh = open(tmp, "wb")
+    with fh:
+        fh.write(data)
     os.replace(tmp, path)
 
 
@@ -675,6 +733,25 @@ def _resolve_anonymizer(anonymizer: AnonymizerSource) -> tuple[Anonymizer, Anony
             raise TypeError(f"the anonymizer factory returned {type(instance).__name__}, not an Anonymizer")
         return instance, anonymizer
     raise TypeError(f"expected an Anonymizer or a zero-argument factory, got {type(anonymizer).__name__}")
+
+
+def _load_split(root: Path, with_keypoints: bool) -> Split:
+    """The split's images and boxes; its sidecars are parsed only when the method uses keypoints.
+
+    The sidecars are copied byte for byte (and hashed) either way; parsing a
+    large keypoints.json, identities.json or the .mat files only to ignore
+    them is most of the start-up time of a conventional method.
+    """
+    if with_keypoints:
+        return Split.load(root)
+    ann_path = root / ANNOTATIONS
+    if not root.is_dir():
+        raise InputError(root, "split folder not found",
+                         hint="a split is a folder with images/ and annotations.txt")
+    if not ann_path.exists():
+        raise InputError(ann_path, "annotations.txt missing: this folder is not a split",
+                         hint="a split is a folder with images/ and annotations.txt in WIDER bbx_gt format")
+    return Split(root, read_annotations(ann_path))
 
 
 def _describe_keypoints(instance: Anonymizer, provider, split_keypoints) -> str:

@@ -51,6 +51,10 @@ class Anonymizer(ABC):
     name: str = ""
     #: Which keypoint layout the method needs (None: boxes only).
     needs_keypoints: str | None = None
+    #: Whether ``anonymize`` draws from ``rng``. A deterministic method sets
+    #: False and the dataset engine passes ``rng=None`` (saving a generator
+    #: per image); methods that leave it True get their per-image generator.
+    uses_rng: bool = True
 
     @abstractmethod
     def anonymize(

@@ -11,12 +11,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from safefakes.errors import InputError
 
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
+
+# OpenCV's JPEG codec (libjpeg-turbo, like Pillow's) is used for the common
+# case because it decodes straight into a numpy array and encodes from one,
+# without Pillow's per-call plugin machinery and array copies. Both sides were
+# checked to give the same pixels (decode) and the same bytes (encode: every
+# quality 1..100 x 4:4:4 / 4:2:2 / 4:2:0, see tests/test_images.py); anything
+# the fast path is not sure of goes through Pillow as before.
+_CV2_SAMPLING = {
+    "4:4:4": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    "4:2:2": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    "4:2:0": cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+}
+_CV2_READ_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)
+# SOF markers of baseline, extended sequential and progressive Huffman JPEG.
+_SOF_FAST = {0xC0, 0xC1, 0xC2}
+_SOF_ALL = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
 
 
 @contextmanager
@@ -73,8 +90,74 @@ def to_rgb(img: Image.Image) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
+def _jpeg_fast_path_ok(data: bytes) -> tuple[int, int] | None:
+    """(width, height) when OpenCV decodes these bytes exactly as Pillow would, else None.
+
+    That is a complete (ends with EOI: a truncated file must fail, as in
+    Pillow, not come back grey-padded) 8-bit Huffman JPEG with one (grey) or
+    three (YCbCr) components, no Adobe marker (CMYK/YCCK/RGB transforms are
+    left to Pillow) and no more pixels than Pillow's decompression-bomb limit.
+    Walks the marker segments up to the first scan (a handful per file).
+    """
+    if len(data) < 4 or data[:2] != b"\xff\xd8" or data[-2:] != b"\xff\xd9":
+        return None
+    pos, end, size = 2, len(data), None
+    while pos + 4 <= end:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # no length field
+            pos += 2
+            continue
+        if marker == 0xDA:  # start of scan: the header is complete
+            return size
+        if marker in (0xD8, 0xD9, 0xEE):  # misplaced SOI/EOI, Adobe APP14
+            return None
+        if marker in _SOF_ALL:
+            if marker not in _SOF_FAST or size is not None or pos + 10 > end:
+                return None
+            precision = data[pos + 4]
+            height = (data[pos + 5] << 8) | data[pos + 6]
+            width = (data[pos + 7] << 8) | data[pos + 8]
+            components = data[pos + 9]
+            if precision != 8 or components not in (1, 3) or width == 0 or height == 0:
+                return None
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and width * height > limit:
+                return None  # Pillow's decompression-bomb check decides
+            size = (width, height)
+        pos += 2 + ((data[pos + 2] << 8) | data[pos + 3])
+    return None
+
+
+def _decode_jpeg_fast(data: bytes) -> np.ndarray | None:
+    size = _jpeg_fast_path_ok(data)
+    if size is None:
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    if _CV2_READ_RGB is not None:
+        image = cv2.imdecode(buf, _CV2_READ_RGB | cv2.IMREAD_IGNORE_ORIENTATION)
+    else:  # OpenCV before 4.10
+        image = cv2.imdecode(buf, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        if image is not None:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    if image is None or image.shape != (size[1], size[0], 3) or image.dtype != np.uint8:
+        return None
+    return image
+
+
 def decode_image(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     """Decode encoded image bytes to an RGB uint8 array (H, W, 3)."""
+    image = _decode_jpeg_fast(data)
+    if image is not None:
+        return image
+    return _decode_pil(data, path)
+
+
+def _decode_pil(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -123,6 +206,19 @@ def encode_image(
     """Encode RGB uint8 as JPEG (quality, chroma subsampling) or PNG by suffix."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
+    suffix = suffix.lower()
+    if suffix in JPEG_SUFFIXES and subsampling in _CV2_SAMPLING and 1 <= int(quality) <= 100 \
+            and 0 < image.shape[0] <= 65500 and 0 < image.shape[1] <= 65500:
+        ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [
+            cv2.IMWRITE_JPEG_QUALITY, int(quality),
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR, _CV2_SAMPLING[subsampling],
+        ])
+        if ok:
+            return encoded.tobytes()
+    return _encode_pil(image, suffix, quality, subsampling)
+
+
+def _encode_pil(image: np.ndarray, suffix: str, quality: int = 95, subsampling: str = "4:4:4") -> bytes:
     buf = io.BytesIO()
     pil = Image.fromarray(image)
     suffix = suffix.lower()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+
 import numpy as np
 import torch
 
@@ -41,3 +43,22 @@ def test_batched_images_give_the_bytes_of_one_at_a_time(trained):  # noqa: F811
         np.testing.assert_array_equal(a.image, b.image)
         assert not np.array_equal(b.image, image)  # faces were replaced
     assert together[1].statuses[-1] == Status.TOO_SMALL
+
+
+def test_the_engine_gives_the_same_split_batched_or_not(trained, tmp_path):  # noqa: F811
+    from safefakes.anonymizers.apply import anonymize_split
+    from test_apply import make_split, tree
+
+    class OneAtATime(GANAnonymizer):
+        batches_images = False
+
+    make_split(tmp_path / "in")
+    checkpoint = trained / "checkpoint.pt"
+    batched = anonymize_split(tmp_path / "in", tmp_path / "batched", GANAnonymizer(checkpoint, device="cpu"),
+                              workers=1, progress=False)
+    single = anonymize_split(tmp_path / "in", tmp_path / "single", OneAtATime(checkpoint, device="cpu"),
+                             workers=1, progress=False)
+    assert batched.complete and single.complete
+    assert tree(tmp_path / "batched") == tree(tmp_path / "single")
+    statuses = {row["status"] for row in csv.DictReader((tmp_path / "batched" / "manifest.csv").open())}
+    assert statuses & {Status.ANONYMIZED, Status.NO_KEYPOINTS_FALLBACK}

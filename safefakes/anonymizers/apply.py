@@ -64,12 +64,12 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Union
+from typing import Any, Callable, Iterable, Iterator, Union
 
 import numpy as np
 
 from safefakes.parallel import fork_context, opencv_threads_joined
-from safefakes.anonymizers.base import Anonymizer, Status, image_seed
+from safefakes.anonymizers.base import AnonymizedImage, Anonymizer, Status, image_seed
 from safefakes.anonymizers.find_faces import FaceFinder
 from safefakes.data.images import (
     JPEG_SUFFIXES,
@@ -466,6 +466,7 @@ def _init_worker(source: AnonymizerSource, provider: KeypointProvider | None, se
     _STATE.update(anonymizer=anonymizer, provider=provider, settings=settings, tasks=tasks,
                   src_root=os.fspath(settings.input_images), dst_root=os.fspath(settings.output_images),
                   uses_rng=getattr(anonymizer, "uses_rng", True),
+                  batched=getattr(anonymizer, "batches_images", False),
                   whole=getattr(anonymizer, "whole_image", False),
                   identity=getattr(anonymizer, "identity", False))
 
@@ -583,12 +584,15 @@ def _process_chunk(bounds: tuple[int, int]) -> list[tuple[dict, str | None]]:
     atomically).
     """
     start, stop = bounds
-    tasks = _STATE["tasks"]
+    tasks = _STATE["tasks"][start:stop]
     done: list[tuple[dict, str | None]] = []
     lines: list[str] = []
     try:
-        for i in range(start, stop):
-            rec = _process(tasks[i])
+        if _STATE["batched"]:
+            records = _process_together(tasks)
+        else:
+            records = (_process(task) for task in tasks)
+        for rec in records:
             if rec.get("error"):
                 done.append((rec, None))  # not journaled: a rerun retries it
             else:
@@ -603,14 +607,29 @@ def _process_chunk(bounds: tuple[int, int]) -> list[tuple[dict, str | None]]:
     return done
 
 
-def _process(task: tuple) -> dict:
-    """Anonymize one image (write its output file) and return its record; runs in a worker."""
+@dataclass
+class _Job:
+    """One decoded input image on its way through a worker."""
+
+    name: str
+    data: bytes  # the input file's bytes (copied as they are when nothing changes)
+    digest: str
+    image: np.ndarray
+    boxes: np.ndarray
+    keypoints: np.ndarray | None
+    scores: np.ndarray | None  # of boxes found by a face detector (plain-folder runs)
+
+    @property
+    def untouched(self) -> bool:
+        """Copied byte for byte without asking the method to change anything."""
+        return bool(_STATE["identity"] or (len(self.boxes) == 0 and not _STATE["whole"]))
+
+
+def _load(task: tuple) -> _Job | dict:
+    """Read, hash and decode one input, find or take its faces; a failure record on bad input."""
     name, boxes, kps = task
-    state = _STATE
-    settings: _Settings = state["settings"]
-    anonymizer: Anonymizer = state["anonymizer"]
-    src = os.path.join(state["src_root"], name)
-    dst = os.path.join(state["dst_root"], name)
+    settings: _Settings = _STATE["settings"]
+    src = os.path.join(_STATE["src_root"], name)
     try:
         with open(src, "rb") as fh:
             data = fh.read()
@@ -621,37 +640,75 @@ def _process(task: tuple) -> dict:
         image = decode_image(data, src)
     except InputError as exc:
         return _failure(name, boxes, digest, str(exc))
-
     scores = None
     if boxes is None:
         boxes, scores = settings.finder(image)
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    if state["identity"] or (len(boxes) == 0 and not state["whole"]):
-        statuses = anonymizer.anonymize(image, boxes).statuses if len(boxes) else []
-        out = data
+    job = _Job(name, data, digest, image, boxes, kps, scores)
+    anonymizer: Anonymizer = _STATE["anonymizer"]
+    provider = _STATE["provider"]
+    if not job.untouched and anonymizer.needs_keypoints and provider is not None:
+        job.keypoints = provider(image, name, boxes)
+    return job
+
+
+def _method_input(job: _Job) -> tuple:
+    """(image, boxes, keypoints, rng) as ``Anonymizer.anonymize`` takes them."""
+    settings: _Settings = _STATE["settings"]
+    rng = np.random.default_rng(image_seed(settings.seed, job.name)) if _STATE["uses_rng"] else None
+    return job.image, job.boxes, job.keypoints, rng
+
+
+def _process(task: tuple) -> dict:
+    """Anonymize one image (write its output file) and return its record; runs in a worker."""
+    job = _load(task)
+    if not isinstance(job, _Job):
+        return job  # a failure record
+    result = None if job.untouched else _STATE["anonymizer"].anonymize(*_method_input(job))
+    return _write_result(job, result)
+
+
+def _process_together(tasks: list[tuple]) -> Iterator[dict]:
+    """Load a chunk, anonymize its images in one ``anonymize_many`` call, then write them one by one.
+
+    For methods whose per-call cost dwarfs the per-face cost (GANs on a CPU).
+    The output of one image does not depend on the others (the methods
+    guarantee it), so the bytes are those of one image at a time.
+    """
+    jobs = [_load(task) for task in tasks]
+    todo = [job for job in jobs if isinstance(job, _Job) and not job.untouched]
+    results = dict(zip((job.name for job in todo),
+                       _STATE["anonymizer"].anonymize_many([_method_input(job) for job in todo])))
+    for job in jobs:
+        yield _write_result(job, results.get(job.name)) if isinstance(job, _Job) else job
+
+
+def _write_result(job: _Job, result: AnonymizedImage | None) -> dict:
+    """Encode and write one image (atomically) and return its record; runs in a worker."""
+    anonymizer: Anonymizer = _STATE["anonymizer"]
+    settings: _Settings = _STATE["settings"]
+    name, boxes = job.name, job.boxes
+    if result is None:  # untouched: the method only reports its statuses
+        statuses = anonymizer.anonymize(job.image, boxes).statuses if len(boxes) else []
+        out = job.data
     else:
-        provider = state["provider"]
-        if anonymizer.needs_keypoints and provider is not None:
-            kps = provider(image, name, boxes)
-        rng = np.random.default_rng(image_seed(settings.seed, name)) if state["uses_rng"] else None
-        result = anonymizer.anonymize(image, boxes, kps, rng)
         statuses = list(result.statuses)
         if len(statuses) != len(boxes):
             raise RuntimeError(f"{anonymizer.name} returned {len(statuses)} statuses for {len(boxes)} faces of {name}")
-        if not any(st in Status.CHANGED for st in statuses) and np.array_equal(result.image, image):
-            out = data  # nothing changed: keep the original bytes, no re-encoding loss
+        if not any(st in Status.CHANGED for st in statuses) and np.array_equal(result.image, job.image):
+            out = job.data  # nothing changed: keep the original bytes, no re-encoding loss
         else:
             try:
                 out = encode_image(result.image, os.path.splitext(name)[1], settings.quality,
                                    settings.subsampling)
             except ValueError as exc:  # a format we cannot write (e.g. .bmp): never a silent copy
-                return _failure(name, boxes, digest, f"cannot write the anonymized image: {exc}")
-    _write_atomic(dst, out)
+                return _failure(name, boxes, job.digest, f"cannot write the anonymized image: {exc}")
+    _write_atomic(os.path.join(_STATE["dst_root"], name), out)
     faces = [{"box": b, "status": s} for b, s in zip(boxes.tolist(), statuses)]
-    if scores is not None:
-        for face, score in zip(faces, scores):
+    if job.scores is not None:
+        for face, score in zip(faces, job.scores):
             face["score"] = round(float(score), 4)
-    return {"image": name, "sha256": digest, "faces": faces}
+    return {"image": name, "sha256": job.digest, "faces": faces}
 
 
 def _failure(name: str, boxes: np.ndarray | None, digest: str | None, message: str) -> dict:

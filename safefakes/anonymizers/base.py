@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -55,6 +56,9 @@ class Anonymizer(ABC):
     #: False and the dataset engine passes ``rng=None`` (saving a generator
     #: per image); methods that leave it True get their per-image generator.
     uses_rng: bool = True
+    #: Whether ``anonymize_many`` shares work between images (a GAN's batches):
+    #: the dataset engine then hands it a chunk of images at once.
+    batches_images: bool = False
 
     @abstractmethod
     def anonymize(
@@ -71,6 +75,11 @@ class Anonymizer(ABC):
         keypoints: (N, K, 3) x, y, visible in image pixels, or None.
         rng: the per-image generator; all randomness comes from it.
         """
+
+    def anonymize_many(self, items: Sequence[tuple]) -> list[AnonymizedImage]:
+        """``anonymize`` of each (image, boxes, keypoints, rng); the output of one image never
+        depends on the others. Methods that can share work between images override it."""
+        return [self.anonymize(*item) for item in items]
 
     def describe(self) -> dict:
         """The options that determine the output (written next to the manifest)."""

@@ -46,6 +46,8 @@ def load_checkpoint(path: str | Path) -> dict:
 class GANAnonymizer(Anonymizer):
     """Inpaint every face with a trained generator (its EMA weights)."""
 
+    batches_images = True
+
     def __init__(self, checkpoint: str | Path, device: str = "auto", min_size: int = MIN_FACE_SIZE,
                  expand: float = EXPAND, batch_size: int = 64, expect_method: str | None = None) -> None:
         state = load_checkpoint(checkpoint)

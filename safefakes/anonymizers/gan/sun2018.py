@@ -334,6 +334,10 @@ class Sun2018Anonymizer(GANAnonymizer):
             return super().anonymize(image, boxes, keypoints, rng)
         return self._anonymize_blurred(image, boxes, keypoints, rng)
 
+    @property
+    def batches_images(self) -> bool:
+        return self.method.config.input == "black"
+
     def anonymize_many(self, items) -> list[AnonymizedImage]:
         if self.method.config.input == "black":
             return super().anonymize_many(items)

@@ -15,7 +15,6 @@ import csv
 import io
 import json
 import logging
-import random
 import time
 from pathlib import Path
 from typing import Iterator
@@ -88,12 +87,10 @@ def deterministic(device: torch.device) -> Iterator[None]:
 
 
 def _rng_state() -> dict:
-    kind, keys, pos, has_gauss, cached = np.random.get_state()
-    state = {
-        "torch": torch.get_rng_state(),
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
-        "python": random.getstate(),
-    }
+    # Only torch's generators: the data pipeline draws from its own per-sample
+    # generators (data.py), never from numpy's or Python's global ones, whose
+    # state would only make two identical runs' checkpoints differ.
+    state = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -101,10 +98,6 @@ def _rng_state() -> dict:
 
 def _set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
-    kind, keys, pos, has_gauss, cached = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
-    py = state["python"]
-    random.setstate((py[0], tuple(py[1]), py[2]))
     if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(state["cuda"])
 
@@ -135,7 +128,10 @@ def build_detector(ckpt: dict) -> tuple[DSFD, DetectorConfig]:
 
 def _save_checkpoint(path: Path, payload: dict) -> None:
     with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+        # Through a file object: torch.save(obj, path) records the (temporary) file
+        # name inside the archive, which would make every save's bytes differ.
+        with open(tmp, "wb") as fh:
+            torch.save(payload, fh)
 
 
 def _format_losses(rows: list[dict]) -> str:

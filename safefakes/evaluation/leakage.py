@@ -397,7 +397,10 @@ def save_recognizer(recognizer: IdentityRecognizer, path: str | Path) -> None:
              "model": recognizer.model.state_dict(), "mean": recognizer.mean.tolist(),
              "std": recognizer.std.tolist(), "trained_on": recognizer.trained_on}
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        # Through a file object: torch.save(obj, path) records the (temporary) file
+        # name inside the archive, which would make every save's bytes differ.
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
 
 
 def load_recognizer(path: str | Path) -> IdentityRecognizer:

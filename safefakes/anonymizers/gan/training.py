@@ -460,7 +460,10 @@ def _fmt(v):
 
 def _save_atomic(state: dict, path: Path) -> None:
     with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+        # Through a file object: torch.save(obj, path) records the (temporary) file
+        # name inside the archive, which would make every save's bytes differ.
+        with open(tmp, "wb") as fh:
+            torch.save(state, fh)
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:

@@ -10,7 +10,7 @@ from safefakes.detector.train import _save_checkpoint
 
 def test_the_same_state_saves_to_the_same_bytes(tmp_path):
     state = {"model": {"w": torch.arange(12.0).reshape(3, 4)}, "iteration": 3}
-    for save in (_save_checkpoint, _save_atomic):
-        save(tmp_path / "a.pt", state)
-        save(tmp_path / "b.pt", state)
-        assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "b.pt").read_bytes(), save.__name__
+    for name, save in (("detector", _save_checkpoint), ("gan", lambda path, s: _save_atomic(s, path))):
+        save(tmp_path / f"{name}_a.pt", state)
+        save(tmp_path / f"{name}_b.pt", state)
+        assert (tmp_path / f"{name}_a.pt").read_bytes() == (tmp_path / f"{name}_b.pt").read_bytes(), name

@@ -45,7 +45,7 @@ def test_checkpoint_round_trip(tiny_split, tmp_path):
     assert ckpt["iteration"] == 2 and ckpt["total_iterations"] == 2
     assert ckpt["backbone_weights"] == "random-init"
     assert ckpt["data_order"] == {"seed": 0, "next_sample": 4, "n_images": 3}
-    assert set(ckpt["rng"]) >= {"torch", "numpy", "python"}
+    assert set(ckpt["rng"]) >= {"torch"}  # the data draws from per-sample generators only
     assert ckpt["optimizer"]["state"]  # momentum buffers saved
     model, restored = build_detector(ckpt)
     assert restored == config

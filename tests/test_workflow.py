@@ -124,12 +124,19 @@ def test_missing_paper_paths_are_named(tmp_path):
 
 
 def test_default_study_dry_run(tmp_path):
-    counts = job_counts(snakemake(tmp_path, "-n").stdout)
-    assert counts["synthetic_dataset"] == 1
-    # 8 methods x 3 detector lengths + 2 DeepPrivacy sizes + 3 DeepPrivacy lengths.
-    assert counts["train_detector"] == 29
-    assert counts["train_anonymizer"] == 8
-    assert counts["audit"] == counts["image_metrics"] == 12
+    out = snakemake(tmp_path, "-n").stdout
+    counts = job_counts(out)
+    assert counts["synthetic_dataset"] == counts["identity_recognizer"] == 1
+    # 8 methods at 400 iterations, 3 of them also at 100 and 200, DeepPrivacy on
+    # 750 faces and for 2,750 images: 8 + 6 + 1 + 1 detectors.
+    assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 16
+    # DeepPrivacy (1500 faces, 5500 and 2750 images; 750 faces), CIAGAN, Sun2018.
+    assert counts["train_anonymizer"] == 5
+    assert counts["audit"] == counts["image_metrics"] == 4 + 5
+    model = "results/anonymizers/deepprivacy/faces~{}/anon_iters~{}/model.pt"
+    trainings = planned_inputs(out, "train_anonymizer")
+    assert model.format(1500, 2750) in trainings[model.format(1500, 5500)]
+    assert not any("model.pt" in i for i in trainings[model.format(750, 5500)])
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,15 @@ with a message naming the job when:
   SLURM does not know that job, or the job ran for another rule or workflow run;
 - a job whose rule asked for a GPU (`gpu=N` in its resources) was not sent to
   the GPU partition with a GPU request, or a CPU job was;
+- one of the study's GPU rules (STUDY_GPU_RULES: every rule of rules/*.smk that
+  declares `gpu=1`) did not run on SLURM as a completed GPU job: the study
+  target must exercise each of them, not only the GPU jobs it happens to hold;
 - a job did not complete, other than the one the harness cancelled;
 - the probe's files do not show SLURM's GPU device and the partition, its two
   GPU jobs overlapped (the global `gpu` resource must serialise them), or the
   cancelled first attempt was not followed by a retry that passed;
-- the study's results on SLURM differ (bytes) from the local run's.
+- the study's results on SLURM differ (bytes) from the local run's, except for
+  the records listed in VOLATILE_DIRS and NORMALISED, each with its reason.
 
 Prints the number of SLURM jobs per run. Needs SLURM_CONF (or /etc/slurm) set
 to the CI cluster.
@@ -23,7 +27,11 @@ to the CI cluster.
 from __future__ import annotations
 
 import argparse
+import csv
+import fnmatch
 import hashlib
+import io
+import json
 import re
 import subprocess
 import sys
@@ -38,8 +46,10 @@ RESOURCES_RE = re.compile(r"^\s+resources: (.*)$")
 SUBMIT_RE = re.compile(r"Job (\d+) has been submitted with SLURM jobid (\d+)(?: \(log: (.*)\))?")
 RUN_ID_RE = re.compile(r"SLURM run ID: (\S+)")
 RESTART_RE = re.compile(r"Trying to restart job (\d+)\.")
-# Folders of the study's results that hold run-specific records, not results.
-VOLATILE_DIRS = ("logs", "benchmarks")
+# The study's GPU rules: each must run on SLURM as a GPU job in the study target
+# (tests/cluster/test_cluster_checks.py keeps this equal to the rules of rules/*.smk
+# that declare `gpu=1`, and to the profiles' set-resources).
+STUDY_GPU_RULES = frozenset({"train_anonymizer", "anonymize_gan", "train_detector", "predict", "image_metrics"})
 
 
 class CheckError(Exception):
@@ -204,6 +214,37 @@ def check_run(
     return log, jobs
 
 
+def check_gpu_rules(
+    name: str, log: RunLog, jobs: dict, gpu_partitions: set[str], expected: set[str]
+) -> dict[str, list[str]]:
+    """Each rule of `expected` ran on SLURM as a completed job with a GPU request in a GPU partition.
+
+    check_run already rejects a misplaced job; this makes sure that the run held
+    every expected GPU rule at all (a target that lost one would pass check_run).
+    Returns rule -> its SLURM job ids.
+    """
+    found: dict[str, list[str]] = {}
+    for sub in log.submissions:
+        job = jobs.get(sub.slurm_jobid, {})
+        if (
+            sub.rule in expected
+            and sub.gpus > 0
+            and job.get("partition") in gpu_partitions
+            and "gpu" in job.get("tres_per_job", "")
+            and job.get("state") == "COMPLETED"
+        ):
+            found.setdefault(sub.rule, []).append(sub.slurm_jobid)
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        ran = sorted({s.rule for s in log.submissions})
+        raise CheckError(
+            f"{name}: GPU rule(s) {missing} did not run as a completed SLURM job with a GPU request "
+            f"in {sorted(gpu_partitions)}; the run submitted rules {ran}: "
+            "the study target must include every GPU rule"
+        )
+    return found
+
+
 def read_fields(path: Path) -> dict[str, str]:
     """A probe file's `key=value` lines."""
     if not path.exists():
@@ -259,28 +300,189 @@ def check_probe(workdir: Path, log: RunLog, jobs: dict, cancelled_job: str, gpu_
         )
 
 
-def tree_digest(root: Path) -> dict[str, str]:
-    """sha256 of every file under root, by relative path, without logs and benchmarks."""
-    digests = {}
-    for path in sorted(root.rglob("*")):
-        rel = path.relative_to(root)
-        if path.is_file() and rel.parts[0] not in VOLATILE_DIRS:
-            digests[str(rel)] = hashlib.sha256(path.read_bytes()).hexdigest()
-    return digests
+# ---- SLURM results vs local results ---------------------------------------------------
+# Two correct runs of the same job write the same bytes, except for records of
+# the run itself. Those are listed here, each with its reason; every other file
+# under results/ must be equal byte for byte. The two runs use the same folder
+# (run_cluster_test.sh), so absolute paths recorded in results (the GAN's crop
+# source) are equal and need no entry here.
+
+# Top-level folders of results/ left out entirely.
+VOLATILE_DIRS = {
+    "logs": "job logs: timings, progress and warnings of one run",
+    "benchmarks": "Snakemake benchmark TSVs: measured wall time, memory and I/O of one run",
+}
 
 
-def check_same_results(slurm_results: Path, local_results: Path) -> int:
-    """The SLURM run's results equal the local run's, file by file; returns the file count."""
-    on_slurm, local = tree_digest(slurm_results), tree_digest(local_results)
+@dataclass(frozen=True)
+class Normalisation:
+    """Result files (globs relative to results/) compared after removing `fields`."""
+
+    patterns: tuple[str, ...]
+    kind: str  # "csv" (fields: column names), "json" (top-level keys), "torch" (key paths, "*": every list item)
+    fields: tuple[str, ...]
+    reason: str
+
+    def matches(self, rel: str) -> bool:
+        return any(fnmatch.fnmatchcase(rel, pattern) for pattern in self.patterns)
+
+
+GAN_DIR = "anonymizers/*/faces~*/anon_iters~*"
+DET_DIR = "runs/anonymizer~*/faces~*/anon_iters~*/det_iters~*"
+# Every .pt: torch.save names the zip archive's root folder after the file it
+# writes, and safefakes writes checkpoints through atomic_path
+# (safefakes/data/images.py), a randomly named temporary file; so the bytes of
+# every .pt differ between runs, and .pt files are compared by their loaded
+# contents (tensors by dtype, shape and bytes), less the fields listed.
+ARCHIVE_NAME = "torch.save's archive name is atomic_path's random temporary file name"
+NORMALISED = (
+    Normalisation(
+        (f"{GAN_DIR}/losses.csv", f"{GAN_DIR}/work/losses.csv", f"{DET_DIR}/detector_losses.csv",
+         f"{DET_DIR}/detector_work/losses.csv"),
+        "csv", ("seconds",),
+        "training loss logs: their `seconds` column is the wall time since training started",
+    ),
+    Normalisation(
+        (f"{DET_DIR}/detector_work/train_info.json",),
+        "json", ("seconds",),
+        "the detector's training record: `seconds` is its wall time",
+    ),
+    Normalisation(
+        (f"{GAN_DIR}/model.pt", f"{GAN_DIR}/work/checkpoint.pt"),
+        "torch", ("losses.*.seconds",),
+        f"GAN checkpoints: {ARCHIVE_NAME}; they embed the loss log with its wall-time column",
+    ),
+    Normalisation(
+        (f"{DET_DIR}/detector.pt", f"{DET_DIR}/detector_work/checkpoint.pt"),
+        "torch", ("seconds", "rng.python", "rng.numpy"),
+        f"detector checkpoints: {ARCHIVE_NAME}; `seconds` is the training wall time; rng.python and "
+        "rng.numpy are the states of Python's and NumPy's global generators, which "
+        "safefakes.detector.train saves for a resume but never seeds (training draws from seeded "
+        "torch generators, whose states must match)",
+    ),
+    Normalisation(("*.pt",), "torch", (), f"other torch files (e.g. leakage/recognizer.pt): {ARCHIVE_NAME}"),
+)
+
+
+def _drop_columns(data: bytes, columns: tuple[str, ...]) -> bytes:
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    if not rows:
+        return data
+    keep = [i for i, name in enumerate(rows[0]) if name not in columns]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([[row[i] for i in keep if i < len(row)] for row in rows])
+    return out.getvalue().encode()
+
+
+def _drop_keys(data: bytes, keys: tuple[str, ...]) -> bytes:
+    obj = json.loads(data)
+    for key in keys:
+        obj.pop(key, None)
+    return json.dumps(obj, sort_keys=True).encode()
+
+
+def _drop_path(obj, path: list[str]) -> None:
+    """Remove the item at a dotted key path; "*" walks every item of a list or tuple."""
+    head, rest = path[0], path[1:]
+    if head == "*":
+        if isinstance(obj, (list, tuple)) and rest:
+            for item in obj:
+                _drop_path(item, rest)
+        return
+    if not isinstance(obj, dict) or head not in obj:
+        return
+    if rest:
+        _drop_path(obj[head], rest)
+    else:
+        del obj[head]
+
+
+def _digest_object(obj, digest) -> None:
+    """Feed a loaded checkpoint to `digest` canonically: tensors and arrays by dtype, shape and bytes."""
+    import numpy as np
+    import torch
+
+    if isinstance(obj, dict):
+        digest.update(b"{")
+        for key in sorted(obj, key=repr):
+            digest.update(repr(key).encode() + b":")
+            _digest_object(obj[key], digest)
+        digest.update(b"}")
+    elif isinstance(obj, (list, tuple)):
+        digest.update(b"[" if isinstance(obj, list) else b"(")
+        for item in obj:
+            _digest_object(item, digest)
+            digest.update(b",")
+        digest.update(b"]")
+    elif isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        digest.update(f"tensor:{t.dtype}:{tuple(t.shape)}:".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, np.ndarray):
+        digest.update(f"array:{obj.dtype.str}:{obj.shape}:".encode())
+        digest.update(np.ascontiguousarray(obj).tobytes())
+    else:
+        digest.update(f"{type(obj).__name__}:{obj!r}".encode())
+
+
+def _torch_digest(path: Path, key_paths: tuple[str, ...]) -> bytes:
+    import torch
+
+    obj = torch.load(path, map_location="cpu", weights_only=False)  # our own run's file
+    for key_path in key_paths:
+        _drop_path(obj, key_path.split("."))
+    digest = hashlib.sha256()
+    _digest_object(obj, digest)
+    return digest.digest()
+
+
+def normalised_bytes(path: Path, rule: Normalisation) -> bytes:
+    """What of `path` is compared under `rule`."""
+    if rule.kind == "csv":
+        return _drop_columns(path.read_bytes(), rule.fields)
+    if rule.kind == "json":
+        return _drop_keys(path.read_bytes(), rule.fields)
+    if rule.kind == "torch":
+        return _torch_digest(path, rule.fields)
+    raise ValueError(f"unknown normalisation kind {rule.kind!r}")
+
+
+def result_files(root: Path) -> dict[str, Path]:
+    """Every file under root by relative path, without VOLATILE_DIRS."""
+    return {
+        rel.as_posix(): path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and (rel := path.relative_to(root)).parts[0] not in VOLATILE_DIRS
+    }
+
+
+@dataclass
+class Comparison:
+    identical: list[str] = field(default_factory=list)  # equal byte for byte
+    normalised: dict[str, list[str]] = field(default_factory=dict)  # reason -> files equal only once normalised
+
+
+def check_same_results(slurm_results: Path, local_results: Path) -> Comparison:
+    """The SLURM run's results equal the local run's, file by file (see NORMALISED)."""
+    on_slurm, local = result_files(slurm_results), result_files(local_results)
     if not local:
         raise CheckError(f"the local run left no results in {local_results}")
     only_slurm, only_local = sorted(set(on_slurm) - set(local)), sorted(set(local) - set(on_slurm))
     if only_slurm or only_local:
         raise CheckError(f"results differ in files: only on SLURM {only_slurm[:5]}, only local {only_local[:5]}")
-    differing = [rel for rel in local if local[rel] != on_slurm[rel]]
+    result, differing = Comparison(), []
+    for rel in sorted(local):
+        if local[rel].read_bytes() == on_slurm[rel].read_bytes():
+            result.identical.append(rel)
+            continue
+        rule = next((r for r in NORMALISED if r.matches(rel)), None)
+        if rule is not None and normalised_bytes(local[rel], rule) == normalised_bytes(on_slurm[rel], rule):
+            result.normalised.setdefault(rule.reason, []).append(rel)
+        else:
+            differing.append(rel + (f" (even without {', '.join(rule.fields)})" if rule else ""))
     if differing:
         raise CheckError(f"{len(differing)} of {len(local)} result files differ between SLURM and local: {differing[:5]}")
-    return len(local)
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -292,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--study-log", type=Path, required=True, help="log of the study target on SLURM")
     parser.add_argument("--study-results", type=Path, required=True, help="results folder of the SLURM run")
     parser.add_argument("--local-results", type=Path, required=True, help="results folder of the local run")
+    parser.add_argument(
+        "--gpu-rules", default=" ".join(sorted(STUDY_GPU_RULES)),
+        help="rules that must each run as a SLURM GPU job in the study target (default: %(default)s)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
 
     try:
@@ -299,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
         probe_log, probe_jobs = check_run("probe", args.probe_log, gpu_parts, cpu_parts, {args.cancelled_job})
         check_probe(args.probe_dir, probe_log, probe_jobs, args.cancelled_job, gpu_parts)
         study_log, study_jobs = check_run("study", args.study_log, gpu_parts, cpu_parts)
-        n_files = check_same_results(args.study_results, args.local_results)
+        gpu_jobs = check_gpu_rules("study", study_log, study_jobs, gpu_parts, set(args.gpu_rules.split()))
+        same = check_same_results(args.study_results, args.local_results)
     except CheckError as error:
         print(f"FAIL: {error}", file=sys.stderr)
         return 1
@@ -310,13 +517,27 @@ def main(argv: list[str] | None = None) -> int:
             counts[sub.rule] = counts.get(sub.rule, 0) + 1
         return ", ".join(f"{rule} x{n}" for rule, n in sorted(counts.items()))
 
-    n_gpu = sum(1 for s in probe_log.submissions + study_log.submissions if s.gpus > 0)
+    def n_gpu(log: RunLog) -> int:
+        return sum(1 for s in log.submissions if s.gpus > 0)
+
     print(
-        f"probe: {len(probe_jobs)} SLURM jobs ({rules(probe_log)}); GPU jobs one at a time; "
-        f"job {args.cancelled_job} cancelled mid-run and retried"
+        f"probe: {len(probe_jobs)} SLURM jobs, {n_gpu(probe_log)} with a GPU request ({rules(probe_log)}); "
+        f"GPU jobs one at a time; job {args.cancelled_job} cancelled mid-run and retried"
     )
-    print(f"study: {len(study_jobs)} SLURM jobs ({rules(study_log)}); {n_files} result files equal to the local run's")
-    print(f"SLURM jobs in all: {len(probe_jobs) + len(study_jobs)}, of which {n_gpu} with a GPU request")
+    print(f"study: {len(study_jobs)} SLURM jobs, {n_gpu(study_log)} with a GPU request ({rules(study_log)})")
+    print(
+        "study: every GPU rule ran as a SLURM GPU job in partition(s) "
+        f"{sorted(gpu_parts)}: " + ", ".join(f"{rule} (job {'/'.join(ids)})" for rule, ids in sorted(gpu_jobs.items()))
+    )
+    n_same = len(same.identical) + sum(len(files) for files in same.normalised.values())
+    print(f"study: {n_same} result files equal to the local run's, {len(same.identical)} of them byte for byte")
+    for reason, files in same.normalised.items():
+        print(f"  equal once normalised ({reason}): {', '.join(files)}")
+    print(f"  not compared: {', '.join(f'{d}/ ({why})' for d, why in VOLATILE_DIRS.items())}")
+    print(
+        f"SLURM jobs in all: {len(probe_jobs) + len(study_jobs)}, "
+        f"of which {n_gpu(probe_log) + n_gpu(study_log)} with a GPU request"
+    )
     return 0
 
 

@@ -202,7 +202,8 @@ def write_tree(root: Path, files: dict[str, bytes]) -> Path:
 def test_check_same_results_compares_bytes_but_not_logs(tmp_path):
     local = write_tree(tmp_path / "local", {"data/a.txt": b"1", "logs/x.log": b"local"})
     slurm = write_tree(tmp_path / "slurm", {"data/a.txt": b"1", "logs/x.log": b"slurm", "benchmarks/b.tsv": b"t"})
-    assert ccr.check_same_results(slurm, local) == 1
+    same = ccr.check_same_results(slurm, local)
+    assert same.identical == ["data/a.txt"] and same.normalised == {}
     (slurm / "data" / "a.txt").write_bytes(b"2")
     with pytest.raises(ccr.CheckError, match="1 of 1 result files differ"):
         ccr.check_same_results(slurm, local)
@@ -210,6 +211,146 @@ def test_check_same_results_compares_bytes_but_not_logs(tmp_path):
     (slurm / "data" / "extra.txt").write_bytes(b"")
     with pytest.raises(ccr.CheckError, match="only on SLURM"):
         ccr.check_same_results(slurm, local)
+
+
+GAN = "anonymizers/deepprivacy/faces~8/anon_iters~8"
+DET = "runs/anonymizer~deepprivacy/faces~8/anon_iters~8/det_iters~2"
+
+
+def test_check_same_results_ignores_only_the_listed_timing_fields(tmp_path):
+    losses = "iteration,loss,seconds\n1,0.5,{}\n"
+    info = '{{"iterations": {}, "seconds": {}}}\n'
+    local = write_tree(tmp_path / "local", {
+        f"{DET}/detector_losses.csv": losses.format("6.117").encode(),
+        f"{DET}/detector_work/train_info.json": info.format(2, 6.68).encode(),
+        f"{DET}/map.json": b'{"hard": 0.1}',
+    })  # fmt: skip
+    slurm = write_tree(tmp_path / "slurm", {
+        f"{DET}/detector_losses.csv": losses.format("3.257").encode(),
+        f"{DET}/detector_work/train_info.json": info.format(2, 3.89).encode(),
+        f"{DET}/map.json": b'{"hard": 0.1}',
+    })  # fmt: skip
+    same = ccr.check_same_results(slurm, local)
+    assert same.identical == [f"{DET}/map.json"]
+    assert sorted(f for files in same.normalised.values() for f in files) == [
+        f"{DET}/detector_losses.csv", f"{DET}/detector_work/train_info.json"
+    ]
+    # Any other field still counts.
+    (slurm / DET / "detector_losses.csv").write_text("iteration,loss,seconds\n1,0.6,3.257\n")
+    with pytest.raises(ccr.CheckError, match=r"detector_losses.csv \(even without seconds\)"):
+        ccr.check_same_results(slurm, local)
+    (slurm / DET / "detector_losses.csv").write_text(losses.format("3.257"))
+    (slurm / DET / "detector_work" / "train_info.json").write_text(info.format(3, 3.89))
+    with pytest.raises(ccr.CheckError, match="train_info.json"):
+        ccr.check_same_results(slurm, local)
+    # A timing field outside the listed files is a difference.
+    (slurm / DET / "detector_work" / "train_info.json").write_text(info.format(2, 3.89))
+    (slurm / DET / "map.json").write_bytes(b'{"hard": 0.1, "seconds": 1}')
+    (local / DET / "map.json").write_bytes(b'{"hard": 0.1, "seconds": 2}')
+    with pytest.raises(ccr.CheckError, match="map.json"):
+        ccr.check_same_results(slurm, local)
+
+
+def save_via_temp_file(obj, path: Path, temp_name: str) -> None:
+    """As safefakes' atomic_path does: torch.save to a temporary name, then rename."""
+    torch = pytest.importorskip("torch")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(obj, path.parent / temp_name)
+    (path.parent / temp_name).replace(path)
+
+
+def test_check_same_results_compares_torch_files_by_content(tmp_path):
+    torch = pytest.importorskip("torch")
+    import numpy as np
+
+    def detector(seconds, python_state, weight):
+        return {"model": {"w": torch.tensor([weight, 2.0])}, "seconds": seconds, "iteration": 2,
+                "rng": {"torch": torch.tensor([1, 2], dtype=torch.uint8), "python": (3, python_state),
+                        "numpy": ["MT19937", torch.tensor(python_state), 1, 0, 0.0]}}  # fmt: skip
+
+    def gan(seconds):
+        return {"generator": {"w": torch.ones(2)}, "losses": [{"step": 1, "seconds": seconds}],
+                "source": {"path": "/w/study/results/data/synthetic/crops"}}  # fmt: skip
+
+    def recognizer():
+        return {"model": {"w": torch.zeros(3)}, "mean": np.arange(3.0), "trained_on": "crops"}
+
+    for root, seconds, state, temp in ((tmp_path / "local", 6.6, [1, 2], ".a.part"),
+                                       (tmp_path / "slurm", 3.8, [7, 9], ".b.part")):  # fmt: skip
+        save_via_temp_file(detector(seconds, state, 1.0), root / DET / "detector.pt", temp)
+        save_via_temp_file(gan(seconds), root / GAN / "model.pt", temp)
+        save_via_temp_file(recognizer(), root / "leakage" / "recognizer.pt", temp)
+    local, slurm = tmp_path / "local", tmp_path / "slurm"
+    # The temporary file's name is in the bytes, so none is equal byte for byte.
+    assert (local / "leakage/recognizer.pt").read_bytes() != (slurm / "leakage/recognizer.pt").read_bytes()
+    same = ccr.check_same_results(slurm, local)
+    assert same.identical == []
+    assert sorted(f for files in same.normalised.values() for f in files) == [
+        f"{GAN}/model.pt", "leakage/recognizer.pt", f"{DET}/detector.pt"
+    ]
+    # A weight, the seeded torch generator, or a field not listed still counts.
+    save_via_temp_file(detector(3.8, [7, 9], 1.5), slurm / DET / "detector.pt", ".c.part")
+    with pytest.raises(ccr.CheckError, match="detector.pt"):
+        ccr.check_same_results(slurm, local)
+    bad = detector(3.8, [7, 9], 1.0)
+    bad["rng"]["torch"] = torch.tensor([1, 3], dtype=torch.uint8)
+    save_via_temp_file(bad, slurm / DET / "detector.pt", ".c.part")
+    with pytest.raises(ccr.CheckError, match="detector.pt"):
+        ccr.check_same_results(slurm, local)
+    save_via_temp_file(detector(3.8, [7, 9], 1.0), slurm / DET / "detector.pt", ".c.part")
+    moved = gan(3.8)
+    moved["source"]["path"] = "/elsewhere/results/data/synthetic/crops"
+    save_via_temp_file(moved, slurm / GAN / "model.pt", ".c.part")
+    with pytest.raises(ccr.CheckError, match="model.pt"):
+        ccr.check_same_results(slurm, local)
+
+
+def squeue_view_study(**changes: dict) -> dict[str, dict[str, str]]:
+    jobs = {
+        str(i): {"partition": "gpu", "state": "COMPLETED", "tres_per_job": "gres:gpu:1"}
+        for i, _ in enumerate(sorted(GPU_RULES), start=1)
+    }
+    for job_id, fields in changes.items():
+        jobs[job_id].update(fields)
+    return jobs
+
+
+def study_log(rules=tuple(sorted(GPU_RULES)), gpus=1) -> ccr.RunLog:
+    subs = [ccr.Submission(rule, 10 + i, str(i), gpus) for i, rule in enumerate(rules, start=1)]
+    return ccr.RunLog("run", [], subs, set())
+
+
+def test_check_gpu_rules_wants_every_gpu_rule_as_a_slurm_gpu_job():
+    found = ccr.check_gpu_rules("study", study_log(), squeue_view_study(), {"gpu"}, set(GPU_RULES))
+    assert set(found) == GPU_RULES and all(len(ids) == 1 for ids in found.values())
+
+
+@pytest.mark.parametrize(
+    ("log", "changes", "missing"),
+    [
+        # A target without one of the GPU rules: no "GPU job that happened to run" passes for it.
+        (study_log(rules=sorted(GPU_RULES - {"predict"})), {}, "predict"),
+        # The rule ran, but not as a GPU job (its declaration lost, or placed elsewhere).
+        (study_log(gpus=0), {}, "anonymize_gan"),
+        (study_log(), {"5": {"partition": "cpu"}}, sorted(GPU_RULES)[4]),
+        (study_log(), {"1": {"tres_per_job": ""}}, sorted(GPU_RULES)[0]),
+        (study_log(), {"2": {"state": "FAILED"}}, sorted(GPU_RULES)[1]),
+    ],
+)
+def test_check_gpu_rules_rejects_a_missing_gpu_rule(log, changes, missing):
+    with pytest.raises(ccr.CheckError, match=f"GPU rule\\(s\\) .*'{missing}'.* did not run"):
+        ccr.check_gpu_rules("study", log, squeue_view_study(**changes), {"gpu"}, set(GPU_RULES))
+
+
+def test_study_gpu_rules_are_the_rules_that_declare_a_gpu():
+    # Every rule of the study whose resources ask for a GPU, read from rules/*.smk.
+    declared = set()
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"^(?=rule |localrule )", smk.read_text(), flags=re.M):
+            m = re.match(r"(?:local)?rule (\w+):", block)
+            if m and re.search(r"^\s+resources:(?:\n\s{8}.*)*?\n\s{8}gpu=\d", block, flags=re.M):
+                declared.add(m.group(1))
+    assert declared == GPU_RULES == ccr.STUDY_GPU_RULES
 
 
 def test_partition_file_routes_gpu_jobs_to_a_gpu_partition():

@@ -103,6 +103,34 @@ def test_resume_gives_bit_identical_weights(crops, tmp_path):
         assert torch.equal(a[key], b[key]), key
 
 
+def test_l1_weight_zero_is_the_published_generator_loss_and_positive_adds_the_mask_l1(crops):
+    from safefakes.anonymizers.gan.ciagan import PRESETS, CiaganConfig, mask_l1
+
+    plain = CIAGAN(TINY)
+    data = load_crop_tensors(crops, plain.resolution, plain.keypoint_layout)
+    batch = data.batch(torch.arange(4))
+    torch.manual_seed(0)
+    G, D = plain.make_generator(), plain.make_discriminator()
+    D.bank.update(D.siamese(batch["image"]).detach(), batch["identity"])  # known targets: identity loss > 0
+    D.eval()  # spectral norm's power iteration would move the critic between the two calls
+    z = plain.identity_onehot(D.bank.slot_of(batch["identity"]).clamp_min(0))
+    loss0, stats0 = plain.generator_loss(G, D, batch, z)
+    assert "l1" not in stats0
+    assert loss0.item() == pytest.approx(stats0["g_adv"] + TINY.get("identity_weight", 1.0) * stats0["g_identity"])
+    with_l1 = CIAGAN({**TINY, "l1_weight": 5.0})
+    loss1, stats1 = with_l1.generator_loss(G, D, batch, z)
+    fake = plain.generate(G, batch, z)
+    real, _, mask = plain.inputs(batch)
+    l1 = mask_l1(fake, real, mask)
+    inside = mask.bool().expand_as(fake)
+    assert inside.any() and torch.allclose(l1, (fake - real).abs()[inside].mean())
+    assert l1.item() > 0
+    assert torch.allclose(loss1, loss0 + 5.0 * l1) and stats1["l1"] == pytest.approx(l1.item())
+    # the departure is mini-only: the paper preset (and the default) keep CIAGAN's loss
+    assert PRESETS["paper"]["model"].get("l1_weight", 0.0) == 0.0 and CiaganConfig().l1_weight == 0.0
+    assert PRESETS["mini"]["model"]["l1_weight"] > 0
+
+
 # --------------------------------------------------------------------------- #
 # Anonymization
 # --------------------------------------------------------------------------- #

@@ -127,9 +127,9 @@ def test_default_study_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n").stdout
     counts = job_counts(out)
     assert counts["synthetic_dataset"] == counts["identity_recognizer"] == 1
-    # 8 methods at 400 iterations, 3 of them also at 100 and 200, DeepPrivacy on
-    # 750 faces and for 2,750 images: 8 + 6 + 1 + 1 detectors.
-    assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 16
+    # 8 methods at 400 iterations, 2 of them also at 100 and 200, DeepPrivacy on
+    # 750 faces and for 2,750 images: 8 + 4 + 1 + 1 detectors.
+    assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 14
     # DeepPrivacy (1500 faces, 5500 and 2750 images; 750 faces), CIAGAN, Sun2018.
     assert counts["train_anonymizer"] == 5
     assert counts["audit"] == counts["image_metrics"] == 4 + 5

@@ -329,12 +329,10 @@ class Normalisation:
 
 GAN_DIR = "anonymizers/*/faces~*/anon_iters~*"
 DET_DIR = "runs/anonymizer~*/faces~*/anon_iters~*/det_iters~*"
-# Every .pt: torch.save names the zip archive's root folder after the file it
-# writes, and safefakes writes checkpoints through atomic_path
-# (safefakes/data/images.py), a randomly named temporary file; so the bytes of
-# every .pt differ between runs, and .pt files are compared by their loaded
-# contents (tensors by dtype, shape and bytes), less the fields listed.
-ARCHIVE_NAME = "torch.save's archive name is atomic_path's random temporary file name"
+# Training checkpoints (.pt) hold wall-time fields, so they are compared by
+# their loaded contents (tensors by dtype, shape and bytes), less the fields
+# listed. Every other .pt must be equal byte for byte: safefakes writes torch
+# archives through a file object, so no temporary file name ends up inside.
 NORMALISED = (
     Normalisation(
         (f"{GAN_DIR}/losses.csv", f"{GAN_DIR}/work/losses.csv", f"{DET_DIR}/detector_losses.csv",
@@ -350,17 +348,13 @@ NORMALISED = (
     Normalisation(
         (f"{GAN_DIR}/model.pt", f"{GAN_DIR}/work/checkpoint.pt"),
         "torch", ("losses.*.seconds",),
-        f"GAN checkpoints: {ARCHIVE_NAME}; they embed the loss log with its wall-time column",
+        "GAN checkpoints: they embed the loss log with its wall-time column",
     ),
     Normalisation(
         (f"{DET_DIR}/detector.pt", f"{DET_DIR}/detector_work/checkpoint.pt"),
-        "torch", ("seconds", "rng.python", "rng.numpy"),
-        f"detector checkpoints: {ARCHIVE_NAME}; `seconds` is the training wall time; rng.python and "
-        "rng.numpy are the states of Python's and NumPy's global generators, which "
-        "safefakes.detector.train saves for a resume but never seeds (training draws from seeded "
-        "torch generators, whose states must match)",
+        "torch", ("seconds",),
+        "detector checkpoints: `seconds` is the training wall time",
     ),
-    Normalisation(("*.pt",), "torch", (), f"other torch files (e.g. leakage/recognizer.pt): {ARCHIVE_NAME}"),
 )
 
 

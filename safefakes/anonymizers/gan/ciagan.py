@@ -25,7 +25,8 @@ all three; CIAGAN also updates the siamese net once per step with the same
 Adam settings); the identity reference is the running mean embedding of the
 target identity instead of one random photo of it (``identity.py``); the
 generator has no spectral norm (the trainer's EMA averages parameters, not the
-power-iteration buffers spectral norm keeps; the discriminator keeps it);
+power-iteration buffers spectral norm keeps; the discriminator keeps it, on
+its two dense layers too, where CIAGAN's has it on the convolutions only);
 the mini preset makes one critic update per generator update (the paper
 preset five, as CIAGAN's repository) and adds an L1 term inside the mask
 (``l1_weight``, 0 = CIAGAN's loss, as in the paper preset; see PRESETS); a

@@ -16,6 +16,7 @@ Three formats, each read and written here and nowhere else:
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -87,6 +88,10 @@ class ImageFaces:
 
 
 def _parse_ints(fields: list[str], path: Path, lineno: int, what: str) -> list[int]:
+    try:
+        return [int(f) for f in fields]  # the common case; the loop below explains the rest
+    except ValueError:
+        pass
     out = []
     for f in fields:
         try:
@@ -118,7 +123,7 @@ def parse_annotations(text: str, path: str | Path = "<annotations>") -> list[Ima
         name = lines[i].replace("\\", "/")
         if not name:
             raise InputError(path, "empty line where an image path was expected", line=name_line)
-        if Path(name).suffix.lower() not in {".jpg", ".jpeg", ".png"}:
+        if os.path.splitext(name)[1].lower() not in {".jpg", ".jpeg", ".png"}:
             raise InputError(path, f"expected an image path ending in .jpg or .png, found {name!r}",
                              line=name_line, hint="each record is: path line, count line, one line per face")
         if name in seen:

@@ -79,7 +79,7 @@ from safefakes.data.images import (
     write_text_atomic,
 )
 from safefakes.data.split import ANNOTATIONS, IDENTITIES, IMAGES, KEYPOINTS, Split
-from safefakes.data.wider import MAT_FILES, read_annotations
+from safefakes.data.wider import MAT_FILES
 from safefakes.errors import InputError, SafeFakesError
 
 log = logging.getLogger(__name__)
@@ -799,16 +799,7 @@ def _load_split(root: Path, with_keypoints: bool) -> Split:
     large keypoints.json, identities.json or the .mat files only to ignore
     them is most of the start-up time of a conventional method.
     """
-    if with_keypoints:
-        return Split.load(root)
-    ann_path = root / ANNOTATIONS
-    if not root.is_dir():
-        raise InputError(root, "split folder not found",
-                         hint="a split is a folder with images/ and annotations.txt")
-    if not ann_path.exists():
-        raise InputError(ann_path, "annotations.txt missing: this folder is not a split",
-                         hint="a split is a folder with images/ and annotations.txt in WIDER bbx_gt format")
-    return Split(root, read_annotations(ann_path))
+    return Split.load(root, sidecars=with_keypoints)
 
 
 def _describe_keypoints(instance: Anonymizer, provider, split_keypoints) -> str:

@@ -101,7 +101,9 @@ class Split:
 
     # -- IO -------------------------------------------------------------------
     @classmethod
-    def load(cls, root: str | Path) -> "Split":
+    def load(cls, root: str | Path, sidecars: bool = True) -> "Split":
+        """The split at ``root``; ``sidecars=False`` reads only the images and boxes
+        (keypoints.json, identities.json and the .mat files left unparsed)."""
         root = Path(root)
         ann_path = root / ANNOTATIONS
         if not root.is_dir():
@@ -111,6 +113,8 @@ class Split:
             raise InputError(ann_path, "annotations.txt missing: this folder is not a split",
                              hint="a split is a folder with images/ and annotations.txt in WIDER bbx_gt format")
         images = read_annotations(ann_path)
+        if not sidecars:
+            return cls(root, images)
         keypoints = layout = identities = vectors = gt = None
         if (root / KEYPOINTS).exists():
             keypoints, layout = _read_keypoints(root / KEYPOINTS, images)

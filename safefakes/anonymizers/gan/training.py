@@ -300,9 +300,8 @@ class Trainer:
         costs one run to the longest (on the CPU, bit for bit).
         """
         self.out.mkdir(parents=True, exist_ok=True)
-        candidates = []
-        if resume and latest_checkpoint(self.out) is not None:
-            candidates.append(latest_checkpoint(self.out))
+        latest = latest_checkpoint(self.out) if resume else None
+        candidates = [latest] if latest is not None else []
         if start_from is not None:
             candidates.append(Path(start_from))
         states = [(path, torch.load(path, map_location="cpu", weights_only=False)) for path in candidates]

@@ -375,3 +375,19 @@ def test_conventional_methods_do_not_parse_the_keypoints(split_dir, tmp_path):
     assert (out / "keypoints.json").read_bytes() == (split_dir / "keypoints.json").read_bytes()
     hashes = apply.read_input_hashes(out)
     assert hashes["keypoints.json"] == hashlib.sha256((split_dir / "keypoints.json").read_bytes()).hexdigest()
+
+
+def test_manifest_quotes_awkward_image_names_like_the_csv_module(tmp_path):
+    """manifest.csv is written without csv.writer (it is the engine's longest serial step):
+    names with a comma or a quote must still read back as themselves."""
+    faces = {'0--A/with, comma.jpg': [[20, 16, 40, 48], [90, 30, 30, 36]],
+             '0--A/a "quoted" name.jpg': [[10, 10, 30, 30]],
+             "0--A/plain.jpg": [[5, 5, 20, 20]]}
+    make_split(tmp_path / "in", faces)
+    anonymize_split(tmp_path / "in", tmp_path / "out", build_anonymizer("blackout"), workers=1, progress=False)
+    with open(tmp_path / "out" / "manifest.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == list(apply.MANIFEST_COLUMNS)
+    assert [(r[0], r[1], r[2:6]) for r in rows[1:]] == [
+        (name, str(i), [str(v) for v in box]) for name, boxes in faces.items() for i, box in enumerate(boxes)]
+    assert {r[-1] for r in rows[1:]} == {Status.ANONYMIZED}

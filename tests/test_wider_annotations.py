@@ -100,3 +100,54 @@ def test_parse_errors_name_file_and_line(tmp_path, text, line, fragment):
 def test_missing_annotation_file(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_annotations(tmp_path / "nope.txt")
+
+
+def _both_parsers(text: str):
+    """(result or error message) of parse_annotations and of the line-by-line parser alone."""
+    from pathlib import Path
+
+    from safefakes.data import wider
+
+    def outcome(parse):
+        try:
+            return [(im.name, im.boxes.tolist(), im.attributes.tolist()) for im in parse()]
+        except InputError as exc:
+            return str(exc)
+
+    lines = [ln.strip() for ln in text.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return (outcome(lambda: parse_annotations(text, "a.txt")),
+            outcome(lambda: wider._parse_checked(lines, Path("a.txt"))))
+
+
+def test_fast_path_takes_plain_files_and_agrees_with_the_checked_parser():
+    from safefakes.data import wider
+
+    lines = [ln.strip() for ln in REAL_STYLE.split("\n") if ln.strip()]
+    assert wider._parse_plain(lines) is not None, "the real files' layout must take the fast path"
+    fast, checked = _both_parsers(REAL_STYLE)
+    assert fast == checked and len(fast) == 3
+
+
+@pytest.mark.parametrize("line, replacement", [
+    (3, "449 330 122 149 0 0 0 0 0 0 7"),      # 11 fields
+    (3, "449\t330 122 149 0 0 0 0 0 0"),       # a tab: the checked parser accepts it
+    (3, "449 330 122.0 149 0 0 0 0 0 0"),      # an integer written as a float: accepted
+    (3, "449 330 12.5 149 0 0 0 0 0 0"),       # not an integer
+    (3, "449 330 1e3 149 0 0 0 0 0 0"),
+    (3, "449 330 x 149 0 0 0 0 0 0"),
+    (3, "449  330 122 149 0 0 0 0 0 0"),       # two spaces: accepted
+    (2, "2"),                                  # count says more faces than follow
+    (2, "-1"),
+    (5, "7"),                                  # zero-face image with a non-zero line... count 7
+    (6, "0 0 0 0 1 0 0 0 0 0"),
+    (7, "0--Parade/0_Parade_marchingband_1_849.jpg"),  # listed twice
+    (1, "0--Parade/notes.txt"),
+    (3, "449 330 122 149 0 0 0 0 0 99999999999999999999999"),
+])
+def test_fast_path_and_checked_parser_agree_on_odd_lines(line, replacement):
+    rows = REAL_STYLE.split("\n")
+    rows[line - 1] = replacement
+    fast, checked = _both_parsers("\n".join(rows))
+    assert fast == checked

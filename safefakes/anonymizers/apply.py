@@ -221,7 +221,7 @@ def anonymize_split(
     records, n_resumed = _run(tasks, instance, source, keypoints, settings, workers, progress, resume,
                                  start_method)
     return _finish(output_dir, instance, records, [im.name for im in split.images],
-                   {n: h for n, h in input_hashes.items()}, "images/", MANIFEST_COLUMNS,
+                   {im.name: im.boxes for im in split.images}, input_hashes, "images/", MANIFEST_COLUMNS,
                    n_resumed, t0)
 
 
@@ -287,7 +287,7 @@ def anonymize_folder(
     tasks = [(name, None, None) for name in names]
     records, n_resumed = _run(tasks, instance, source, keypoints, settings, workers, progress, resume,
                                  start_method)
-    return _finish(output_dir, instance, records, names, {}, "", FOLDER_MANIFEST_COLUMNS, n_resumed, t0)
+    return _finish(output_dir, instance, records, names, None, {}, "", FOLDER_MANIFEST_COLUMNS, n_resumed, t0)
 
 
 def read_manifest(path: str | Path) -> list[dict[str, Any]]:
@@ -382,37 +382,48 @@ def _finish(
     instance: Anonymizer,
     records: dict[str, tuple[dict, str | None]],
     order: list[str],
+    annotated: dict[str, np.ndarray] | None,
     extra_hashes: dict[str, str],
     image_prefix: str,
     columns: tuple[str, ...],
     n_resumed: int,
     t0: float,
 ) -> SplitReport:
+    """Merge the journals, write ``input_hashes.csv`` and ``manifest.csv``, then the completion marker.
+
+    annotated: image -> boxes of a split run (its records hold statuses only);
+    None for a plain-folder run, whose records carry the boxes found and their scores.
+    """
     _merge_journals(output_dir / PARTS_DIR, records, order)
-    rows, failed, counts, hashes = [], {}, Counter(), dict(extra_hashes)
+    lines, failed, counts, hashes = [",".join(columns) + "\n"], {}, Counter(), dict(extra_hashes)
+    method, with_score = instance.name, "score" in columns
     for name in order:
         rec = records[name][0]
         if rec.get("sha256"):
             hashes[image_prefix + name] = rec["sha256"]
         if rec.get("error"):
             failed[name] = rec["error"]
-        for i, face in enumerate(rec["faces"]):
-            x, y, w, h = face["box"]
-            row = {"image": name, "face_index": i, "x": x, "y": y, "w": w, "h": h,
-                   "score": face.get("score", ""), "method": instance.name, "status": face["status"]}
-            rows.append([row[c] for c in columns])
-            counts[face["status"]] += 1
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
+        statuses = rec["statuses"]
+        if not statuses:
+            continue
+        counts.update(statuses)
+        boxes = rec["boxes"] if annotated is None else annotated[name].tolist()
+        image = _csv_field(name)
+        if with_score:
+            scores = rec.get("scores") or [""] * len(statuses)
+            lines.extend(f"{image},{i},{x},{y},{w},{h},{score},{method},{status}\n"
+                         for i, ((x, y, w, h), score, status) in enumerate(zip(boxes, scores, statuses)))
+        else:
+            lines.extend(f"{image},{i},{x},{y},{w},{h},{method},{status}\n"
+                         for i, ((x, y, w, h), status) in enumerate(zip(boxes, statuses)))
     hash_buf = io.StringIO()
     hash_writer = csv.writer(hash_buf, lineterminator="\n")
     hash_writer.writerow(("file", "sha256"))
     hash_writer.writerows(sorted(hashes.items()))
     write_text_atomic(output_dir / INPUT_HASHES, hash_buf.getvalue())
-    write_text_atomic(output_dir / MANIFEST, buf.getvalue())
-    report = SplitReport(output_dir, instance.name, len(order), len(rows), n_resumed,
+    write_text_atomic(output_dir / MANIFEST, "".join(lines))
+    n_faces = len(lines) - 1
+    report = SplitReport(output_dir, instance.name, len(order), n_faces, n_resumed,
                          dict(sorted(counts.items())), failed, time.perf_counter() - t0)
     if failed:
         listed = "; ".join(f"{name}: {msg}" for name, msg in list(failed.items())[:10])
@@ -423,7 +434,7 @@ def _finish(
             "these images and rerun the same command (finished images are kept)",
             report,
         )
-    marker = {"images": len(order), "faces": len(rows), "status_counts": report.status_counts}
+    marker = {"images": len(order), "faces": n_faces, "status_counts": report.status_counts}
     write_text_atomic(output_dir / COMPLETE_MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
     return report
 
@@ -704,18 +715,22 @@ def _write_result(job: _Job, result: AnonymizedImage | None) -> dict:
             except ValueError as exc:  # a format we cannot write (e.g. .bmp): never a silent copy
                 return _failure(name, boxes, job.digest, f"cannot write the anonymized image: {exc}")
     _write_atomic(os.path.join(_STATE["dst_root"], name), out)
-    faces = [{"box": b, "status": s} for b, s in zip(boxes.tolist(), statuses)]
-    if job.scores is not None:
-        for face, score in zip(faces, job.scores):
-            face["score"] = round(float(score), 4)
-    return {"image": name, "sha256": job.digest, "faces": faces}
+    rec = {"image": name, "sha256": job.digest, "statuses": statuses}
+    if job.scores is not None:  # boxes found by a face detector: the parent does not know them
+        rec["boxes"] = boxes.tolist()
+        rec["scores"] = [round(float(score), 4) for score in job.scores]
+    return rec
 
 
 def _failure(name: str, boxes: np.ndarray | None, digest: str | None, message: str) -> dict:
     # No record in the journal: a rerun retries the image. No output file either.
-    listed = [] if boxes is None else np.asarray(boxes, dtype=np.int64).reshape(-1, 4).tolist()
-    return {"image": name, "sha256": digest, "error": message,
-            "faces": [{"box": b, "status": UNREADABLE} for b in listed]}
+    # boxes is None when they were to be found in the image (a plain-folder run): no faces to list.
+    rec = {"image": name, "sha256": digest, "error": message, "statuses": []}
+    if boxes is not None:
+        rec["statuses"] = [UNREADABLE] * len(boxes)
+        if _STATE["settings"].finder is not None:
+            rec["boxes"] = np.asarray(boxes, dtype=np.int64).reshape(-1, 4).tolist()
+    return rec
 
 
 def _journal(settings: _Settings):
@@ -746,7 +761,8 @@ def _read_journals(settings: _Settings) -> dict[str, tuple[dict, str]]:
                     rec = json.loads(line)
                 except json.JSONDecodeError:
                     continue  # torn by a kill: that image is redone
-                if isinstance(rec, dict) and "image" in rec and "faces" in rec and not rec.get("error"):
+                # Records of another format (an older version) are ignored: those images are redone.
+                if isinstance(rec, dict) and "image" in rec and "statuses" in rec and not rec.get("error"):
                     # Re-serialized: a line torn before its newline may still parse.
                     records[rec["image"]] = (rec, json.dumps(rec, separators=(",", ":")) + "\n")
     return records
@@ -825,6 +841,13 @@ def _default_workers() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _csv_field(text: str) -> str:
+    """``text`` as one CSV field (quoted only when it must be, as csv.writer's QUOTE_MINIMAL does)."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def _sha256_file(path: Path) -> str:

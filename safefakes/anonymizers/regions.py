@@ -10,8 +10,7 @@ its centre by ``mask_scale`` and clipped to the image.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -20,9 +19,12 @@ from safefakes.anonymizers.base import Status
 REGIONS = ("box", "ellipse")
 
 
-@dataclass(frozen=True)
-class FaceRegion:
-    """The pixels to change: a clipped rectangle and, for an ellipse, a mask inside it."""
+class FaceRegion(NamedTuple):
+    """The pixels to change: a clipped rectangle and, for an ellipse, a mask inside it.
+
+    A named tuple: one is made per face of every image, and a tuple is made
+    several times faster than a frozen dataclass.
+    """
 
     x1: int
     y1: int

@@ -80,9 +80,10 @@ def make_wider_sized_split(source: Path, dest: Path, n_images: int, n_faces: int
     ``n_images``, so the copy costs little disk.
     """
     split = Split.load(source)
+    strip_dir = dest.parent / f"{dest.name}_strips"
     n_strips = min(len(split), n_images)
     per_image = n_faces / n_images
-    strips: list[tuple[str, np.ndarray]] = []  # (file name of the strip, boxes)
+    strips: list[tuple[Path, np.ndarray, np.ndarray]] = []  # (strip file, boxes, attributes)
     total, cursor = 0, 0
     for j in range(n_strips):
         tiles = [split.images[(cursor + t) % len(split)] for t in range(4)]
@@ -95,9 +96,9 @@ def make_wider_sized_split(source: Path, dest: Path, n_images: int, n_faces: int
             boxes.append(tile.boxes + np.array([x0, 0, 0, 0]))
             attributes.append(tile.attributes)
             x0 += image.shape[1]
-        name = f"strips/strip_{j:04d}.jpg"
-        write_image(dest.parent / f"{dest.name}_strips" / name, np.hstack(pixels))
-        strips.append((name, np.vstack(boxes), np.vstack(attributes)))
+        path = strip_dir / f"strip_{j:04d}.jpg"
+        write_image(path, np.hstack(pixels))
+        strips.append((path, np.vstack(boxes), np.vstack(attributes)))
         total += sum(len(t) for t in tiles)
     images = []
     for i in range(n_images):
@@ -106,9 +107,9 @@ def make_wider_sized_split(source: Path, dest: Path, n_images: int, n_faces: int
         target = dest / IMAGES / name
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            os.link(dest.parent / f"{dest.name}_strips" / strip, target)
+            os.link(strip, target)
         except OSError:  # another file system: copy instead
-            shutil.copyfile(dest.parent / f"{dest.name}_strips" / strip, target)
+            shutil.copyfile(strip, target)
         images.append(ImageFaces(name, boxes, attributes))
     copy = Split(dest, images)
     copy.save_metadata()

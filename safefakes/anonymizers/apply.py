@@ -34,8 +34,8 @@ Guarantees:
 * Images whose pixels the method leaves unchanged (no faces, all faces too
   small, the ``original`` method) are copied byte for byte; the others are
   encoded with the input's format (JPEG at ``jpeg_quality`` and
-  ``jpeg_subsampling``; PNG lossless). Two optional class attributes of an
-  anonymizer steer this: ``whole_image = True`` (``fullblur``) makes the engine
+  ``jpeg_subsampling``; PNG lossless). Two class attributes of
+  ``Anonymizer`` steer this: ``whole_image = True`` (``fullblur``) makes the engine
   transform faceless images too, ``identity = True`` (``original``) makes it
   copy every file byte for byte.
 
@@ -179,7 +179,9 @@ def anonymize_split(
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     instance, source = _resolve_anonymizer(anonymizer)
     _check_jpeg(jpeg_quality, jpeg_subsampling)
-    split = _load_split(input_dir, with_keypoints=bool(instance.needs_keypoints) and keypoints is None)
+    # The sidecars (keypoints.json, identities.json, .mat) are copied and hashed
+    # either way; they are parsed only when the method reads the split's keypoints.
+    split = Split.load(input_dir, sidecars=bool(instance.needs_keypoints) and keypoints is None)
 
     split_keypoints = None
     if instance.needs_keypoints and keypoints is None and split.keypoints is not None:
@@ -476,10 +478,8 @@ def _init_worker(source: AnonymizerSource, provider: KeypointProvider | None, se
     anonymizer = source if isinstance(source, Anonymizer) else source()
     _STATE.update(anonymizer=anonymizer, provider=provider, settings=settings, tasks=tasks,
                   src_root=os.fspath(settings.input_images), dst_root=os.fspath(settings.output_images),
-                  uses_rng=getattr(anonymizer, "uses_rng", True),
-                  batched=getattr(anonymizer, "batches_images", False),
-                  whole=getattr(anonymizer, "whole_image", False),
-                  identity=getattr(anonymizer, "identity", False))
+                  uses_rng=anonymizer.uses_rng, batched=anonymizer.batches_images,
+                  whole=anonymizer.whole_image, identity=anonymizer.identity)
 
 
 def _run(
@@ -806,16 +806,6 @@ def _resolve_anonymizer(anonymizer: AnonymizerSource) -> tuple[Anonymizer, Anony
             raise TypeError(f"the anonymizer factory returned {type(instance).__name__}, not an Anonymizer")
         return instance, anonymizer
     raise TypeError(f"expected an Anonymizer or a zero-argument factory, got {type(anonymizer).__name__}")
-
-
-def _load_split(root: Path, with_keypoints: bool) -> Split:
-    """The split's images and boxes; its sidecars are parsed only when the method uses keypoints.
-
-    The sidecars are copied byte for byte (and hashed) either way; parsing a
-    large keypoints.json, identities.json or the .mat files only to ignore
-    them is most of the start-up time of a conventional method.
-    """
-    return Split.load(root, sidecars=with_keypoints)
 
 
 def _describe_keypoints(instance: Anonymizer, provider, split_keypoints) -> str:

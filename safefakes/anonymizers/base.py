@@ -59,6 +59,12 @@ class Anonymizer(ABC):
     #: Whether ``anonymize_many`` shares work between images (a GAN's batches):
     #: the dataset engine then hands it a chunk of images at once.
     batches_images: bool = False
+    #: Whether the method changes the whole image (fullblur): the dataset
+    #: engine then transforms images without faces too.
+    whole_image: bool = False
+    #: Whether the method returns its input unchanged (original): the dataset
+    #: engine then copies every file byte for byte.
+    identity: bool = False
 
     @abstractmethod
     def anonymize(

@@ -29,8 +29,6 @@ recorded as too small). All of them are deterministic and ignore ``rng``.
 
 from __future__ import annotations
 
-from abc import abstractmethod
-
 import cv2
 import numpy as np
 
@@ -91,9 +89,10 @@ class RegionAnonymizer(Anonymizer):
         for region in regions:
             paste(out, region, self._new_pixels(image, region))
 
-    @abstractmethod
     def _new_pixels(self, image: np.ndarray, region: FaceRegion) -> np.ndarray:
-        """The replacement pixels of the region's bounding rectangle (each method's own)."""
+        """The replacement pixels of the region's bounding rectangle: a method overrides
+        this, or ``_change`` when it handles all regions at once (blur, blackout)."""
+        raise NotImplementedError(f"{type(self).__name__} overrides neither _new_pixels nor _change")
 
     def describe(self) -> dict:
         return {"method": self.name, "region": self.region, "mask_scale": self.mask_scale,
@@ -115,10 +114,6 @@ class Blur(RegionAnonymizer):
         rects = [(r.x1, r.y1, r.x2, r.y2) for r in regions]
         for region, new in zip(regions, self.filter.blur_regions(image, rects)):
             paste(out, region, new)
-
-    def _new_pixels(self, image: np.ndarray, region: FaceRegion) -> np.ndarray:
-        (new,) = self.filter.blur_regions(image, [(region.x1, region.y1, region.x2, region.y2)])
-        return new
 
     def describe(self) -> dict:
         return {**super().describe(), "kernel": self.kernel, "sigma": self.sigma, "exact": self.exact}
@@ -142,9 +137,6 @@ class Blackout(RegionAnonymizer):
                 out[region.y1:region.y2, region.x1:region.x2] = self.value
             else:
                 out[region.slices][region.mask] = self.value
-
-    def _new_pixels(self, image: np.ndarray, region: FaceRegion) -> np.ndarray:
-        return np.full_like(image[region.slices], self.value)
 
     def describe(self) -> dict:
         return {**super().describe(), "value": self.value}
@@ -178,8 +170,7 @@ class FullBlur(Anonymizer):
     """The whole image blurred with one fixed kernel (the paper's "Fullblur")."""
 
     name = "fullblur"
-    #: The engine must transform images without faces too.
-    whole_image = True
+    whole_image = True  # the engine transforms images without faces too
     uses_rng = False
 
     def __init__(self, kernel: int = DEFAULT_KERNEL, sigma: float = 0.0, exact: bool = False) -> None:
@@ -203,8 +194,7 @@ class Original(Anonymizer):
     """The identity: the study's baseline trained on the un-anonymized images."""
 
     name = "original"
-    #: The engine copies the input files byte for byte instead of re-encoding.
-    identity = True
+    identity = True  # the engine copies the input files byte for byte
     uses_rng = False
 
     def anonymize(self, image, boxes, keypoints=None, rng=None) -> AnonymizedImage:

@@ -138,7 +138,7 @@ class GANAnonymizer(Anonymizer):
         return [AnonymizedImage(job.out, job.statuses) for job in jobs]
 
     def _prepare_image(self, image: np.ndarray, boxes: np.ndarray, keypoints: np.ndarray | None = None,
-                 rng: np.random.Generator | None = None) -> "_ImageJob":
+                       rng: np.random.Generator | None = None) -> "_ImageJob":
         """Statuses, crops and latents of one image's faces (nothing generated yet)."""
         rng = rng if rng is not None else np.random.default_rng(0)
         H, W = image.shape[:2]

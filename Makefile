@@ -28,6 +28,7 @@ test-cluster: $(STAMP)
 	bash tests/cluster/run_cluster_test.sh
 
 lint: $(STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/snakemake --lint --workflow-profile none
 	$(BIN)/snakefmt --check Snakefile rules/
 

@@ -22,9 +22,9 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    anonymizer="|".join(CONVENTIONAL + GANS),
+    anonymizer="|".join(METHODS),
     gan="|".join(GANS),
-    conventional="|".join(CONVENTIONAL[1:]),
+    conventional="|".join(CONVENTIONAL),
     faces=r"\d+",
     anon_iters=r"\d+",
     det_iters=r"\d+",

@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import save
-from safefakes.anonymizers.apply import _write_atomic, anonymize_split
+from safefakes.engine.split import anonymize_split
+from safefakes.engine.worker import write_atomic
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.data.images import decode_image, encode_image, write_image
 from safefakes.data.split import IMAGES, Split
@@ -124,7 +125,7 @@ def _reencode(name: str) -> None:
     data = src.read_bytes()
     image = decode_image(data, src)
     # The engine's own atomic write, so that both sides pay the same per-file cost.
-    _write_atomic(_BASELINE["dst"] / name, encode_image(image, src.suffix, 95, "4:4:4"))
+    write_atomic(_BASELINE["dst"] / name, encode_image(image, src.suffix, 95, "4:4:4"))
 
 
 def _cpu_seconds() -> float:

@@ -14,7 +14,7 @@ rule widerface_crop_set:
         "../envs/safefakes.yaml"
     params:
         min_size=lambda w: crop_source("widerface")["min_size"],
-        code=code_version("data/crops", "data/split", "data/wider"),
+        code=script_code("crop_set.py"),
     script:
         "../workflow_scripts/crop_set.py"
 
@@ -33,7 +33,7 @@ rule import_crop_set:
     params:
         path=lambda w: crop_source(w.source)["path"],
         min_size=lambda w: crop_source(w.source)["min_size"],
-        code=code_version("data/crops", "data/split", "data/wider"),
+        code=script_code("crop_set.py"),
     script:
         "../workflow_scripts/crop_set.py"
 
@@ -67,7 +67,7 @@ rule train_anonymizer:
     params:
         settings=lambda w: method_config(w.gan),
         work=gan_work_dir,
-        code=lambda w: gan_code(w.gan),
+        code=lambda w: script_code("train_anonymizer.py", *gan_modules(w.gan)),
     script:
         "../workflow_scripts/train_anonymizer.py"
 
@@ -90,7 +90,7 @@ rule anonymize_conventional:
         method=lambda w: w.conventional,
         options=lambda w: method_config(w.conventional).get("options", {}),
         engine=config["anonymize"],
-        code=lambda w: anonymizer_code(w.conventional),
+        code=script_code("anonymize.py"),
     script:
         "../workflow_scripts/anonymize.py"
 
@@ -118,9 +118,9 @@ rule anonymize_gan:
         keypoints=lambda w: method_config(w.gan)["keypoints"],
         keypoint_weights=lambda w: method_config(w.gan).get("keypoint_weights"),
         engine=config["anonymize"],
-        code=lambda w: anonymizer_code(w.gan),
+        code=lambda w: script_code("anonymize_gan.py", *gan_modules(w.gan)),
     script:
-        "../workflow_scripts/anonymize.py"
+        "../workflow_scripts/anonymize_gan.py"
 
 
 rule audit:
@@ -136,6 +136,6 @@ rule audit:
     conda:
         "../envs/safefakes.yaml"
     params:
-        code=code_version("anonymizers/audit", "anonymizers/apply"),
+        code=script_code("audit.py"),
     script:
         "../workflow_scripts/audit.py"

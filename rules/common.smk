@@ -1,15 +1,28 @@
 # Helpers shared by the rule files (grid, paths, config look-ups, code versions).
-import hashlib
+from functools import lru_cache
 from itertools import product
 from pathlib import Path
+
+from safefakes.anonymizers.registry import (
+    CONVENTIONAL as CONVENTIONAL_KIND,
+    GAN as GAN_KIND,
+    METHODS,
+    methods_of_kind,
+)
+from safefakes.code_version import code_version
+from safefakes.study_config import check_anonymizer_blocks
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
-SOURCE_ROOT = Path(workflow.basedir) / "safefakes"
+SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 
-CONVENTIONAL = ["original", "blur", "blackout", "pixelate", "fullblur"]
-GANS = ["deepprivacy", "ciagan", "sun2018"]
+# The one list of methods is the registry (METHODS).
+CONVENTIONAL = methods_of_kind(CONVENTIONAL_KIND)
+GANS = methods_of_kind(GAN_KIND)
+check_anonymizer_blocks(
+    config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"
+)
 
 # Grid-point folders, Paramspace style: the path says what it holds. A point
 # folder holds the anonymized train split, its audit and image metrics; one
@@ -24,24 +37,24 @@ def data_dir(split):
     return f"{RESULTS}/data/{config['data']['source']}/{split}"
 
 
-def code_version(*modules):
-    """A hash of the source files of safefakes modules (files or packages).
-
-    Snakemake does not see code imported from a package; a rule that passes
-    this as a param reruns when the code it runs changes.
+@lru_cache(maxsize=None)
+def script_code(script, *modules):
+    """The version of the code a job runs, a hash over the import closure of its
+    script (``workflow_scripts/<script>``) and of the modules it picks by name
+    (a GAN's own module). Snakemake does not see code a script imports; a job
+    that passes this as a param reruns when that code changes.
     """
-    digest = hashlib.sha256()
-    for module in modules:
-        path = SOURCE_ROOT / module
-        files = (
-            sorted(path.rglob("*.py")) if path.is_dir() else [path.with_suffix(".py")]
-        )
-        if not files or not all(f.exists() for f in files):
-            raise ValueError(f"code_version: no source for safefakes/{module}")
-        for f in files:
-            digest.update(str(f.relative_to(SOURCE_ROOT)).encode())
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:16]
+    return code_version([SCRIPTS / script, *modules], workflow.basedir)
+
+
+def gan_modules(method):
+    """What the GAN package imports by name for ``method`` (its dispatcher's lazy
+    imports are not followed): the method's module and the anonymizer that runs it.
+    """
+    return (
+        f"safefakes.anonymizers.gan.{method}",
+        "safefakes.anonymizers.gan.anonymizer",
+    )
 
 
 def method_config(method):
@@ -174,46 +187,6 @@ def crop_source(source):
 def gan_model(method, faces, anon_iters):
     folder = GAN_MODEL.format(gan=method, faces=faces, anon_iters=anon_iters)
     return f"{folder}/model.pt"
-
-
-def gan_code(method):
-    """Code of a GAN's branch: its own module plus the shared GAN machinery."""
-    shared = [
-        f"anonymizers/gan/{m}"
-        for m in (
-            "__init__",
-            "geometry",
-            "blocks",
-            "dataset",
-            "training",
-            "train",
-            "anonymizer",
-            "presets",
-            "landmarks",
-            "identity",
-        )
-    ]
-    return code_version(
-        f"anonymizers/gan/{method}",
-        *shared,
-        "anonymizers/base",
-        "data/crops",
-        "data/images",
-        "data/split",
-        "keypoints",
-    )
-
-
-def anonymizer_code(method):
-    if method in GANS:
-        engine = code_version("anonymizers/apply", "anonymizers/base")
-        return f"{engine}-{gan_code(method)}"
-    return code_version(
-        "anonymizers/apply",
-        "anonymizers/base",
-        "anonymizers/regions",
-        "anonymizers/conventional",
-    )
 
 
 def leakage_inputs(wildcards):

@@ -15,7 +15,7 @@ rule synthetic_dataset:
     threads: 2
     params:
         settings=config["data"]["synthetic"],
-        code=code_version("data/synthetic", "data/wider", "data/split", "data/images"),
+        code=script_code("synthetic_dataset.py"),
     script:
         "../workflow_scripts/synthetic_dataset.py"
 
@@ -33,6 +33,6 @@ rule import_widerface:
         "../envs/safefakes.yaml"
     params:
         root=config["data"]["widerface"]["root"],
-        code=code_version("data/widerface_import", "data/wider", "data/split"),
+        code=script_code("import_widerface.py"),
     script:
         "../workflow_scripts/import_widerface.py"

@@ -19,7 +19,7 @@ rule train_detector:
     params:
         settings=config["detector"],
         work=detector_work_dir,
-        code=code_version("detector"),
+        code=script_code("train_detector.py"),
     script:
         "../workflow_scripts/train_detector.py"
 
@@ -41,6 +41,6 @@ rule predict:
         gpu=1,
     params:
         settings=config["predict"],
-        code=code_version("detector"),
+        code=script_code("predict.py"),
     script:
         "../workflow_scripts/predict.py"

@@ -15,7 +15,7 @@ rule evaluate_map:
     conda:
         "../envs/safefakes.yaml"
     params:
-        code=code_version("evaluation/widerface", "data/wider"),
+        code=script_code("evaluate_map.py"),
     script:
         "../workflow_scripts/evaluate_map.py"
 
@@ -33,7 +33,7 @@ rule identity_recognizer:
         "../envs/safefakes.yaml"
     threads: 2
     params:
-        code=code_version("evaluation/leakage"),
+        code=script_code("identity_recognizer.py"),
     script:
         "../workflow_scripts/identity_recognizer.py"
 
@@ -57,8 +57,6 @@ rule image_metrics:
         gpu=1,
     params:
         settings=config["metrics"],
-        code=code_version(
-            "evaluation/image_metrics", "evaluation/backbones", "evaluation/leakage"
-        ),
+        code=script_code("image_metrics.py"),
     script:
         "../workflow_scripts/image_metrics.py"

@@ -23,8 +23,9 @@ rule tables:
     conda:
         "../envs/safefakes.yaml"
     params:
-        runs_root=lambda w, input: str(Path(input.maps[0]).parents[4]),
-        code=code_version("evaluation/tables"),
+        # The folder above the grid-point levels of the run paths.
+        runs_root=lambda w, input: str(Path(input.maps[0]).parents[RUN.count("~")]),
+        code=script_code("tables.py"),
     script:
         "../workflow_scripts/tables.py"
 
@@ -47,7 +48,7 @@ rule correlation:
         "../envs/safefakes.yaml"
     params:
         metrics=config["report"]["metrics"],
-        code=code_version("evaluation/correlation"),
+        code=script_code("correlation.py"),
     script:
         "../workflow_scripts/correlation.py"
 
@@ -69,7 +70,7 @@ rule figures:
     conda:
         "../envs/safefakes.yaml"
     params:
-        code=code_version("plots"),
+        code=script_code("figures.py"),
     script:
         "../workflow_scripts/figures.py"
 
@@ -92,6 +93,6 @@ rule example_figure:
     params:
         methods=example_methods(),
         seed=config["anonymize"]["seed"],
-        code=code_version("plots", "anonymizers"),
+        code=script_code("example_figure.py"),
     script:
         "../workflow_scripts/example_figure.py"

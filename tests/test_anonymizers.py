@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 from safefakes.anonymizers.conventional import Blackout, Blur, FullBlur, Original, Pixelate
 from safefakes.anonymizers.regions import face_region, grow_box
 from safefakes.anonymizers.registry import METHODS, AnonymizerSpec, build_anonymizer, method_options

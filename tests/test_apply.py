@@ -10,20 +10,24 @@ import multiprocessing
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-import safefakes.anonymizers.apply as apply
-from safefakes.anonymizers.apply import AnonymizationError, anonymize_split
-from safefakes.anonymizers.base import AnonymizedImage, Anonymizer, Status
+import safefakes.engine.pool as pool
+import safefakes.engine.worker as worker
+from safefakes.data.anonymized import MANIFEST_COLUMNS, Status, read_input_hashes
+from safefakes.engine.journal import PARTS_DIR
+from safefakes.engine.report import AnonymizationError
+from safefakes.engine.split import anonymize_split
+from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
 from safefakes.anonymizers.registry import AnonymizerSpec, build_anonymizer
 from safefakes.commands import anonymize as anonymize_command
-from safefakes.data.images import read_image, write_image
+from safefakes.data.images import read_image
 from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces
 from safefakes.errors import InputError, SafeFakesError
+from builders import make_split, tree
 
 FACES = {
     "0--A/a0.jpg": [[20, 16, 40, 48], [90, 30, 30, 36]],
@@ -34,41 +38,9 @@ FACES = {
 }
 
 
-def draw_face(img: np.ndarray, box) -> None:
-    """A face-like pattern: a skin ellipse, dark eyes and a mouth (edges to anonymize)."""
-    x, y, w, h = box
-    if w <= 0 or h <= 0:
-        return
-    cx, cy = x + w // 2, y + h // 2
-    cv2.ellipse(img, (cx, cy), (max(w // 2, 1), max(h // 2, 1)), 0, 0, 360, (224, 172, 140), -1)
-    r = max(w // 10, 1)
-    cv2.circle(img, (x + w // 3, y + h // 3), r, (20, 20, 20), -1)
-    cv2.circle(img, (x + 2 * w // 3, y + h // 3), r, (20, 20, 20), -1)
-    cv2.line(img, (x + w // 3, y + 3 * h // 4), (x + 2 * w // 3, y + 3 * h // 4), (120, 20, 30), max(h // 16, 1))
-
-
-def make_split(root: Path, faces: dict = FACES, size=(100, 160), seed: int = 0) -> Split:
-    rng = np.random.default_rng(seed)
-    images = []
-    for name, boxes in faces.items():
-        img = np.clip(rng.normal(120, 25, (*size, 3)), 0, 255).astype(np.uint8)
-        img = cv2.GaussianBlur(img, (5, 5), 0)
-        for box in boxes:
-            draw_face(img, box)
-        write_image(root / "images" / name, img)
-        images.append(ImageFaces(name, np.array(boxes, dtype=np.int64).reshape(-1, 4)))
-    split = Split(root, images)
-    split.save_metadata()
-    return split
-
-
 def is_black(region: np.ndarray) -> bool:
     """Black after JPEG: only faint ringing near the box edges."""
     return float(region.mean()) < 2.5 and float(np.percentile(region, 95)) <= 8
-
-
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def manifest_rows(folder: Path) -> list[dict]:
@@ -78,7 +50,7 @@ def manifest_rows(folder: Path) -> list[dict]:
 
 @pytest.fixture()
 def split_dir(tmp_path) -> Path:
-    make_split(tmp_path / "in")
+    make_split(tmp_path / "in", FACES)
     return tmp_path / "in"
 
 
@@ -130,7 +102,7 @@ def test_parallel_and_serial_runs_give_the_same_bytes(split_dir, tmp_path):
 def test_resume_after_an_interruption_gives_identical_bytes(split_dir, tmp_path, monkeypatch):
     anonymize_split(split_dir, tmp_path / "whole", build_anonymizer("pixelate"), workers=1, progress=False)
 
-    real = apply._process
+    real = worker._process
     calls = []
 
     def dies_on_third(task):
@@ -139,7 +111,7 @@ def test_resume_after_an_interruption_gives_identical_bytes(split_dir, tmp_path,
             raise KeyboardInterrupt
         return real(task)
 
-    monkeypatch.setattr(apply, "_process", dies_on_third)
+    monkeypatch.setattr(worker, "_process", dies_on_third)
     out = tmp_path / "resumed"
     with pytest.raises(KeyboardInterrupt):
         anonymize_split(split_dir, out, build_anonymizer("pixelate"), workers=1, progress=False)
@@ -147,7 +119,7 @@ def test_resume_after_an_interruption_gives_identical_bytes(split_dir, tmp_path,
     # a killed worker's temporary file must not survive into the result
     (out / "images/1--B").mkdir(parents=True, exist_ok=True)
     (out / "images/1--B/.b0.jpg.x1y2.part").write_bytes(b"half")
-    monkeypatch.setattr(apply, "_process", real)
+    monkeypatch.setattr(worker, "_process", real)
 
     report = anonymize_split(split_dir, out, build_anonymizer("pixelate"), workers=1, progress=False)
     assert report.n_resumed == 2 and report.complete
@@ -183,11 +155,11 @@ def test_corrupt_image_is_recorded_and_fails_the_run(split_dir, tmp_path):
     assert not (out / "anonymization.done").exists(), "a failed run never looks complete"
     assert not (out / "images/0--A/a2.jpg").exists(), "no un-anonymized copy of the bad image"
     statuses = {(r["image"], r["face_index"]): r["status"] for r in manifest_rows(out)}
-    assert [statuses[("0--A/a2.jpg", str(i))] for i in range(3)] == [apply.UNREADABLE] * 3
+    assert [statuses[("0--A/a2.jpg", str(i))] for i in range(3)] == [Status.UNREADABLE] * 3
     assert statuses[("0--A/a0.jpg", "0")] == Status.ANONYMIZED
 
     # after fixing the image, the same command finishes the split
-    make_split(tmp_path / "fixed")
+    make_split(tmp_path / "fixed", FACES)
     (split_dir / "images/0--A/a2.jpg").write_bytes((tmp_path / "fixed/images/0--A/a2.jpg").read_bytes())
     report = anonymize_split(split_dir, out, build_anonymizer("blur"), workers=1, progress=False)
     assert report.complete and report.n_resumed == 4
@@ -305,18 +277,18 @@ def _dies_on_b0(task):
     return _REAL_PROCESS(task)
 
 
-_REAL_PROCESS = apply._process
+_REAL_PROCESS = worker._process
 
 
 def test_parallel_run_that_dies_resumes_to_identical_bytes(split_dir, tmp_path, monkeypatch):
     anonymize_split(split_dir, tmp_path / "whole", build_anonymizer("blur"), workers=1, progress=False)
     out = tmp_path / "resumed"
-    monkeypatch.setattr(apply, "_process", _dies_on_b0)  # forked workers see the patched module
+    monkeypatch.setattr(worker, "_process", _dies_on_b0)  # forked workers see the patched module
     with pytest.raises(RuntimeError, match="worker died"):
         anonymize_split(split_dir, out, build_anonymizer("blur"), workers=2, progress=False,
                         start_method="fork")
     assert not (out / "anonymization.done").exists() and not (out / "manifest.csv").exists()
-    monkeypatch.setattr(apply, "_process", _REAL_PROCESS)
+    monkeypatch.setattr(worker, "_process", _REAL_PROCESS)
     report = anonymize_split(split_dir, out, build_anonymizer("blur"), workers=2, progress=False)
     assert report.complete
     assert tree(out) == tree(tmp_path / "whole")
@@ -328,8 +300,8 @@ def test_a_run_killed_mid_chunk_resumes_to_identical_bytes(split_dir, tmp_path, 
     anonymize_split(split_dir, tmp_path / "whole", build_anonymizer("blur"), workers=1, progress=False)
     out = tmp_path / "killed"
     names = list(FACES)
-    monkeypatch.setattr(apply, "_chunks", lambda n, workers: [(i, min(i + 2, n)) for i in range(0, n, 2)])
-    real = apply._process
+    monkeypatch.setattr(pool, "chunks", lambda n, workers: [(i, min(i + 2, n)) for i in range(0, n, 2)])
+    real = worker._process
     calls = []
 
     def killed_on_fourth(task):
@@ -338,20 +310,20 @@ def test_a_run_killed_mid_chunk_resumes_to_identical_bytes(split_dir, tmp_path, 
             os._exit(17)  # like SIGKILL: no finally, no flush
         return real(task)
 
-    monkeypatch.setattr(apply, "_process", killed_on_fourth)
+    monkeypatch.setattr(worker, "_process", killed_on_fourth)
     child = multiprocessing.get_context("fork").Process(
         target=anonymize_split, args=(split_dir, out, build_anonymizer("blur")),
         kwargs={"workers": 1, "progress": False})
     child.start()
     child.join(60)
     assert child.exitcode == 17
-    journaled = [json.loads(line)["image"] for path in sorted((out / apply.PARTS_DIR).glob("*.jsonl"))
+    journaled = [json.loads(line)["image"] for path in sorted((out / PARTS_DIR).glob("*.jsonl"))
                  for line in path.read_text().splitlines()]
     assert journaled == names[:2], "only the finished chunk is journaled"
     assert (out / "images" / names[2]).exists(), "the third image was written but not journaled"
     assert not (out / "anonymization.done").exists() and not (out / "manifest.csv").exists()
 
-    monkeypatch.setattr(apply, "_process", real)
+    monkeypatch.setattr(worker, "_process", real)
     report = anonymize_split(split_dir, out, build_anonymizer("blur"), workers=1, progress=False)
     assert report.n_resumed == 2 and report.complete
     assert tree(out) == tree(tmp_path / "whole")
@@ -359,10 +331,10 @@ def test_a_run_killed_mid_chunk_resumes_to_identical_bytes(split_dir, tmp_path, 
 
 def test_chunks_are_contiguous_and_cover_every_image():
     for n, workers in [(1, 1), (5, 2), (400, 2), (12_880, 2), (100, 16)]:
-        chunks = apply._chunks(n, workers)
+        chunks = pool.chunks(n, workers)
         assert chunks[0][0] == 0 and chunks[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
-        assert all(0 < stop - start <= apply.MAX_CHUNK for start, stop in chunks)
+        assert all(0 < stop - start <= pool.MAX_CHUNK for start, stop in chunks)
 
 
 def test_conventional_methods_do_not_parse_the_keypoints(split_dir, tmp_path):
@@ -373,7 +345,7 @@ def test_conventional_methods_do_not_parse_the_keypoints(split_dir, tmp_path):
     out = tmp_path / "out"
     anonymize_split(split_dir, out, build_anonymizer("blur"), workers=1, progress=False)
     assert (out / "keypoints.json").read_bytes() == (split_dir / "keypoints.json").read_bytes()
-    hashes = apply.read_input_hashes(out)
+    hashes = read_input_hashes(out)
     assert hashes["keypoints.json"] == hashlib.sha256((split_dir / "keypoints.json").read_bytes()).hexdigest()
 
 
@@ -387,7 +359,7 @@ def test_manifest_quotes_awkward_image_names_like_the_csv_module(tmp_path):
     anonymize_split(tmp_path / "in", tmp_path / "out", build_anonymizer("blackout"), workers=1, progress=False)
     with open(tmp_path / "out" / "manifest.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    assert rows[0] == list(apply.MANIFEST_COLUMNS)
+    assert rows[0] == list(MANIFEST_COLUMNS)
     assert [(r[0], r[1], r[2:6]) for r in rows[1:]] == [
         (name, str(i), [str(v) for v in box]) for name, boxes in faces.items() for i, box in enumerate(boxes)]
     assert {r[-1] for r in rows[1:]} == {Status.ANONYMIZED}

@@ -6,17 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
-from safefakes.anonymizers.apply import anonymize_split
-from safefakes.anonymizers.audit import audit_split
+from safefakes.engine.split import anonymize_split
+from safefakes.engine.audit import audit_split
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.commands import anonymize as anonymize_command
 from safefakes.data.images import read_image, write_image
-from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
+from builders import make_split
 
 FACES = {
     "0--A/a0.jpg": [[20, 16, 40, 48], [90, 30, 30, 36]],
@@ -26,32 +23,9 @@ FACES = {
 }
 
 
-def draw_face(img: np.ndarray, box) -> None:
-    x, y, w, h = box
-    if w <= 0 or h <= 0:
-        return
-    cv2.ellipse(img, (x + w // 2, y + h // 2), (max(w // 2, 1), max(h // 2, 1)), 0, 0, 360, (224, 172, 140), -1)
-    r = max(w // 10, 1)
-    cv2.circle(img, (x + w // 3, y + h // 3), r, (20, 20, 20), -1)
-    cv2.circle(img, (x + 2 * w // 3, y + h // 3), r, (20, 20, 20), -1)
-    cv2.line(img, (x + w // 3, y + 3 * h // 4), (x + 2 * w // 3, y + 3 * h // 4), (120, 20, 30), max(h // 16, 1))
-
-
-def make_split(root: Path) -> None:
-    rng = np.random.default_rng(5)
-    images = []
-    for name, boxes in FACES.items():
-        img = cv2.GaussianBlur(np.clip(rng.normal(120, 25, (100, 160, 3)), 0, 255).astype(np.uint8), (5, 5), 0)
-        for box in boxes:
-            draw_face(img, box)
-        write_image(root / "images" / name, img)
-        images.append(ImageFaces(name, np.array(boxes, dtype=np.int64).reshape(-1, 4)))
-    Split(root, images).save_metadata()
-
-
 @pytest.fixture()
 def dirs(tmp_path) -> tuple[Path, Path]:
-    make_split(tmp_path / "orig")
+    make_split(tmp_path / "orig", FACES, seed=5)
     return tmp_path / "orig", tmp_path / "anon"
 
 

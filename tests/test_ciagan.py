@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan import landmarks as lm
 from safefakes.anonymizers.gan.ciagan import CIAGAN, CiaganAnonymizer, trained_identity_slots
 from safefakes.anonymizers.gan.dataset import load_crop_tensors
@@ -244,7 +244,8 @@ def test_faces_without_landmarks_are_blacked_out_and_recorded(trained):
 
 
 def test_dataset_engine_records_the_fallback_in_the_manifest(trained, tmp_path):
-    from safefakes.anonymizers.apply import anonymize_split, read_manifest
+    from safefakes.data.anonymized import read_manifest
+    from safefakes.engine.split import anonymize_split
 
     path, _ = trained
     split = write_split(tmp_path / "split", [[BOX], [(10, 8, 30, 34), (44, 40, 20, 22)]], [[0], [1, 2]],

@@ -10,17 +10,17 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from safefakes.anonymizers.registry import method_kinds
 from safefakes.commands import tables as tables_command
 from safefakes.errors import InputError
 from safefakes.evaluation.correlation import (
     correlate,
     final_detector_runs,
-    method_group,
     to_markdown,
     write_correlation,
 )
-from safefakes.evaluation.tables import collect_runs, grid_point, read_table, write_table
-from test_image_metrics import run_command
+from safefakes.evaluation.tables import collect_runs, grid_point, read_table, runs_table, write_table
+from builders import run_command
 
 # A hand-made table: 3 GAN runs, 4 conventional, the original, and one method of neither group.
 TABLE = pd.DataFrame({
@@ -38,7 +38,7 @@ def scipy_pair(rows: pd.DataFrame, metric: str) -> tuple[float, float]:
 
 
 def test_agrees_with_scipy_per_group():
-    corr = correlate(TABLE, ["lpips", "fid"])
+    corr = correlate(TABLE, method_kinds(), ["lpips", "fid"])
     assert list(corr.columns) == ["metric", "target", "group", "n", "pearson", "pearson_p",
                                   "spearman", "spearman_p"]
     picks = {
@@ -57,22 +57,23 @@ def test_agrees_with_scipy_per_group():
     assert corr[(corr.metric == "lpips") & (corr.group == "all")].pearson.iloc[0] < -0.8
 
 
-def test_groups():
-    assert [method_group(m) for m in ("deepprivacy", "ciagan", "sun2018")] == ["gan"] * 3
-    assert [method_group(m) for m in ("blur", "blackout", "pixelate", "fullblur")] == ["conventional"] * 4
-    assert method_group("original") is None and method_group("mystery") is None
+def test_the_registry_gives_the_groups():
+    kinds = method_kinds()
+    assert [kinds[m] for m in ("deepprivacy", "ciagan", "sun2018")] == ["gan"] * 3
+    assert [kinds[m] for m in ("blur", "blackout", "pixelate", "fullblur")] == ["conventional"] * 4
+    assert kinds["original"] == "reference" and "mystery" not in kinds
 
 
 def test_missing_values_small_groups_and_constant_columns_give_nan():
     table = TABLE.copy()
     table.loc[table.anonymizer == "ciagan", "lpips"] = np.nan
     table["flat"] = 1.0
-    corr = correlate(table, ["lpips", "flat"])
+    corr = correlate(table, method_kinds(), ["lpips", "flat"])
     gan = corr[(corr.metric == "lpips") & (corr.group == "gan")].iloc[0]
     assert gan.n == 2 and math.isnan(gan.pearson) and math.isnan(gan.spearman)
     assert corr[corr.metric == "flat"].pearson.isna().all()
     with pytest.raises(KeyError, match="ssim"):
-        correlate(TABLE, ["ssim"])
+        correlate(TABLE, method_kinds(), ["ssim"])
 
 
 def test_only_the_longest_detector_training_counts():
@@ -80,11 +81,11 @@ def test_only_the_longest_detector_training_counts():
     short = TABLE.assign(det_iters=7500, map=TABLE["map"][::-1].to_numpy())  # would flip the sign
     both = pd.concat([long, short], ignore_index=True)
     assert len(final_detector_runs(both)) == len(TABLE)
-    pd.testing.assert_frame_equal(correlate(both, ["lpips"]), correlate(long, ["lpips"]))
+    pd.testing.assert_frame_equal(correlate(both, method_kinds(), ["lpips"]), correlate(long, method_kinds(), ["lpips"]))
 
 
 def test_markdown_and_files(tmp_path):
-    corr = correlate(TABLE, ["lpips", "fid"])
+    corr = correlate(TABLE, method_kinds(), ["lpips", "fid"])
     md = to_markdown(corr)
     lines = md.splitlines()
     header = next(line for line in lines if line.startswith("| Metric"))
@@ -140,11 +141,32 @@ def test_collect_and_correlate_commands(tmp_path):
     assert run_command(tables_command, ["collect", str(tmp_path / "none"), "--out", str(tmp_path / "e.csv")]) == 0
 
 
-def test_select_runs_and_per_split_metrics():
-    import pandas as pd
-    import pytest
+def test_runs_table_reads_the_files_it_is_given_and_nothing_else(tmp_path):
+    root = tmp_path / "runs"
+    point = root / "anonymizer~blur" / "faces~0" / "anon_iters~0"
+    for det, value in ((100, 0.3), (400, 0.6)):
+        (point / f"det_iters~{det}").mkdir(parents=True)
+        (point / f"det_iters~{det}" / "map.json").write_text(
+            json.dumps({"easy": value, "medium": value, "hard": value}))
+    (point / "image_metrics.json").write_text(json.dumps({"l1": 0.25}))
+    # A stale run of an earlier configuration under the same root: not asked for, not read.
+    stale = root / "anonymizer~pixelate" / "faces~0" / "anon_iters~0" / "det_iters~400"
+    stale.mkdir(parents=True)
+    (stale / "map.json").write_text("not json")
+    table = runs_table([point / "det_iters~400" / "map.json"], [point / "image_metrics.json"], root)
+    assert list(table["run"]) == ["anonymizer~blur/faces~0/anon_iters~0/det_iters~400"]
+    assert table.loc[0, "l1"] == 0.25 and table.loc[0, "map"] == pytest.approx(0.6)
+    # Metrics of a split no listed run trained on: an error naming the file.
+    other = root / "anonymizer~blackout" / "faces~0" / "anon_iters~0"
+    other.mkdir(parents=True)
+    (other / "image_metrics.json").write_text(json.dumps({"l1": 0.9}))
+    with pytest.raises(InputError, match="anonymizer~blackout"):
+        runs_table([point / "det_iters~400" / "map.json"],
+                   [point / "image_metrics.json", other / "image_metrics.json"], root)
 
-    from safefakes.evaluation.tables import per_split_metrics, select_runs
+
+def test_per_split_metrics():
+    from safefakes.evaluation.tables import per_split_metrics
 
     table = pd.DataFrame({
         "anonymizer": ["original", "blur", "blur", "deepprivacy"],
@@ -152,10 +174,6 @@ def test_select_runs_and_per_split_metrics():
         "easy": [0.9, 0.2, 0.3, 0.8], "medium": [0.9, 0.2, 0.3, 0.8], "hard": [0.9, 0.2, 0.3, 0.8],
         "map": [0.9, 0.2, 0.3, 0.8], "l1": [None, 0.1, 0.1, 0.2], "run": ["o", "b150", "b600", "d"],
     })
-    picked = select_runs(table, ["b150", "d"])
-    assert list(picked["run"]) == ["b150", "d"]
-    with pytest.raises(ValueError, match="gone"):
-        select_runs(table, ["gone"])
     per_split = per_split_metrics(table)
     # One row per anonymized split, the original excluded, no detector columns.
     assert list(per_split["anonymizer"]) == ["blur", "deepprivacy"]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from safefakes.anonymizers.gan.dataset import load_crop_tensors
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
@@ -218,8 +218,9 @@ def test_train_anonymizer_command(crop_dir, tmp_path):
 
 def test_anonymize_split_end_to_end_passes_the_audit(trained, tmp_path):
     """Through the registry and the dataset engine, with oracle keypoints; then the privacy audit."""
-    from safefakes.anonymizers.apply import anonymize_split, read_manifest
-    from safefakes.anonymizers.audit import audit_split
+    from safefakes.data.anonymized import read_manifest
+    from safefakes.engine.split import anonymize_split
+    from safefakes.engine.audit import audit_split
     from safefakes.anonymizers.registry import AnonymizerSpec
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
@@ -259,7 +260,7 @@ def test_progressive_training_grows_to_full_resolution(crop_dir, tmp_path):
 
 def test_safefakes_anonymize_command_with_a_checkpoint(trained, tmp_path):
     """`safefakes anonymize ... --method deepprivacy --checkpoint FILE`, then `safefakes audit`."""
-    from safefakes.anonymizers.apply import read_manifest
+    from safefakes.data.anonymized import read_manifest
     from safefakes.cli import main
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
@@ -295,7 +296,7 @@ def test_lower_resolution_batches_keep_the_box_black_and_unknown():
 
 def test_safefakes_anonymize_command_with_a_keypoint_source(trained, tmp_path):
     """`--keypoints oracle-deepprivacy7` feeds the split's own points to the GAN: no fallback."""
-    from safefakes.anonymizers.apply import read_manifest
+    from safefakes.data.anonymized import read_manifest
     from safefakes.cli import main
     from safefakes.data.images import write_image
     from safefakes.data.split import Split

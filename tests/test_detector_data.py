@@ -1,59 +1,23 @@
 """DSFD training data: tiny splits made here, augmentation, the reproducible data order.
 
-``make_face_split`` is shared with the other ``test_detector_*`` files.
+The tiny splits come from ``builders`` (shared with the other ``test_detector_*`` files).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from safefakes.data.images import write_image
 from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces
 from safefakes.detector.augment import augment, crop_resize
 from safefakes.detector.config import DetectorConfig, mini_config
 from safefakes.detector.data import FaceTrainingSet, training_boxes
+from builders import make_face_split, plain_config
 
 torch.set_num_threads(1)
-
-
-def draw_face(img: np.ndarray, x: int, y: int, s: int) -> None:
-    """A bright disc with two dark eyes and a mouth: an easy "face" of side ``s``."""
-    yy, xx = np.mgrid[:s, :s]
-    c = (s - 1) / 2
-    patch = img[y:y + s, x:x + s]
-    patch[(yy - c) ** 2 + (xx - c) ** 2 <= (s / 2) ** 2] = (235, 195, 150)
-    eyes = (np.abs(yy - 0.38 * s) < 0.09 * s) & ((np.abs(xx - 0.3 * s) < 0.09 * s) | (np.abs(xx - 0.7 * s) < 0.09 * s))
-    patch[eyes] = (25, 25, 25)
-    patch[(np.abs(yy - 0.72 * s) < 0.06 * s) & (np.abs(xx - c) < 0.22 * s)] = (120, 30, 30)
-
-
-def make_face_split(root: Path, boxes_per_image: list[list[tuple[int, int, int]]], size: int = 64,
-                    seed: int = 0, with_mat: bool = True) -> Path:
-    """A split of ``size``-pixel noisy images with one drawn face per (x, y, side)."""
-    rng = np.random.default_rng(seed)
-    images = []
-    for i, faces in enumerate(boxes_per_image):
-        img = (rng.random((size, size, 3)) * 50 + 30).astype(np.uint8)
-        for x, y, s in faces:
-            draw_face(img, x, y, s)
-        name = f"0--Test/img_{i:02d}.jpg"
-        write_image(root / "images" / name, img)
-        images.append(ImageFaces(name, np.array([[x, y, s, s] for x, y, s in faces]).reshape(-1, 4)))
-    Split(root, images).save_metadata(with_mat=with_mat)
-    return root
-
-
-def plain_config(**kw) -> DetectorConfig:
-    """No photometric change, no flip, a crop that is the whole (square) image."""
-    base = dict(input_size=32, width=0.0625, photometric=False, data_anchor_sampling=0.0, min_crop=1.0,
-                flip=0.0, min_face_size=1.0, allow_random_init=True)
-    base.update(kw)
-    return DetectorConfig.from_dict(base, base=mini_config())
 
 
 def test_plain_augment_only_resizes_the_boxes():

@@ -14,7 +14,7 @@ from safefakes.detector import train as train_module
 from safefakes.detector.predict import detect_split
 from safefakes.detector.train import build_detector, load_checkpoint, train_detector
 from safefakes.errors import InputError
-from test_detector_data import make_face_split, plain_config
+from builders import make_face_split, plain_config
 
 torch.set_num_threads(1)
 

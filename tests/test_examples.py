@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from safefakes.anonymizers.examples import anonymize_example, choose_example_image
+from safefakes.engine.examples import anonymize_example, choose_example_image
 from safefakes.data.images import write_image
 from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces

@@ -7,7 +7,7 @@ import csv
 import numpy as np
 import torch
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from test_deepprivacy import crop_dir, trained  # noqa: F401 - fixtures
 
@@ -46,13 +46,14 @@ def test_batched_images_give_the_bytes_of_one_at_a_time(trained):  # noqa: F811
 
 
 def test_the_engine_gives_the_same_split_batched_or_not(trained, tmp_path):  # noqa: F811
-    from safefakes.anonymizers.apply import anonymize_split
-    from test_apply import make_split, tree
+    from safefakes.engine.split import anonymize_split
+    from builders import make_split, tree
+    from test_apply import FACES
 
     class OneAtATime(GANAnonymizer):
         batches_images = False
 
-    make_split(tmp_path / "in")
+    make_split(tmp_path / "in", FACES)
     checkpoint = trained / "checkpoint.pt"
     batched = anonymize_split(tmp_path / "in", tmp_path / "batched", GANAnonymizer(checkpoint, device="cpu"),
                               workers=1, progress=False)

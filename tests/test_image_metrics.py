@@ -1,24 +1,20 @@
 """Image metrics on tiny drawn splits: zero for identical splits, growing with stronger anonymization.
 
-The helpers here (``make_split``, ``make_anonymized``) are shared by the leakage and plot tests.
+The drawn splits come from ``builders`` (shared with the leakage and plot tests).
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 from safefakes.commands import metrics as metrics_command
-from safefakes.data.images import copy_file_atomic, write_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
 from safefakes.errors import InputError, MissingWeightsError
 from safefakes.evaluation import backbones
 from safefakes.evaluation.image_metrics import (
@@ -34,6 +30,7 @@ from safefakes.evaluation.image_metrics import (
     read_manifest,
     ssim_pairs,
 )
+from builders import blur, make_anonymized, make_identity_split, run_command
 
 torch.set_num_threads(1)
 
@@ -41,96 +38,6 @@ torch.set_num_threads(1)
 # --------------------------------------------------------------------------- #
 # Tiny data
 # --------------------------------------------------------------------------- #
-def draw_face(img: np.ndarray, box, ident: np.ndarray, rng: np.random.Generator) -> None:
-    """A textured cartoon face whose look follows the identity vector (6 numbers in [0, 1])."""
-    x, y, w, h = box
-    skin = (120 + 120 * ident[:3]).astype(int)
-    cx, cy = x + w // 2, y + h // 2
-    axes = (max(int(w * (0.32 + 0.15 * ident[4])), 2), max(int(h * 0.45), 2))
-    cv2.ellipse(img, (cx, cy), axes, 0, 0, 360, tuple(int(v) for v in skin), -1)
-    spacing = int(w * (0.12 + 0.14 * ident[3]))
-    eye = max(w // 12, 1)
-    for sx in (-1, 1):
-        cv2.circle(img, (cx + sx * spacing, cy - h // 8), eye, (20, 20, 60), -1)
-    mouth = max(int(w * (0.1 + 0.2 * ident[5])), 1)
-    cv2.line(img, (cx - mouth, cy + h // 4), (cx + mouth, cy + h // 4), (150, 30, 30), max(h // 20, 1))
-    patch = img[y:y + h, x:x + w].astype(np.int16) + rng.integers(-12, 13, (h, w, 3))
-    img[y:y + h, x:x + w] = np.clip(patch, 0, 255).astype(np.uint8)
-
-
-def make_split(root: Path, n_images: int = 3, faces_per_image: int = 2, size: int = 56,
-               seed: int = 0, with_identities: bool = False, n_identities: int | None = None) -> Split:
-    """A split of n_images drawn images, each with faces_per_image faces of size x size px."""
-    rng = np.random.default_rng(seed)
-    images, identities = [], {}
-    n_identities = n_identities or n_images * faces_per_image
-    vectors = {k: rng.uniform(0, 1, 6) for k in range(n_identities)}
-    face = 0
-    for i in range(n_images):
-        name = f"0--Test/0_Test_{i}.jpg"
-        img = np.zeros((size * 2, (size + 8) * faces_per_image + 8, 3), np.uint8)
-        img[:] = rng.integers(40, 90, 3)
-        boxes, ids = [], []
-        for j in range(faces_per_image):
-            box = (8 + j * (size + 8), size // 2, size, size)
-            ident = face % n_identities
-            draw_face(img, box, vectors[ident], rng)
-            boxes.append(box)
-            ids.append(ident)
-            face += 1
-        write_image(root / "images" / name, img)
-        images.append(ImageFaces(name, np.array(boxes)))
-        identities[name] = np.array(ids)
-    split = Split(root, images)
-    if with_identities:
-        split.identities = identities
-        split.identity_vectors = vectors
-    split.save_metadata()
-    return Split.load(root)
-
-
-def make_anonymized(original: Split, root: Path, transform, method: str = "test",
-                    status: str = Status.ANONYMIZED, statuses: dict | None = None) -> Path:
-    """Copy a split with transform(face_crop, face_number) applied to every face, plus manifest.csv."""
-    from safefakes.data.images import read_image
-
-    rows = []
-    n = 0
-    for im in original.images:
-        img = read_image(original.image_path(im.name)).copy()
-        changed = False
-        for k, (x, y, w, h) in enumerate(im.boxes):
-            face_status = (statuses or {}).get((im.name, k), status)
-            if face_status in Status.CHANGED:
-                img[y:y + h, x:x + w] = transform(img[y:y + h, x:x + w].copy(), n)
-                changed = True
-            rows.append([im.name, k, x, y, w, h, method, face_status])
-            n += 1
-        if changed:
-            write_image(root / "images" / im.name, img)
-        else:  # as the 'original' method does: the same bytes
-            copy_file_atomic(original.image_path(im.name), root / "images" / im.name)
-    Split(root, original.images).save_metadata()
-    with (root / "manifest.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["image", "face_index", "x", "y", "w", "h", "method", "status"])
-        writer.writerows(rows)
-    return root
-
-
-def blur(kernel: int):
-    return lambda crop, _n: cv2.GaussianBlur(crop, (kernel, kernel), 0)
-
-
-def noise(strength: float, seed: int = 1):
-    rng = np.random.default_rng(seed)
-
-    def apply(crop, _n):
-        return np.clip(crop + rng.normal(0, strength, crop.shape), 0, 255).astype(np.uint8)
-
-    return apply
-
-
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory) -> dict:
     """Small checkpoints of the standard architectures, loaded through the real path logic."""
@@ -155,7 +62,7 @@ def nets(weights) -> Backbones:
 
 @pytest.fixture(scope="module")
 def original(tmp_path_factory) -> Split:
-    return make_split(tmp_path_factory.mktemp("original"), n_images=2, faces_per_image=2)
+    return make_identity_split(tmp_path_factory.mktemp("original"), n_images=2, faces_per_image=2)
 
 
 # --------------------------------------------------------------------------- #
@@ -268,7 +175,7 @@ def test_max_faces_draws_one_seeded_sample(original, tmp_path):
 
 
 def test_unrelated_splits_are_an_input_error(original, tmp_path):
-    other = make_split(tmp_path / "other", n_images=1, faces_per_image=1, seed=5)
+    other = make_identity_split(tmp_path / "other", n_images=1, faces_per_image=1, seed=5)
     anon = make_anonymized(other, tmp_path / "anon", blur(5))
     with pytest.raises(InputError, match="split it was made from"):
         list(iter_image_pairs(original.root, anon))
@@ -326,16 +233,6 @@ def test_manifest_and_crops(tmp_path):
     img[5:15, 5:10] = 200
     crops = crop_faces(img, np.array([[5, 5, 10, 15]]), 32)
     assert crops.shape == (1, 32, 32, 3) and crops.min() == 200
-
-
-def run_command(module, argv: list[str]) -> int:
-    """Parse and run one sub-command module the way safefakes.cli does."""
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    module.add_parser(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
 
 
 def test_command_defaults_match_the_library():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 from safefakes.evaluation.leakage import (
     DLIB,
     SYNTHETIC,
@@ -25,7 +25,7 @@ from safefakes.evaluation.leakage import (
     train_recognizer_on_split,
 )
 from safefakes.errors import InputError
-from test_image_metrics import blur, make_anonymized, make_split
+from builders import blur, make_anonymized, make_identity_split
 
 torch.set_num_threads(1)
 # Fewer steps than the default keep the tests fast; the drawn faces are easy to recognise.
@@ -50,7 +50,7 @@ def test_rates_by_hand():
 
 
 def test_dlib_on_an_identical_split(tmp_path):
-    original = make_split(tmp_path / "orig", n_images=2, faces_per_image=2, size=56)
+    original = make_identity_split(tmp_path / "orig", n_images=2, faces_per_image=2, size=56)
     same = make_anonymized(original, tmp_path / "same", lambda c, n: c, status=Status.ORIGINAL)
     r = compute_leakage(original.root, same, min_size=16)
     assert r["leakage_source"] == DLIB and r["n_leakage_faces"] == 4
@@ -72,8 +72,8 @@ def test_dlib_descriptors_and_no_pkg_resources_warning():
 def synthetic(tmp_path_factory):
     """The generator's layout: train (the faces to anonymize) next to crops (other people)."""
     root = tmp_path_factory.mktemp("synthetic")
-    original = make_split(root / "train", n_images=16, faces_per_image=3, size=40, with_identities=True)
-    make_split(root / "crops", n_images=60, faces_per_image=1, size=40, seed=7, with_identities=True,
+    original = make_identity_split(root / "train", n_images=16, faces_per_image=3, size=40, with_identities=True)
+    make_identity_split(root / "crops", n_images=60, faces_per_image=1, size=40, seed=7, with_identities=True,
                n_identities=20)
     return root, original
 
@@ -155,7 +155,7 @@ def test_cross_fitted_recognizer_without_a_crops_set(synthetic):
 
 
 def test_too_few_faces_are_reported_not_guessed(tmp_path):
-    original = make_split(tmp_path / "orig", n_images=1, faces_per_image=2, size=40, with_identities=True)
+    original = make_identity_split(tmp_path / "orig", n_images=1, faces_per_image=2, size=40, with_identities=True)
     anon = make_anonymized(original, tmp_path / "a", blur(9))
     r = compute_leakage(original.root, anon, min_size=16)
     assert r["leakage_source"] == SYNTHETIC and r["reid_rate"] is None and r["n_leakage_faces"] == 2

@@ -20,7 +20,7 @@ from safefakes.plots.metric_scatter import plot_metrics_vs_map
 from safefakes.plots.study import FIGURES, draw_study_figures
 from safefakes.plots.style import main_setting
 from safefakes.plots.training_curves import plot_map_vs_detector_iterations
-from test_image_metrics import blur, make_anonymized, make_split
+from builders import blur, make_anonymized, make_identity_split
 
 # Final mAP (easy, medium, hard) and metrics per method, shaped like the paper's results.
 METHODS = {
@@ -114,7 +114,7 @@ def test_all_figures_and_the_command(table, tmp_path):
     drawn = draw_study_figures(table, tmp_path / "all")
     assert set(drawn) == set(FIGURES)
 
-    from test_image_metrics import run_command
+    from builders import run_command
 
     from safefakes.commands import tables as tables_command
 
@@ -128,7 +128,7 @@ def test_all_figures_and_the_command(table, tmp_path):
 
 
 def test_method_examples(tmp_path):
-    original = make_split(tmp_path / "orig", n_images=1, faces_per_image=2)
+    original = make_identity_split(tmp_path / "orig", n_images=1, faces_per_image=2)
     name = original.images[0].name
     splits = {"original": original.root,
               "blur": make_anonymized(original, tmp_path / "blur", blur(21), "blur"),

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan.dataset import load_crop_tensors
 from safefakes.anonymizers.gan.sun2018 import Sun2018, Sun2018Anonymizer, _ScaledConv2d, box_regions
 from safefakes.anonymizers.gan.training import Trainer, TrainConfig
@@ -177,7 +177,8 @@ def test_faces_without_landmarks_run_with_empty_maps(trained):
 
 
 def test_dataset_engine_records_the_fallback_in_the_manifest(trained, tmp_path):
-    from safefakes.anonymizers.apply import anonymize_split, read_manifest
+    from safefakes.data.anonymized import read_manifest
+    from safefakes.engine.split import anonymize_split
 
     path, _ = trained
     split = write_split(tmp_path / "split", [[BOX], [(10, 8, 30, 34), (44, 40, 20, 22), (1, 60, 6, 6)]],

@@ -4,7 +4,7 @@ import sys
 
 from _logging import log_to
 
-from safefakes.anonymizers.audit import audit_split, write_report_json
+from safefakes.engine.audit import audit_split, write_report_json
 
 snakemake = globals()["snakemake"]
 

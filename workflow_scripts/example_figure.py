@@ -5,7 +5,7 @@ from pathlib import Path
 import torch
 from _logging import log_to
 
-from safefakes.anonymizers.examples import anonymize_example, choose_example_image
+from safefakes.engine.examples import anonymize_example, choose_example_image
 from safefakes.plots.examples import plot_image_panels
 
 snakemake = globals()["snakemake"]

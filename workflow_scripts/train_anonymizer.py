@@ -1,13 +1,12 @@
 """Snakemake adapter: train one GAN anonymizer on `faces` crops for `anon_iters` images shown."""
 
-import json
 import shutil
-from pathlib import Path
 
 import torch
 from _logging import log_to
 
 from safefakes.anonymizers.gan.train import train_gan
+from safefakes.data.work_dir import prepare_work_dir
 
 snakemake = globals()["snakemake"]
 
@@ -17,13 +16,8 @@ with log_to(snakemake.log[0]):
     train = dict(snakemake.params.settings.get("train", {}))
     preset = train.pop("preset", "mini")
     # Checkpoints of an interrupted run are resumed only when they come from the same settings and code.
-    work = Path(snakemake.params.work)
-    stamp = {"train": train, "preset": preset, "code": snakemake.params.code, "crops": str(snakemake.input.crops)}
-    stamp_path = work / "run.json"
-    if work.exists() and (not stamp_path.exists() or json.loads(stamp_path.read_text()) != stamp):
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    stamp_path.write_text(json.dumps(stamp, indent=1))
+    work = prepare_work_dir(snakemake.params.work, {"train": train, "preset": preset, "code": snakemake.params.code,
+                                                    "crops": str(snakemake.input.crops)})
     # A shorter run of the same GAN on the same faces, when the study has one, is continued.
     result = train_gan(w.gan, snakemake.input.crops, work, faces=int(w.faces), images=int(w.anon_iters),
                        preset=preset, overrides=train, device="auto", resume=True, progress=False,

@@ -1,12 +1,11 @@
 """Snakemake adapter: train DSFD on a (anonymized) train split for det_iters iterations."""
 
-import json
 import shutil
-from pathlib import Path
 
 import torch
 from _logging import log_to
 
+from safefakes.data.work_dir import prepare_work_dir
 from safefakes.detector.config import DetectorConfig, preset
 from safefakes.detector.train import train_detector
 
@@ -20,13 +19,8 @@ with log_to(snakemake.log[0]):
                      allow_random_init=settings["allow_random_init"])
     config = DetectorConfig.from_dict(overrides, base=preset(settings["preset"]), source="config.yaml: detector")
     # Checkpoints of an interrupted run are resumed only when they come from the same settings and code.
-    work = Path(snakemake.params.work)
-    stamp = {"config": config.to_dict(), "code": snakemake.params.code, "split": str(snakemake.input.split)}
-    stamp_path = work / "run.json"
-    if work.exists() and (not stamp_path.exists() or json.loads(stamp_path.read_text()) != stamp):
-        shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    stamp_path.write_text(json.dumps(stamp, indent=1))
+    work = prepare_work_dir(snakemake.params.work, {"config": config.to_dict(), "code": snakemake.params.code,
+                                                    "split": str(snakemake.input.split)})
     checkpoint = train_detector(snakemake.input.split, work, config,
                                 iterations=int(snakemake.wildcards.det_iters), resume=True, progress=False)
     shutil.copyfile(checkpoint, snakemake.output.model)

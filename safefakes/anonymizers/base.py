@@ -8,36 +8,11 @@ modifies its input array.
 
 from __future__ import annotations
 
-import hashlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-
-
-class Status:
-    """Per-face outcomes written to ``manifest.csv``."""
-
-    ANONYMIZED = "anonymized"
-    # Below the configured minimum face size: left as is, and recorded.
-    TOO_SMALL = "too_small_left_as_is"
-    # The method needs keypoints and had none: it ran its documented fallback
-    # (e.g. DeepPrivacy/Sun2018 with empty keypoint maps).
-    NO_KEYPOINTS_FALLBACK = "no_keypoints_fallback"
-    # The method cannot anonymize without landmarks: the box was blacked out (CIAGAN).
-    NO_LANDMARKS_BLACKED_OUT = "no_landmarks_blacked_out"
-    # Zero or negative width/height: there is no face region to change.
-    DEGENERATE_BOX = "degenerate_box"
-    # The box lies wholly outside the image.
-    OUTSIDE_IMAGE = "outside_image"
-    # The whole image was transformed (fullblur); the face is covered by that.
-    WHOLE_IMAGE = "anonymized_whole_image"
-    # The 'original' method: the study's un-anonymized baseline.
-    ORIGINAL = "original_not_anonymized"
-
-    # Statuses under which the face region was changed.
-    CHANGED = frozenset({ANONYMIZED, NO_KEYPOINTS_FALLBACK, NO_LANDMARKS_BLACKED_OUT, WHOLE_IMAGE})
 
 
 @dataclass
@@ -90,21 +65,3 @@ class Anonymizer(ABC):
     def describe(self) -> dict:
         """The options that determine the output (written next to the manifest)."""
         return {"method": self.name}
-
-
-def image_seed(seed: int, image_name: str) -> int:
-    """A per-image seed independent of processing order (parallel = serial bytes)."""
-    digest = hashlib.sha256(f"{seed}:{image_name}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
-def clip_box(box: np.ndarray, width: int, height: int) -> tuple[int, int, int, int] | None:
-    """Integer x1, y1, x2, y2 of a WIDER box clipped to the image; None if empty."""
-    x, y, w, h = (float(v) for v in box[:4])
-    x1 = max(int(np.floor(x)), 0)
-    y1 = max(int(np.floor(y)), 0)
-    x2 = min(int(np.ceil(x + w)), width)
-    y2 = min(int(np.ceil(y + h)), height)
-    if x2 <= x1 or y2 <= y1:
-        return None
-    return x1, y1, x2, y2

@@ -32,7 +32,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from safefakes.anonymizers.base import AnonymizedImage, Anonymizer, Status
+from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
+from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gaussian import gaussian_filter
 from safefakes.anonymizers.regions import FaceRegion, check_region_options, face_regions, skip_status
 

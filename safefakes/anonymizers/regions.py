@@ -14,7 +14,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from safefakes.anonymizers.base import Status
+from safefakes.data.anonymized import Status
 
 REGIONS = ("box", "ellipse")
 

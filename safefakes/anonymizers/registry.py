@@ -7,7 +7,8 @@ weights itself, e.g.::
 
     METHODS["deepprivacy"] = build_deepprivacy  # (*, checkpoint, device="cpu", ...)
 
-Add a method by adding one entry to ``METHODS``.
+Add a method by adding one entry to ``METHODS``: the workflow's grid, the
+config's validation, Table II's groups and the figures' order all read it.
 """
 
 from __future__ import annotations
@@ -23,16 +24,45 @@ from safefakes.errors import SafeFakesError
 
 Factory = Callable[..., Anonymizer]
 
-METHODS: dict[str, Factory] = {
-    "original": Original,
-    "blur": Blur,
-    "blackout": Blackout,
-    "pixelate": Pixelate,
-    "fullblur": FullBlur,
-    "deepprivacy": build_deepprivacy,
-    "ciagan": build_ciagan,
-    "sun2018": build_sun2018,
+#: The study's reference: the un-anonymized data.
+REFERENCE = "reference"
+#: Hand-made image operations (no training).
+CONVENTIONAL = "conventional"
+#: Learned anonymizers that paint a new face (trained on a face-crop set).
+GAN = "gan"
+KINDS = (REFERENCE, CONVENTIONAL, GAN)
+
+
+@dataclass(frozen=True)
+class Method:
+    factory: Factory
+    kind: str  # one of KINDS
+    label: str  # as figures and tables name it
+
+
+#: Every method, in display order: the reference, the GANs, then the conventional methods.
+METHODS: dict[str, Method] = {
+    "original": Method(Original, REFERENCE, "Original"),
+    "deepprivacy": Method(build_deepprivacy, GAN, "DeepPrivacy"),
+    "ciagan": Method(build_ciagan, GAN, "CIAGAN"),
+    "sun2018": Method(build_sun2018, GAN, "Sun2018"),
+    "fullblur": Method(FullBlur, CONVENTIONAL, "Full-image blur"),
+    "blur": Method(Blur, CONVENTIONAL, "Blur"),
+    "pixelate": Method(Pixelate, CONVENTIONAL, "Pixelation"),
+    "blackout": Method(Blackout, CONVENTIONAL, "Black box"),
 }
+
+
+def methods_of_kind(kind: str) -> list[str]:
+    """The names of every method of ``kind`` (display order)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown method kind {kind!r}; known: {', '.join(KINDS)}")
+    return [name for name, method in METHODS.items() if method.kind == kind]
+
+
+def method_kinds() -> dict[str, str]:
+    """method name -> kind, for code below this layer that groups methods (e.g. Table II)."""
+    return {name: method.kind for name, method in METHODS.items()}
 
 
 def method_options(method: str) -> set[str]:
@@ -78,7 +108,7 @@ class AnonymizerSpec:
 
 def _factory(method: str) -> Factory:
     try:
-        return METHODS[method]
+        return METHODS[method].factory
     except KeyError:
         raise SafeFakesError(
             f"unknown anonymization method {method!r}; choose one of {', '.join(sorted(METHODS))}"

@@ -129,7 +129,7 @@ def _engine_kwargs(args: argparse.Namespace) -> dict:
 
 
 def run_anonymize(args: argparse.Namespace) -> int:
-    from safefakes.anonymizers.apply import anonymize_split
+    from safefakes.engine.split import anonymize_split
 
     keypoints = None
     if args.keypoints:
@@ -143,7 +143,7 @@ def run_anonymize(args: argparse.Namespace) -> int:
 
 
 def run_anonymize_images(args: argparse.Namespace) -> int:
-    from safefakes.anonymizers.apply import anonymize_folder
+    from safefakes.engine.folder import anonymize_folder
 
     report = anonymize_folder(args.input_dir, args.output_dir, _spec(args), detector=args.detector,
                               threshold=args.threshold, upsample=args.upsample, **_engine_kwargs(args))
@@ -152,7 +152,7 @@ def run_anonymize_images(args: argparse.Namespace) -> int:
 
 
 def run_audit(args: argparse.Namespace) -> int:
-    from safefakes.anonymizers.audit import audit_split, write_report_json
+    from safefakes.engine.audit import audit_split, write_report_json
 
     report = audit_split(args.original, args.anonymized, min_mean_abs_diff=args.min_diff,
                          min_size=getattr(args, "min_size", None), min_checked_size=args.min_checked_size,

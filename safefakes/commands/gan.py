@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from safefakes.anonymizers.gan import METHODS
+from safefakes.anonymizers.registry import GAN, methods_of_kind
 
 
 def add_parser(subparsers) -> None:
@@ -14,7 +14,7 @@ def add_parser(subparsers) -> None:
                     "(for `safefakes anonymize --checkpoint`), losses.csv, samples/*.png and periodic checkpoints.")
     p.add_argument("crops", metavar="CROPS", help="crop set folder")
     p.add_argument("out_dir", metavar="OUT_DIR", help="training folder")
-    p.add_argument("--method", default="deepprivacy", choices=list(METHODS), help="the GAN (default deepprivacy)")
+    p.add_argument("--method", default="deepprivacy", choices=methods_of_kind(GAN), help="the GAN (default deepprivacy)")
     p.add_argument("--preset", default="mini", choices=["mini", "paper"],
                    help="model and schedule sizes (default mini: 32 px, a few minutes on 2 CPU cores; "
                         "paper: 128 px, GPU)")

@@ -54,13 +54,14 @@ def run_collect(args: argparse.Namespace) -> int:
 
 
 def run_correlate(args: argparse.Namespace) -> int:
+    from safefakes.anonymizers.registry import method_kinds
     from safefakes.errors import InputError
     from safefakes.evaluation.correlation import correlate, to_markdown, write_correlation
     from safefakes.evaluation.tables import read_table
 
     table = read_table(args.table)
     try:
-        corr = correlate(table, args.metrics, args.target)
+        corr = correlate(table, method_kinds(), args.metrics, args.target)
     except KeyError as exc:
         raise InputError(args.table, str(exc.args[0]), line=1) from None
     write_correlation(corr, args.out)

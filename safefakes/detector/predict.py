@@ -25,7 +25,8 @@ from safefakes.detector.augment import resize_for_test
 from safefakes.detector.boxes import box_iou, nms
 from safefakes.detector.config import DetectorConfig
 from safefakes.detector.model import DSFD
-from safefakes.detector.train import build_detector, load_checkpoint, resolve_device
+from safefakes.detector.train import build_detector, load_checkpoint
+from safefakes.devices import resolve_device
 
 MAX_PIXELS = 1700 * 1200  # DSFD's test-time cap on image area
 PRE_NMS_TOP_K = 5000

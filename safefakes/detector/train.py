@@ -21,6 +21,7 @@ from typing import Iterator
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from safefakes.data.images import atomic_path, write_text_atomic
 from safefakes.detector.anchors import shot_anchors
@@ -29,6 +30,7 @@ from safefakes.detector.config import DetectorConfig, mini_config
 from safefakes.detector.data import FaceTrainingSet, training_loader
 from safefakes.detector.loss import progressive_anchor_loss
 from safefakes.detector.model import DSFD, feature_sizes
+from safefakes.devices import resolve_device
 from safefakes.errors import InputError, SafeFakesError
 
 log = logging.getLogger(__name__)
@@ -59,16 +61,6 @@ class StepSchedule:
         if self.warmup and step < self.warmup:
             factor *= 0.1 + 0.9 * step / self.warmup
         return factor
-
-
-def resolve_device(device: str | torch.device | None = None) -> torch.device:
-    """The requested device; by default the first visible CUDA device (CUDA_VISIBLE_DEVICES), else the CPU."""
-    if device is not None:
-        dev = torch.device(device)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise SafeFakesError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-        return dev
-    return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 
 
 @contextlib.contextmanager
@@ -162,6 +154,152 @@ def _check_resumable(ckpt: dict, config: DetectorConfig, total: int, path: Path)
                          hint="use another output folder, or --no-resume to start over")
 
 
+class DetectorTrainer:
+    """One DSFD training run in ``out_dir``, in the GAN trainer's shape: set-up, resume, step, checkpoint.
+
+    The order of the set-up is part of the result: the seeded initialisation,
+    the backbone, then the optimizer; a resumed run then restores the RNG
+    states of its checkpoint, so it ends with the weights of an uninterrupted run.
+    """
+
+    def __init__(self, train_split_dir: str | Path, out_dir: str | Path, config: DetectorConfig,
+                 total: int, resume: bool, device: str | torch.device | None = None) -> None:
+        self.config = config
+        self.total = int(total)
+        self.train_split = str(Path(train_split_dir))
+        self.out_dir = Path(out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.ckpt_path = self.out_dir / CHECKPOINT
+        self.device = resolve_device(device)
+        self.use_amp = bool(config.amp and self.device.type == "cuda")
+        self.dataset = FaceTrainingSet(train_split_dir, config)
+        torch.manual_seed(config.seed)  # deterministic random initialisation
+        self.model = DSFD(width=config.width)
+        self.resuming = resume and self.ckpt_path.exists()
+        # A resumed run takes its weights from the checkpoint, not from the backbone file.
+        self.backbone = RANDOM_INIT if self.resuming else prepare_backbone(self.model, config)
+        # Channels-last convolutions: 8-23 % faster per step of the mini model on
+        # the CPU (measured), and the layout tensor cores want under AMP.
+        self.model.to(self.device, memory_format=torch.channels_last)
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=config.lr, momentum=config.momentum,
+                                         weight_decay=config.weight_decay)
+        milestones = [int(round(f * self.total)) for f in config.lr_steps]
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, StepSchedule(milestones, config.lr_gamma, config.warmup_iterations))
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.iteration = 0
+        self.rows: list[dict] = []
+        self.elapsed = 0.0
+        if self.resuming:
+            self.resume()
+
+    def resume(self) -> None:
+        """Restore model, optimizer, schedule, RNG states and losses from the checkpoint."""
+        ckpt = load_checkpoint(self.ckpt_path)
+        _check_resumable(ckpt, self.config, self.total, self.ckpt_path)
+        self.model.load_state_dict(ckpt["model"])
+        self.model.set_normalisation(ckpt["normalisation"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        if ckpt.get("scaler"):
+            self.scaler.load_state_dict(ckpt["scaler"])
+        _set_rng_state(ckpt["rng"])
+        self.iteration = int(ckpt["iteration"])
+        self.backbone = ckpt["backbone_weights"]
+        self.elapsed = float(ckpt.get("seconds", 0.0))
+        self.rows = _read_losses(self.out_dir / LOSSES, self.iteration)
+        log.info("resuming %s at iteration %d of %d", self.ckpt_path, self.iteration, self.total)
+
+    def checkpoint(self) -> None:
+        """Write the checkpoint, the losses so far and the run's summary (atomically)."""
+        config, dev = self.config, self.device
+        _save_checkpoint(self.ckpt_path, {
+            "format": CHECKPOINT_FORMAT,
+            "model": self.model.state_dict(),
+            "normalisation": self.model.normalisation,
+            "config": config.to_dict(),
+            "iteration": self.iteration,
+            "total_iterations": self.total,
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "rng": _rng_state(),
+            # The data order is a function of these (see data.py): sample k = iteration * batch + j.
+            "data_order": {"seed": self.dataset.seed, "next_sample": self.iteration * config.batch_size,
+                           "n_images": self.dataset.n_images},
+            "backbone_weights": self.backbone,
+            "train_split": self.train_split,
+            "seconds": self.elapsed,
+        })
+        write_text_atomic(self.out_dir / LOSSES, _format_losses(self.rows))
+        write_text_atomic(self.out_dir / INFO, json.dumps({
+            "train_split": self.train_split, "iterations": self.iteration, "total_iterations": self.total,
+            "backbone_weights": self.backbone, "device": str(dev), "amp": self.use_amp,
+            "seconds": round(self.elapsed, 2), "torch": torch.__version__, "config": config.to_dict(),
+        }, indent=2) + "\n")
+
+    def step(self, images: torch.Tensor, targets: list[torch.Tensor], anchors: tuple) -> dict:
+        """One SGD step on a batch; returns its row of ``losses.csv``."""
+        dev, config = self.device, self.config
+        images = images.to(dev, non_blocking=True, memory_format=torch.channels_last)
+        targets = [t.to(dev) for t in targets]
+        lr = self.optimizer.param_groups[0]["lr"]
+        with torch.autocast(dev.type, dtype=torch.float16, enabled=self.use_amp):
+            output = self.model(images)
+        loss = progressive_anchor_loss(output, targets, *anchors, config)
+        if not torch.isfinite(loss.total):
+            raise SafeFakesError(f"training diverged at iteration {self.iteration + 1} (loss {float(loss.total)}); "
+                                 f"lower the learning rate (lr = {lr}) or enable grad_clip")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss.total).backward()
+        if config.grad_clip:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self.iteration += 1
+        values = [float(v.detach()) for v in (loss.total, loss.first.conf, loss.first.loc,
+                                              loss.second.conf, loss.second.loc)]
+        return {
+            "iteration": self.iteration, "lr": f"{lr:.6g}", "loss": f"{values[0]:.6f}",
+            "first_conf": f"{values[1]:.6f}", "first_loc": f"{values[2]:.6f}",
+            "second_conf": f"{values[3]:.6f}", "second_loc": f"{values[4]:.6f}",
+            "positives": loss.second.n_positive,
+        }
+
+    def train(self, progress: bool = True) -> Path:
+        """Run the remaining iterations, checkpointing every ``checkpoint_every``; the final checkpoint's path."""
+        config, total = self.config, self.total
+        if self.iteration >= total:
+            if not self.ckpt_path.exists():
+                self.checkpoint()
+            return self.ckpt_path
+        size = config.input_size
+        anchors = tuple(a.to(self.device) for a in shot_anchors(feature_sizes(size, size), config))
+        loader = training_loader(self.dataset, self.iteration, total, config.batch_size, config.workers)
+        bar = tqdm(total=total, initial=self.iteration, desc="train-detector", unit="it",
+                   dynamic_ncols=True, disable=not progress)
+        self.model.train()
+        t_last = time.perf_counter()
+        try:
+            with deterministic(self.device):
+                for _, (images, targets) in zip(range(self.iteration, total), loader):
+                    row = self.step(images, targets, anchors)
+                    now = time.perf_counter()
+                    self.elapsed += now - t_last
+                    t_last = now
+                    row["seconds"] = f"{self.elapsed:.3f}"
+                    self.rows.append(row)
+                    bar.update(1)
+                    bar.set_postfix(loss=row["loss"], lr=row["lr"])
+                    if self.iteration % max(1, config.checkpoint_every) == 0 or self.iteration == total:
+                        self.checkpoint()
+        finally:
+            bar.close()
+        return self.ckpt_path
+
+
 def train_detector(
     train_split_dir: str | Path,
     out_dir: str | Path,
@@ -176,129 +314,8 @@ def train_detector(
     total = int(config.iterations if iterations is None else iterations)
     if total < 0:
         raise ValueError("iterations must be >= 0")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    ckpt_path = out_dir / CHECKPOINT
-    dev = resolve_device(device)
-    use_amp = bool(config.amp and dev.type == "cuda")
-
-    dataset = FaceTrainingSet(train_split_dir, config)
-    torch.manual_seed(config.seed)  # deterministic random initialisation
-    model = DSFD(width=config.width)
-    resuming = resume and ckpt_path.exists()
-    # A resumed run takes its weights from the checkpoint, not from the backbone file.
-    backbone = RANDOM_INIT if resuming else prepare_backbone(model, config)
-    # Channels-last convolutions: 8-23 % faster per step of the mini model on
-    # the CPU (measured), and the layout tensor cores want under AMP.
-    model.to(dev, memory_format=torch.channels_last)
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    milestones = [int(round(f * total)) for f in config.lr_steps]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, StepSchedule(milestones, config.lr_gamma, config.warmup_iterations))
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
-
-    start = 0
-    rows: list[dict] = []
-    elapsed = 0.0
-    if resuming:
-        ckpt = load_checkpoint(ckpt_path)
-        _check_resumable(ckpt, config, total, ckpt_path)
-        model.load_state_dict(ckpt["model"])
-        model.set_normalisation(ckpt["normalisation"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        if ckpt.get("scaler"):
-            scaler.load_state_dict(ckpt["scaler"])
-        _set_rng_state(ckpt["rng"])
-        start = int(ckpt["iteration"])
-        backbone = ckpt["backbone_weights"]
-        elapsed = float(ckpt.get("seconds", 0.0))
-        rows = _read_losses(out_dir / LOSSES, start)
-        log.info("resuming %s at iteration %d of %d", ckpt_path, start, total)
-
-    def checkpoint(iteration: int) -> None:
-        _save_checkpoint(ckpt_path, {
-            "format": CHECKPOINT_FORMAT,
-            "model": model.state_dict(),
-            "normalisation": model.normalisation,
-            "config": config.to_dict(),
-            "iteration": iteration,
-            "total_iterations": total,
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict() if use_amp else {},
-            "rng": _rng_state(),
-            # The data order is a function of these (see data.py): sample k = iteration * batch + j.
-            "data_order": {"seed": dataset.seed, "next_sample": iteration * config.batch_size,
-                           "n_images": dataset.n_images},
-            "backbone_weights": backbone,
-            "train_split": str(Path(train_split_dir)),
-            "seconds": elapsed,
-        })
-        write_text_atomic(out_dir / LOSSES, _format_losses(rows))
-        write_text_atomic(out_dir / INFO, json.dumps({
-            "train_split": str(Path(train_split_dir)), "iterations": iteration, "total_iterations": total,
-            "backbone_weights": backbone, "device": str(dev), "amp": use_amp, "seconds": round(elapsed, 2),
-            "torch": torch.__version__, "config": config.to_dict(),
-        }, indent=2) + "\n")
-
-    if start >= total:
-        if not ckpt_path.exists():
-            checkpoint(start)
-        return ckpt_path
-
-    size = config.input_size
-    first_anchors, second_anchors = (a.to(dev) for a in shot_anchors(feature_sizes(size, size), config))
-    loader = training_loader(dataset, start, total, config.batch_size, config.workers)
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(total=total, initial=start, desc="train-detector", unit="it", dynamic_ncols=True)
-    model.train()
-    t_last = time.perf_counter()
-    try:
-        with deterministic(dev):
-            for it, (images, targets) in zip(range(start, total), loader):
-                images = images.to(dev, non_blocking=True, memory_format=torch.channels_last)
-                targets = [t.to(dev) for t in targets]
-                lr = optimizer.param_groups[0]["lr"]
-                with torch.autocast(dev.type, dtype=torch.float16, enabled=use_amp):
-                    output = model(images)
-                loss = progressive_anchor_loss(output, targets, first_anchors, second_anchors, config)
-                if not torch.isfinite(loss.total):
-                    raise SafeFakesError(f"training diverged at iteration {it + 1} (loss {float(loss.total)}); "
-                                         f"lower the learning rate (lr = {lr}) or enable grad_clip")
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss.total).backward()
-                if config.grad_clip:
-                    scaler.unscale_(optimizer)
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                now = time.perf_counter()
-                elapsed += now - t_last
-                t_last = now
-                values = [float(v.detach()) for v in (loss.total, loss.first.conf, loss.first.loc,
-                                                      loss.second.conf, loss.second.loc)]
-                rows.append({
-                    "iteration": it + 1, "lr": f"{lr:.6g}", "loss": f"{values[0]:.6f}",
-                    "first_conf": f"{values[1]:.6f}", "first_loc": f"{values[2]:.6f}",
-                    "second_conf": f"{values[3]:.6f}", "second_loc": f"{values[4]:.6f}",
-                    "positives": loss.second.n_positive, "seconds": f"{elapsed:.3f}",
-                })
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{values[0]:.3f}", lr=f"{lr:.2g}")
-                if (it + 1) % max(1, config.checkpoint_every) == 0 or it + 1 == total:
-                    checkpoint(it + 1)
-    finally:
-        if bar is not None:
-            bar.close()
-    return ckpt_path
+    return DetectorTrainer(train_split_dir, out_dir, config, total, resume, device).train(progress)
 
 
-__all__ = ["train_detector", "load_checkpoint", "build_detector", "resolve_device", "StepSchedule",
+__all__ = ["train_detector", "DetectorTrainer", "load_checkpoint", "build_detector", "StepSchedule",
            "CHECKPOINT", "LOSSES", "INFO"]

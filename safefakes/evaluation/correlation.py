@@ -4,7 +4,9 @@ From the tidy per-run table, the Pearson and Spearman correlation of each
 metric with mAP over three groups of anonymized datasets: all of them, the GAN
 methods only and the conventional methods only, each with its number of runs.
 The un-anonymized "original" runs are left out: their metrics are zero by
-definition and would anchor every correlation.
+definition and would anchor every correlation. Which method is of which kind
+is the caller's knowledge (the method registry): the judge does not depend on
+the judged.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -20,8 +23,7 @@ from scipy import stats
 from safefakes.data.images import atomic_path, write_text_atomic
 from safefakes.evaluation.tables import IMAGE_METRICS, LEAKAGE_METRICS, MAP, METHOD, ORIGINAL, add_map_mean
 
-GAN_METHODS = ("deepprivacy", "ciagan", "sun2018")
-CONVENTIONAL_METHODS = ("blur", "blackout", "pixelate", "fullblur")
+#: "all" plus the method kinds that get their own column (the registry's kind names).
 GROUPS = ("all", "gan", "conventional")
 #: Fewest runs for which a correlation is reported (two points always correlate perfectly).
 MIN_RUNS = 3
@@ -43,20 +45,12 @@ def final_detector_runs(table: pd.DataFrame, column: str = "det_iters") -> pd.Da
     return table[values == values.max()]
 
 
-def method_group(method: str) -> str | None:
-    """'gan', 'conventional', or None (the original data, or a method of neither kind)."""
-    if method in GAN_METHODS:
-        return "gan"
-    if method in CONVENTIONAL_METHODS:
-        return "conventional"
-    return None
-
-
-def _group_rows(table: pd.DataFrame, group: str, method_column: str) -> pd.DataFrame:
+def _group_rows(table: pd.DataFrame, group: str, method_column: str,
+                method_kinds: Mapping[str, str]) -> pd.DataFrame:
     methods = table[method_column].astype(str)
     keep = methods != ORIGINAL
     if group != "all":
-        keep &= methods.map(method_group) == group
+        keep &= methods.map(lambda m: method_kinds.get(m)) == group
     return table[keep]
 
 
@@ -74,12 +68,15 @@ def _pair(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
 
 def correlate(
     table: pd.DataFrame,
+    method_kinds: Mapping[str, str],
     metrics: tuple[str, ...] | list[str] | None = None,
     target: str = MAP,
     method_column: str = METHOD,
 ) -> pd.DataFrame:
     """One row per metric and group: n, Pearson r and p, Spearman rho and p.
 
+    method_kinds: method -> kind ("gan", "conventional", ...), e.g. the registry's
+    ``method_kinds()``; a method of another or no kind counts in "all" only.
     Only the runs of the longest detector training count (``final_detector_runs``).
     metrics: default every image and leakage metric present in the table.
     Runs without a value for the metric or the target are not counted in n.
@@ -94,7 +91,7 @@ def correlate(
     rows = []
     for metric in metrics:
         for group in GROUPS:
-            sub = _group_rows(table, group, method_column)
+            sub = _group_rows(table, group, method_column, method_kinds)
             values = sub[[metric, target]].apply(pd.to_numeric, errors="coerce").dropna()
             x, y = values[metric].to_numpy(float), values[target].to_numpy(float)
             rows.append((metric, target, group, len(values), *_pair(x, y)))

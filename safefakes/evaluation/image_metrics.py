@@ -34,9 +34,10 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from safefakes.anonymizers.base import Status, clip_box
+from safefakes.data.anonymized import Status
+from safefakes.data.boxes import clip_box
 from safefakes.data.images import read_image
-from safefakes.anonymizers.apply import read_manifest as read_manifest_rows
+from safefakes.data.anonymized import read_manifest as read_manifest_rows
 from safefakes.data.split import Split
 from safefakes.errors import InputError
 

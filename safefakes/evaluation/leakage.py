@@ -57,7 +57,7 @@ from pathlib import Path
 
 import numpy as np
 
-from safefakes.anonymizers.base import clip_box
+from safefakes.data.boxes import clip_box
 from safefakes.data.images import atomic_path, read_image
 from safefakes.data.split import Split
 from safefakes.errors import InputError

@@ -3,9 +3,9 @@
 A run folder names its grid point in Snakemake's Paramspace style, e.g.
 ``results/runs/anonymizer~deepprivacy/faces~38000/anon_iters~4000000/det_iters~60000/``
 and holds ``map.json`` ``{easy, medium, hard}``. The anonymized split's
-``image_metrics.json`` (l1, l2, ssim, lpips, fid, reid_rate, ...) sits in the
-run folder or in one of its parents (the metrics do not depend on the
-detector's training length), and is joined to every run below it.
+``image_metrics.json`` (l1, l2, ssim, lpips, fid, reid_rate, ...) belongs to a
+grid point without the detector's training length (the metrics do not depend
+on it), and is joined to every run whose point it matches.
 """
 
 from __future__ import annotations
@@ -74,30 +74,42 @@ def add_map_mean(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def collect_runs(root: str | Path) -> pd.DataFrame:
-    """The tidy table of every run (a folder with map.json) under root."""
+def runs_table(map_files: list[str | Path], metric_files: list[str | Path], root: str | Path) -> pd.DataFrame:
+    """The tidy table of exactly these runs (their ``map.json``) with these splits' image metrics.
+
+    A run gets the metrics of the ``image_metrics.json`` whose grid point
+    (its folders below ``root``) matches the run's on every key it names; the
+    most specific one wins. A file that no run matches is an error.
+    """
     root = Path(root)
+    metrics = []
+    for path in map(Path, metric_files):
+        metrics.append((grid_point(path.parent, root), _scalars(_read_json(path)), path))
+    used: set[Path] = set()
     rows = []
-    for map_path in sorted(root.rglob(MAP_JSON)):
+    for map_path in map(Path, map_files):
         run_dir = map_path.parent
         scores = _read_json(map_path)
         missing = [s for s in SUBSETS if s not in scores]
         if missing:
             raise InputError(map_path, f"missing {', '.join(missing)}",
                              hint="map.json holds {easy, medium, hard} from `safefakes evaluate`")
-        row: dict = {**grid_point(run_dir, root)}
+        point = grid_point(run_dir, root)
+        row: dict = dict(point)
         # null: the subset has no kept face in this val split (AP undefined).
         row.update({s: math.nan if scores[s] is None else float(scores[s]) for s in SUBSETS})
-        for folder in (run_dir, *run_dir.parents):
-            metrics_path = folder / IMAGE_METRICS_JSON
-            if metrics_path.exists():
-                row.update({k: v for k, v in _scalars(_read_json(metrics_path)).items()
-                            if k not in row})
-                break
-            if folder.resolve() == root.resolve():
-                break
+        matching = [(len(p), values, path) for p, values, path in metrics
+                    if all(point.get(k) == v for k, v in p.items())]
+        if matching:
+            _, values, path = max(matching, key=lambda m: m[0])
+            used.add(path)
+            row.update({k: v for k, v in values.items() if k not in row})
         row["run"] = run_dir.relative_to(root).as_posix()
         rows.append(row)
+    unused = sorted(str(path) for _, _, path in metrics if path not in used)
+    if unused:
+        raise InputError(unused[0], "image metrics of a split that no run of the table trained on",
+                         hint="give the map.json of the runs on that split, or leave the file out")
     table = pd.DataFrame(rows)
     if table.empty:
         return table
@@ -106,18 +118,10 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
     return table[first + [c for c in table.columns if c not in first]]
 
 
-def select_runs(table: pd.DataFrame, runs: list[str]) -> pd.DataFrame:
-    """The rows of exactly these runs (``run`` paths relative to the root); a missing one is an error.
-
-    Older runs of an earlier configuration may still lie under the root: a
-    study's tables hold the runs its configuration asks for, and only those.
-    """
-    wanted = set(runs)
-    have = set(table["run"]) if "run" in table.columns else set()
-    missing = sorted(wanted - have)
-    if missing:
-        raise ValueError(f"no map.json for run(s): {', '.join(missing)}")
-    return table[table["run"].isin(wanted)].reset_index(drop=True)
+def collect_runs(root: str | Path) -> pd.DataFrame:
+    """The tidy table of every run (a folder with map.json) under root, with the image metrics found there."""
+    root = Path(root)
+    return runs_table(sorted(root.rglob(MAP_JSON)), sorted(root.rglob(IMAGE_METRICS_JSON)), root)
 
 
 def per_split_metrics(table: pd.DataFrame) -> pd.DataFrame:

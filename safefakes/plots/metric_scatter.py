@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from safefakes.anonymizers.registry import method_kinds
 from safefakes.evaluation.correlation import correlate, final_detector_runs
 from safefakes.evaluation.tables import IMAGE_METRICS, MAP, METHOD, ORIGINAL, add_map_mean
 from safefakes.plots.style import SUBSET_LABELS, color, label, ordered_methods, plt, save_figure
@@ -40,7 +41,7 @@ def plot_metrics_vs_map(table: pd.DataFrame, out_stem: str | Path, metrics: list
     if not metrics:
         raise ValueError("the table has none of the image metric columns")
     runs = final_detector_runs(table)
-    corr = correlate(runs, metrics, target)
+    corr = correlate(runs, method_kinds(), metrics, target)
     runs = runs[runs[METHOD].astype(str) != ORIGINAL]
     cols = min(len(metrics), 3)
     nrows = math.ceil(len(metrics) / cols)

@@ -11,31 +11,12 @@ matplotlib.use("Agg")  # files only, no display; must precede pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from safefakes.anonymizers.registry import METHODS  # noqa: E402
 from safefakes.data.images import atomic_path  # noqa: E402
 from safefakes.evaluation.tables import GRID_COLUMNS, METHOD, ORIGINAL  # noqa: E402
 
-#: Display order: the reference, the GANs, then the conventional methods.
-METHOD_ORDER = ("original", "deepprivacy", "ciagan", "sun2018", "fullblur", "blur", "pixelate", "blackout")
-METHOD_LABELS = {
-    "original": "Original",
-    "deepprivacy": "DeepPrivacy",
-    "ciagan": "CIAGAN",
-    "sun2018": "Sun2018",
-    "blur": "Blur",
-    "blackout": "Black box",
-    "pixelate": "Pixelation",
-    "fullblur": "Full-image blur",
-}
-METHOD_COLORS = {
-    "original": "#333333",
-    "deepprivacy": "#1f77b4",
-    "ciagan": "#2ca02c",
-    "sun2018": "#9467bd",
-    "fullblur": "#8c564b",
-    "blur": "#ff7f0e",
-    "pixelate": "#e377c2",
-    "blackout": "#7f7f7f",
-}
+#: Method colours in the registry's display order (the reference, the GANs, the conventional methods).
+PALETTE = ("#333333", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e", "#e377c2", "#7f7f7f")
 SUBSET_LABELS = {"easy": "Easy", "medium": "Medium", "hard": "Hard", "map": "mAP (mean)"}
 SUBSET_COLORS = {"easy": "#4c72b0", "medium": "#dd8452", "hard": "#c44e52"}
 DPI = 150
@@ -53,17 +34,21 @@ plt.rcParams.update({
 
 
 def label(method: str) -> str:
-    return METHOD_LABELS.get(method, method)
+    known = METHODS.get(method)
+    return known.label if known is not None else method
 
 
 def color(method: str, fallback_index: int = 0) -> str:
-    return METHOD_COLORS.get(method, plt.get_cmap("tab10")(fallback_index % 10))
+    order = list(METHODS)
+    if method in order and order.index(method) < len(PALETTE):
+        return PALETTE[order.index(method)]
+    return plt.get_cmap("tab10")(fallback_index % 10)
 
 
 def ordered_methods(methods) -> list[str]:
     """Known methods in display order, then unknown ones alphabetically."""
     present = set(map(str, methods))
-    known = [m for m in METHOD_ORDER if m in present]
+    known = [m for m in METHODS if m in present]
     return known + sorted(present - set(known))
 
 

@@ -6,9 +6,6 @@ registry and ``safefakes --help`` stay light.
 
 from __future__ import annotations
 
-METHODS = ("deepprivacy", "ciagan", "sun2018")
-
-
 def method_class(name: str):
     """The class of a GAN method by name (its module is imported here, on demand)."""
     if name == "deepprivacy":
@@ -23,7 +20,7 @@ def method_class(name: str):
         from safefakes.anonymizers.gan.sun2018 import Sun2018
 
         return Sun2018
-    raise ValueError(f"unknown GAN method {name!r}; known: {', '.join(METHODS)}")
+    raise ValueError(f"unknown GAN method {name!r}; known: deepprivacy, ciagan, sun2018")
 
 
 def get_method(name: str, config: dict | None = None):

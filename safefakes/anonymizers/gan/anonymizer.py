@@ -16,10 +16,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from safefakes.anonymizers.base import AnonymizedImage, Anonymizer, Status, clip_box
+from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
+from safefakes.data.anonymized import Status
+from safefakes.data.boxes import clip_box
 from safefakes.anonymizers.gan import get_method
 from safefakes.anonymizers.gan.geometry import EXPAND, crop_face, paste_face, paste_order
-from safefakes.anonymizers.gan.training import resolve_device
+from safefakes.devices import resolve_device
 from safefakes.errors import InputError, MissingWeightsError
 from safefakes.keypoints.layouts import SIZES, convert_keypoints
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from safefakes.anonymizers.base import clip_box
+from safefakes.data.boxes import clip_box
 
 EXPAND = 0.35  # DeepPrivacy: each side grows by this fraction of the larger box side
 

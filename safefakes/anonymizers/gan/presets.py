@@ -9,7 +9,7 @@ no values: it only looks them up.
 
 from __future__ import annotations
 
-from safefakes.anonymizers.gan import METHODS, method_class
+from safefakes.anonymizers.gan import method_class
 
 
 def presets(method: str) -> dict[str, dict]:
@@ -22,6 +22,6 @@ def preset(method: str, name: str) -> tuple[dict, dict]:
     try:
         p = presets(method)[name]
     except (KeyError, ValueError):
-        known = ", ".join(f"{m}:{n}" for m in METHODS for n in presets(m))
-        raise ValueError(f"no preset {name!r} for method {method!r}; known: {known}") from None
+        known = ", ".join(presets(method))
+        raise ValueError(f"no preset {name!r} for method {method!r}; its presets: {known}") from None
     return dict(p["model"]), dict(p["train"])

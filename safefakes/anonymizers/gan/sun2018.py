@@ -39,12 +39,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from safefakes.anonymizers.base import AnonymizedImage, Status, clip_box
+from safefakes.anonymizers.base import AnonymizedImage
+from safefakes.data.anonymized import Status
+from safefakes.data.boxes import clip_box
 from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer, load_checkpoint
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.geometry import EXPAND, crop_face, paste_face, paste_order, real_crop
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, N_LANDMARKS, heatmap_radius, landmark_heatmaps
-from safefakes.anonymizers.gan.training import ConfiguredMethod, resolve_device
+from safefakes.anonymizers.gan.training import ConfiguredMethod
+from safefakes.devices import resolve_device
 from safefakes.errors import InputError
 
 NAME = "sun2018"

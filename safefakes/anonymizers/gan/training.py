@@ -38,6 +38,7 @@ from torch import nn
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.dataset import CropTensors
 from safefakes.data.images import atomic_path, write_image, write_text_atomic
+from safefakes.devices import resolve_device
 from safefakes.errors import SafeFakesError
 
 log = logging.getLogger(__name__)
@@ -127,13 +128,6 @@ class TrainConfig:
     progressive_images: int = 10_000  # images per fade-in and per stable phase
     progress_bar: bool = True
     extra: dict = field(default_factory=dict)
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' -> the first visible CUDA device when there is one, else the CPU."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 def progressive_phase(images_shown: int, final: int, start: int, per_phase: int) -> tuple[int, float]:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
+from safefakes.data.seeding import image_seed
 from safefakes.data.images import image_size, read_image, write_image
 from safefakes.data.split import IMAGES, Split
 from safefakes.data.synthetic.face import (  # noqa: F401  (re-exported layout constants)
@@ -98,8 +99,6 @@ def identity_for(seed: int, identity_id: int) -> Identity:
 
 @lru_cache(maxsize=8192)
 def _identity_cached(seed: int, identity_id: int) -> Identity:
-    from safefakes.anonymizers.base import image_seed
-
     return sample_identity(np.random.default_rng(image_seed(seed, f"identity/{identity_id}")))
 
 
@@ -116,8 +115,6 @@ def _scene_name(split: str, index: int) -> str:
 
 def _crop_layout(seed: int, n_crops: int, first_id: int) -> list[tuple[str, int]]:
     """(image name, identity id) of every crop: 5-10 crops per person, bucketed into events."""
-    from safefakes.anonymizers.base import image_seed
-
     rng = np.random.default_rng(image_seed(seed, "crops/layout"))
     out: list[tuple[str, int]] = []
     person = 0
@@ -134,8 +131,6 @@ def _crop_layout(seed: int, n_crops: int, first_id: int) -> list[tuple[str, int]
 
 def _render_task(task: tuple) -> tuple[str, list[FaceRecord]]:
     """Render one image and write it under the staging folder (runs in a worker)."""
-    from safefakes.anonymizers.base import image_seed
-
     kind, stage, split, name, seed, payload = task
     rng = np.random.default_rng(image_seed(seed, f"{split}/{name}"))
     if kind == "scene":

@@ -46,28 +46,28 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from safefakes.anonymizers.apply import (
+from safefakes.anonymizers.regions import is_degenerate, is_outside, is_too_small
+from safefakes.data.anonymized import (
     COMPLETE_MARKER,
     INPUT_HASHES,
     MANIFEST,
-    UNREADABLE,
+    Status,
     read_input_hashes,
     read_manifest,
     read_run,
     sha256_file,
 )
-from safefakes.parallel import fork_context, opencv_threads_joined
-from safefakes.anonymizers.base import Status, clip_box
-from safefakes.anonymizers.regions import is_degenerate, is_outside, is_too_small
-from safefakes.data.images import decode_image, encode_image, image_size
+from safefakes.data.boxes import clip_box
+from safefakes.data.images import decode_image, encode_image, image_size, write_text_atomic
 from safefakes.data.split import ANNOTATIONS, Split
 from safefakes.errors import InputError
+from safefakes.parallel import fork_context, opencv_threads_joined
 
 DEFAULT_MIN_MEAN_ABS_DIFF = 1.0
 DEFAULT_MIN_CHECKED_SIZE = 8
 KNOWN_STATUSES = {
     Status.ANONYMIZED, Status.TOO_SMALL, Status.NO_KEYPOINTS_FALLBACK, Status.NO_LANDMARKS_BLACKED_OUT,
-    Status.DEGENERATE_BOX, Status.OUTSIDE_IMAGE, Status.WHOLE_IMAGE, Status.ORIGINAL, UNREADABLE,
+    Status.DEGENERATE_BOX, Status.OUTSIDE_IMAGE, Status.WHOLE_IMAGE, Status.ORIGINAL, Status.UNREADABLE,
 }
 
 
@@ -226,8 +226,6 @@ def audit_split(
 
 
 def write_report_json(report: AuditReport, path: str | Path) -> None:
-    from safefakes.data.images import write_text_atomic
-
     write_text_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
 
 
@@ -313,7 +311,7 @@ def _status_problem(box: np.ndarray, status: str, width: int, height: int, setti
     min_size = settings["min_size"]
     if status not in KNOWN_STATUSES:
         return f"unknown status {status!r}"
-    if status == UNREADABLE:
+    if status == Status.UNREADABLE:
         return "the image could not be read when anonymizing; it is not in the anonymized split"
     if is_degenerate(box):
         return None if status == Status.DEGENERATE_BOX else f"degenerate box recorded as {status!r}"

@@ -1,0 +1,147 @@
+"""The output folder of a run: refusing the wrong one, and writing the final records.
+
+A folder that holds a different run (other method, options, seed, JPEG
+settings or input annotations) is refused; so is a non-empty folder that holds
+no run. The completion marker is removed first and written last, so a folder
+never looks complete before its run says so.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from safefakes.anonymizers.base import Anonymizer
+from safefakes.data.anonymized import COMPLETE_MARKER, INPUT_HASHES, MANIFEST, RUN_FILE, read_run
+from safefakes.data.images import write_bytes_atomic, write_text_atomic
+from safefakes.engine.journal import PARTS_DIR, merge_journals
+from safefakes.engine.report import AnonymizationError, SplitReport
+from safefakes.errors import InputError, SafeFakesError
+
+SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+
+
+def prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool) -> None:
+    src, dst = input_dir.resolve(), output_dir.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise SafeFakesError(
+            f"output folder {output_dir} overlaps the input folder {input_dir}; "
+            "the input is never written to: choose a separate output folder"
+        )
+    if dst.exists() and not dst.is_dir():
+        raise InputError(output_dir, "output path exists and is not a folder")
+    run_path = output_dir / RUN_FILE
+    run = json.loads(json.dumps(run))  # compare as stored (tuples become lists)
+    if run_path.exists():
+        previous = read_run(output_dir)
+        if previous != run:
+            diff = sorted(k for k in set(previous) | set(run) if previous.get(k) != run.get(k))
+            details = "; ".join(f"{k}: there {previous.get(k)!r}, now {run.get(k)!r}" for k in diff)
+            raise SafeFakesError(
+                f"output folder {output_dir} holds a different anonymization run ({details}); "
+                "choose another output folder, or delete this one to replace it"
+            )
+        if not resume:
+            shutil.rmtree(output_dir / PARTS_DIR, ignore_errors=True)
+    elif dst.exists() and any(dst.iterdir()):
+        raise SafeFakesError(
+            f"output folder {output_dir} is not empty and holds no {RUN_FILE}; "
+            "choose an empty or new folder so that no unrelated files are mixed into the anonymized split"
+        )
+    output_dir.mkdir(parents=True, exist_ok=True)
+    # Whatever follows, the folder must not look complete until this run says so.
+    (output_dir / COMPLETE_MARKER).unlink(missing_ok=True)
+    # Temporary files of a killed worker (atomic_path's ".<name>.<random>.part").
+    for tmp in output_dir.rglob(".*.part"):
+        tmp.unlink(missing_ok=True)
+    if not run_path.exists():
+        write_text_atomic(run_path, json.dumps(run, indent=2, sort_keys=True) + "\n")
+
+
+def finish_output(
+    output_dir: Path,
+    instance: Anonymizer,
+    records: dict[str, tuple[dict, str | None]],
+    order: list[str],
+    annotated: dict[str, np.ndarray] | None,
+    extra_hashes: dict[str, str],
+    image_prefix: str,
+    columns: tuple[str, ...],
+    n_resumed: int,
+    t0: float,
+) -> SplitReport:
+    """Merge the journals, write ``input_hashes.csv`` and ``manifest.csv``, then the completion marker.
+
+    annotated: image -> boxes of a split run (its records hold statuses only);
+    None for a plain-folder run, whose records carry the boxes found and their scores.
+    """
+    merge_journals(output_dir / PARTS_DIR, records, order)
+    lines, failed, counts, hashes = [",".join(columns) + "\n"], {}, Counter(), dict(extra_hashes)
+    method, with_score = instance.name, "score" in columns
+    for name in order:
+        rec = records[name][0]
+        if rec.get("sha256"):
+            hashes[image_prefix + name] = rec["sha256"]
+        if rec.get("error"):
+            failed[name] = rec["error"]
+        statuses = rec["statuses"]
+        if not statuses:
+            continue
+        counts.update(statuses)
+        boxes = rec["boxes"] if annotated is None else annotated[name].tolist()
+        image = csv_field(name)
+        if with_score:
+            scores = rec.get("scores") or [""] * len(statuses)
+            lines.extend(f"{image},{i},{x},{y},{w},{h},{score},{method},{status}\n"
+                         for i, ((x, y, w, h), score, status) in enumerate(zip(boxes, scores, statuses)))
+        else:
+            lines.extend(f"{image},{i},{x},{y},{w},{h},{method},{status}\n"
+                         for i, ((x, y, w, h), status) in enumerate(zip(boxes, statuses)))
+    hash_buf = io.StringIO()
+    hash_writer = csv.writer(hash_buf, lineterminator="\n")
+    hash_writer.writerow(("file", "sha256"))
+    hash_writer.writerows(sorted(hashes.items()))
+    write_text_atomic(output_dir / INPUT_HASHES, hash_buf.getvalue())
+    write_text_atomic(output_dir / MANIFEST, "".join(lines))
+    n_faces = len(lines) - 1
+    report = SplitReport(output_dir, instance.name, len(order), n_faces, n_resumed,
+                         dict(sorted(counts.items())), failed, time.perf_counter() - t0)
+    if failed:
+        listed = "; ".join(f"{name}: {msg}" for name, msg in list(failed.items())[:10])
+        more = f" (and {len(failed) - 10} more, see {MANIFEST})" if len(failed) > 10 else ""
+        raise AnonymizationError(
+            f"{len(failed)} image(s) could not be anonymized and were left out of {output_dir}: "
+            f"{listed}{more}. The output is marked incomplete (no {COMPLETE_MARKER}); replace or remove "
+            "these images and rerun the same command (finished images are kept)",
+            report,
+        )
+    marker = {"images": len(order), "faces": n_faces, "status_counts": report.status_counts}
+    write_text_atomic(output_dir / COMPLETE_MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    return report
+
+
+def check_jpeg(quality: int, subsampling: str) -> None:
+    if not 1 <= int(quality) <= 100:
+        raise SafeFakesError(f"JPEG quality must be 1..100, got {quality}")
+    if subsampling not in SUBSAMPLINGS:
+        raise SafeFakesError(f"JPEG subsampling must be one of {', '.join(SUBSAMPLINGS)}, got {subsampling!r}")
+
+
+def csv_field(text: str) -> str:
+    """``text`` as one CSV field (quoted only when it must be, as csv.writer's QUOTE_MINIMAL does)."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def copy_if_changed(src: Path, dst: Path) -> None:
+    data = src.read_bytes()
+    if not dst.exists() or dst.read_bytes() != data:
+        write_bytes_atomic(dst, data)

@@ -67,7 +67,7 @@ rule train_anonymizer:
     params:
         settings=lambda w: method_config(w.gan),
         work=gan_work_dir,
-        code=lambda w: script_code("train_anonymizer.py", *gan_modules(w.gan)),
+        code=lambda w: script_code("train_anonymizer.py", *method_modules(w.gan)),
     script:
         "../workflow_scripts/train_anonymizer.py"
 
@@ -90,7 +90,7 @@ rule anonymize_conventional:
         method=lambda w: w.conventional,
         options=lambda w: method_config(w.conventional).get("options", {}),
         engine=config["anonymize"],
-        code=script_code("anonymize.py"),
+        code=lambda w: script_code("anonymize.py", *method_modules(w.conventional)),
     script:
         "../workflow_scripts/anonymize.py"
 
@@ -118,7 +118,7 @@ rule anonymize_gan:
         keypoints=lambda w: method_config(w.gan)["keypoints"],
         keypoint_weights=lambda w: method_config(w.gan).get("keypoint_weights"),
         engine=config["anonymize"],
-        code=lambda w: script_code("anonymize_gan.py", *gan_modules(w.gan)),
+        code=lambda w: script_code("anonymize_gan.py", *method_modules(w.gan)),
     script:
         "../workflow_scripts/anonymize_gan.py"
 

@@ -47,14 +47,17 @@ def script_code(script, *modules):
     return code_version([SCRIPTS / script, *modules], workflow.basedir)
 
 
-def gan_modules(method):
-    """What the GAN package imports by name for ``method`` (its dispatcher's lazy
-    imports are not followed): the method's module and the anonymizer that runs it.
+def method_modules(method):
+    """The code of ``method``, which the registry and the GAN package pick by name
+    (``safefakes.code_version`` does not follow their imports): a job that runs
+    the method names it, so no method's code is in another method's branch.
     """
-    return (
-        f"safefakes.anonymizers.gan.{method}",
-        "safefakes.anonymizers.gan.anonymizer",
-    )
+    if method in GANS:
+        return (
+            f"safefakes.anonymizers.gan.{method}",
+            "safefakes.anonymizers.gan.anonymizer",
+        )
+    return ("safefakes.anonymizers.conventional",)
 
 
 def method_config(method):

@@ -93,6 +93,11 @@ rule example_figure:
     params:
         methods=example_methods(),
         seed=config["anonymize"]["seed"],
-        code=script_code("example_figure.py"),
+        code=script_code(
+            "example_figure.py",
+            *sorted(
+                {m for method in example_methods() for m in method_modules(method)}
+            ),
+        ),
     script:
         "../workflow_scripts/example_figure.py"

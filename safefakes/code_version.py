@@ -7,10 +7,11 @@ imports, followed transitively through the package's source (module-level
 imports and those inside functions alike, since both run). Computed, not
 listed by hand, so a new helper module cannot be forgotten.
 
-One exception keeps branches apart: a *dispatcher* imports one method's module
-by name, inside a function (the GAN package's ``method_class`` and factories).
-Its lazy imports are not followed, so every GAN is not in every branch; a
-rule that runs one method names that method's module as an extra entry.
+One exception keeps branches apart: a *dispatcher* maps method names to the
+methods' code (the registry, and the GAN package's ``method_class`` and
+factories). Its own source is hashed, but its imports are not followed, so
+every method is not in every method's branch; a rule that runs a method names
+that method's module as an extra entry.
 
 Only the source is read (with ``ast``): nothing is imported, so computing a
 hash costs milliseconds and cannot fail on a missing optional dependency.
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import Iterable
 
 PACKAGE = "safefakes"
-#: Modules whose function-level imports pick one method by name (see above).
-DISPATCHERS = frozenset({"safefakes.anonymizers.gan"})
+#: Modules that map method names to the methods' code (see above): hashed, imports not followed.
+DISPATCHERS = frozenset({"safefakes.anonymizers.registry", "safefakes.anonymizers.gan"})
 
 
 def import_closure(entries: Iterable[str | Path], source_root: str | Path) -> list[str]:
@@ -41,7 +42,7 @@ def import_closure(entries: Iterable[str | Path], source_root: str | Path) -> li
     todo: list[str] = []
     for entry in entries:
         if isinstance(entry, Path) or str(entry).endswith(".py"):
-            todo.extend(_imports_of_file(Path(entry), root, follow_lazy=True))
+            todo.extend(_imports_of_file(Path(entry), root))
         else:
             todo.append(str(entry))
     while todo:
@@ -53,7 +54,8 @@ def import_closure(entries: Iterable[str | Path], source_root: str | Path) -> li
             raise ValueError(f"code_version: no source for module {name} under {root}")
         seen.add(name)
         todo.extend(_parents(name))
-        todo.extend(_imports_of_file(path, root, follow_lazy=name not in DISPATCHERS))
+        if name not in DISPATCHERS:
+            todo.extend(_imports_of_file(path, root))
     return sorted(seen)
 
 
@@ -99,12 +101,10 @@ def _parsed(path: Path) -> ast.Module:
     return ast.parse(path.read_bytes(), filename=str(path))
 
 
-def _imports_of_file(path: Path, root: Path, follow_lazy: bool) -> list[str]:
-    """The ``safefakes`` modules a file imports; ``from a import b`` counts a.b when b is a module."""
-    tree = _parsed(path.resolve())
-    nodes = ast.walk(tree) if follow_lazy else iter(tree.body)
+def _imports_of_file(path: Path, root: Path) -> list[str]:
+    """The ``safefakes`` modules a file imports anywhere; ``from a import b`` counts a.b when b is a module."""
     found = []
-    for node in nodes:
+    for node in ast.walk(_parsed(path.resolve())):
         if isinstance(node, ast.Import):
             found.extend(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

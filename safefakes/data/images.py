@@ -237,3 +237,90 @@ def write_image(
     """Write RGB uint8 to ``path`` (format from the suffix), atomically."""
     path = Path(path)
     write_bytes_atomic(path, encode_image(image, path.suffix, quality, subsampling))
+
+
+# --------------------------------------------------------------------------- #
+# Photos (``safefakes anonymize-images``): any format Pillow reads, upright
+# --------------------------------------------------------------------------- #
+#: Suffixes of the photos a plain-folder run reads and writes back in kind.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+_PIL_FORMATS = {".webp": "WEBP", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
+_EXIF_ORIENTATION = 0x0112
+#: EXIF orientation -> the move of the stored grid that shows it upright.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],                    # mirrored
+    3: lambda a: a[::-1, ::-1],                 # rotated 180
+    4: lambda a: a[::-1],                       # mirrored vertically
+    5: lambda a: a.transpose(1, 0, 2),          # transposed
+    6: lambda a: np.rot90(a, -1),               # stored turned 90 counter-clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # transversed
+    8: lambda a: np.rot90(a, 1),                # stored turned 90 clockwise
+}
+
+
+def _orientation(data: bytes) -> int:
+    """The EXIF orientation (1-8; 1 = as stored) from the header, without decoding pixels."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError):
+        return 1  # decode_image reports an unreadable file with the path and a hint
+
+
+def decode_photo(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
+    """Decode a photo as it is displayed: ``decode_image`` with the EXIF orientation applied.
+
+    A split's boxes refer to the stored pixel grid (``decode_image`` ignores
+    the tag); a photo's faces are found on the upright image that the user
+    sees, and the anonymized copy is written upright (without the tag).
+    """
+    image = decode_image(data, path)
+    orientation = _orientation(data)
+    if orientation == 1 or not 1 <= orientation <= 8:
+        return image
+    return np.ascontiguousarray(_UPRIGHT[orientation](image))
+
+
+def photo_exif(data: bytes) -> bytes | None:
+    """The photo's EXIF block with the orientation set to 1 (the copy is written upright), or None."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            exif = img.getexif()
+            if not len(exif):
+                return None
+            exif[_EXIF_ORIENTATION] = 1
+            return exif.tobytes()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError):
+        return None
+
+
+def encode_photo(image: np.ndarray, suffix: str, quality: int = 95, subsampling: str = "4:4:4",
+                 exif: bytes | None = None) -> bytes:
+    """Encode RGB uint8 in the format its suffix names (``PHOTO_SUFFIXES``), with ``exif`` if given.
+
+    JPEG and PNG without metadata go through ``encode_image``; WebP is written
+    at ``quality`` (lossy, like the JPEG it stands for), BMP as is, TIFF with
+    lossless LZW.
+    """
+    suffix = suffix.lower()
+    if exif is None and (suffix in JPEG_SUFFIXES or suffix == ".png"):
+        return encode_image(image, suffix, quality, subsampling)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
+    options: dict = {} if exif is None else {"exif": exif}
+    if suffix in JPEG_SUFFIXES:
+        options.update(format="JPEG", quality=int(quality), subsampling=subsampling)
+    elif suffix == ".png":
+        options.update(format="PNG", compress_level=6)
+    elif suffix == ".webp":
+        options.update(format="WEBP", quality=int(quality))
+    elif suffix in (".tif", ".tiff"):
+        options.update(format="TIFF", compression="tiff_lzw")
+    elif suffix == ".bmp":
+        options.update(format="BMP")
+        options.pop("exif", None)  # BMP has no metadata block
+    else:
+        raise ValueError(f"unsupported image suffix {suffix!r}: use one of {', '.join(PHOTO_SUFFIXES)}")
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, **options)
+    return buf.getvalue()

@@ -28,9 +28,16 @@ from safefakes.errors import InputError, SafeFakesError
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 
 
-def prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool) -> None:
+def prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool,
+                   output_may_be_inside: bool = False) -> None:
+    """Check (or create) the output folder for ``run``.
+
+    output_may_be_inside: the inputs are named files under ``input_dir`` (not
+    the whole folder), so an output folder inside it is no overlap; one at or
+    above it still is.
+    """
     src, dst = input_dir.resolve(), output_dir.resolve()
-    if dst == src or src in dst.parents or dst in src.parents:
+    if dst == src or dst in src.parents or (src in dst.parents and not output_may_be_inside):
         raise SafeFakesError(
             f"output folder {output_dir} overlaps the input folder {input_dir}; "
             "the input is never written to: choose a separate output folder"

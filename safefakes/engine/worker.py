@@ -26,7 +26,7 @@ import numpy as np
 
 from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
 from safefakes.data.anonymized import Status
-from safefakes.data.images import decode_image, encode_image
+from safefakes.data.images import decode_image, decode_photo, encode_image, encode_photo, photo_exif
 from safefakes.data.seeding import image_seed
 from safefakes.engine.face_finder import FaceFinder
 from safefakes.engine.journal import open_journal
@@ -43,6 +43,10 @@ class Settings:
     quality: int
     subsampling: str
     finder: FaceFinder | None  # None: boxes come from the annotations
+    # Plain-folder runs (a finder is set): photos are read upright (EXIF
+    # orientation applied) and written back in their own format; with
+    # keep_metadata their EXIF block is copied (orientation reset), else dropped.
+    keep_metadata: bool = False
 
 
 STATE: dict[str, Any] = {}  # this process's worker: its method, settings and tasks
@@ -111,6 +115,7 @@ class _Job:
     boxes: np.ndarray
     keypoints: np.ndarray | None
     scores: np.ndarray | None  # of boxes found by a face detector (plain-folder runs)
+    exif: bytes | None = None  # kept for the output (plain-folder runs with keep_metadata)
 
     @property
     def untouched(self) -> bool:
@@ -129,15 +134,17 @@ def _load(task: tuple) -> _Job | dict:
     except OSError as exc:
         return _failure(name, boxes, None, f"cannot read {src} ({exc.strerror or exc})")
     digest = hashlib.sha256(data).hexdigest()  # of the very bytes decoded: one read per input
+    photo = settings.finder is not None
     try:
-        image = decode_image(data, src)
+        image = (decode_photo if photo else decode_image)(data, src)
     except InputError as exc:
         return _failure(name, boxes, digest, str(exc))
     scores = None
     if boxes is None:
         boxes, scores = settings.finder(image)
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-    job = _Job(name, data, digest, image, boxes, kps, scores)
+    exif = photo_exif(data) if photo and settings.keep_metadata else None
+    job = _Job(name, data, digest, image, boxes, kps, scores, exif)
     anonymizer: Anonymizer = STATE["anonymizer"]
     provider = STATE["provider"]
     if not job.untouched and anonymizer.needs_keypoints and provider is not None:
@@ -192,8 +199,12 @@ def _write_result(job: _Job, result: AnonymizedImage | None) -> dict:
             out = job.data  # nothing changed: keep the original bytes, no re-encoding loss
         else:
             try:
-                out = encode_image(result.image, os.path.splitext(name)[1], settings.quality,
-                                   settings.subsampling)
+                if settings.finder is not None:
+                    out = encode_photo(result.image, os.path.splitext(name)[1], settings.quality,
+                                       settings.subsampling, job.exif)
+                else:
+                    out = encode_image(result.image, os.path.splitext(name)[1], settings.quality,
+                                       settings.subsampling)
             except ValueError as exc:  # a format we cannot write (e.g. .bmp): never a silent copy
                 return _failure(name, boxes, job.digest, f"cannot write the anonymized image: {exc}")
     write_atomic(os.path.join(STATE["dst_root"], name), out)

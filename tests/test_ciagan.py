@@ -14,7 +14,7 @@ import torch
 from safefakes.anonymizers.base import Status
 from safefakes.anonymizers.gan import landmarks as lm
 from safefakes.anonymizers.gan.ciagan import CIAGAN, CiaganAnonymizer, trained_identity_slots
-from safefakes.anonymizers.gan.dataset import load_crop_tensors
+from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.geometry import square_box
 from safefakes.anonymizers.gan.training import Trainer, TrainConfig
 from safefakes.data.images import read_image
@@ -41,7 +41,7 @@ def crops(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(crops, tmp_path_factory) -> tuple[Path, Trainer]:
     method = CIAGAN(TINY)
-    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
     out = tmp_path_factory.mktemp("ciagan_run")
     trainer = Trainer(method, data, out, _train_config(48))
     return trainer.train(), trainer
@@ -90,7 +90,7 @@ def test_generator_has_no_skip_connections_so_identity_changes_the_face(trained)
 
 def test_resume_gives_bit_identical_weights(crops, tmp_path):
     method = CIAGAN(TINY)
-    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
     whole = Trainer(method, data, tmp_path / "whole", _train_config(32))
     whole.train()
     first = Trainer(method, data, tmp_path / "split", _train_config(32))
@@ -107,7 +107,7 @@ def test_l1_weight_zero_is_the_published_generator_loss_and_positive_adds_the_ma
     from safefakes.anonymizers.gan.ciagan import PRESETS, CiaganConfig, mask_l1
 
     plain = CIAGAN(TINY)
-    data = load_crop_tensors(crops, plain.resolution, plain.keypoint_layout)
+    data = open_crop_dataset(crops, plain.resolution, plain.keypoint_layout)
     batch = data.batch(torch.arange(4))
     torch.manual_seed(0)
     G, D = plain.make_generator(), plain.make_discriminator()

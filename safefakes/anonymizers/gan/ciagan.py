@@ -115,7 +115,7 @@ PRESETS: dict[str, dict[str, dict]] = {
                   "identity_width": 32, "identity_dim": 128, "l1_weight": 0.0},
         "train": {"images": 3_000_000, "batch_size": 16, "lr": 1e-4, "betas": (0.5, 0.999), "critic_steps": 5,
                   "ema_halflife_images": 0, "checkpoint_every": 100_000, "sample_every": 100_000,
-                  "log_every": 5_000},
+                  "log_every": 5_000, "workers": 8},  # crops read ahead from disk
     },
 }
 

@@ -57,7 +57,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from safefakes.anonymizers.base import AnonymizedImage, Status, clip_box
-from safefakes.anonymizers.gan.anonymizer import GANAnonymizer, load_checkpoint
+from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer, load_checkpoint
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.geometry import EXPAND, paste_order, real_crop, square_box
 from safefakes.anonymizers.gan.identity import MARGIN, IdentityBank, IdentityNet, batch_contrastive_loss, \
@@ -401,11 +401,11 @@ class CiaganAnonymizer(GANAnonymizer):
     """Replace each face's CIAGAN mask region with a generated face of a random (seeded) identity.
 
     Faces without landmarks are blacked out over their whole box and recorded
-    as ``Status.NO_LANDMARKS_BLACKED_OUT``; faces under ``min_size`` px (0: no
-    limit, CIAGAN has none) are left as is and recorded as too small.
+    as ``Status.NO_LANDMARKS_BLACKED_OUT``; faces under ``min_size`` px (10, as the
+    paper does for all three GANs) are left as is and recorded as too small.
     """
 
-    def __init__(self, checkpoint: str | Path, device: str = "auto", min_size: int = 0,
+    def __init__(self, checkpoint: str | Path, device: str = "auto", min_size: int = MIN_FACE_SIZE,
                  expand: float = EXPAND, batch_size: int = 64) -> None:
         super().__init__(checkpoint, device=device, min_size=min_size, expand=expand, batch_size=batch_size,
                          expect_method=NAME)
@@ -500,6 +500,7 @@ class CiaganAnonymizer(GANAnonymizer):
         return generated
 
 
-def build_ciagan(*, checkpoint: str, device: str = "auto", min_size: int = 0, batch_size: int = 64) -> CiaganAnonymizer:
+def build_ciagan(*, checkpoint: str, device: str = "auto", min_size: int = MIN_FACE_SIZE,
+                 batch_size: int = 64) -> CiaganAnonymizer:
     """The registry's factory: a CIAGAN anonymizer from a ``train-anonymizer`` checkpoint."""
     return CiaganAnonymizer(checkpoint, device=device, min_size=min_size, batch_size=batch_size)

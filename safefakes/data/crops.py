@@ -324,8 +324,9 @@ def write_crop_set(out_dir: str | Path, source: CropSource, meta: dict, layout: 
     if out.exists():
         raise InputError(out, "the crop set folder exists already", hint="remove it to import again")
     work = out.with_name(out.name + PARTIAL_SUFFIX)
-    settings = json.loads(json.dumps({**meta, "faces": faces, "keypoint_layout": layout, "event": event,
-                                      "chunk": chunk, "candidates": len(source)}, default=str))
+    # What the chunks depend on (``faces`` only says how many of them to use).
+    settings = json.loads(json.dumps({**meta, "keypoint_layout": layout, "event": event, "chunk": chunk,
+                                      "candidates": len(source)}, default=str))
     record = work / "settings.json"
     if record.exists():
         previous = json.loads(record.read_text(encoding="utf-8"))
@@ -373,14 +374,12 @@ def write_crop_set(out_dir: str | Path, source: CropSource, meta: dict, layout: 
         raise InputError(work, f"--faces {faces} asked for, but the source gives only {kept} usable faces "
                                f"(of {len(source)} candidates; see {DROPS_CSV} reasons in the import's log)",
                          hint="lower faces (crop_sets[].faces) or add data")
-    table = _assemble(work, used, faces, settings, layout, event, meta)
-    os.replace(work, out)
-    table.root = out
+    _assemble(work, used, faces, settings, layout, event)
+    os.replace(work, out)  # the set appears whole, or not at all
     return read_crop_table(out)
 
 
-def _assemble(work: Path, used: int, faces: int | None, settings: dict, layout: str | None, event: str,
-              meta: dict) -> CropTable:
+def _assemble(work: Path, used: int, faces: int | None, settings: dict, layout: str | None, event: str) -> None:
     """Chunks 0..used-1 -> annotations.txt, table/, sidecars, faces.csv, drops.csv, crops.json (last)."""
     chunks = [_chunk_path(work, c) for c in range(used)]
     counts = [_kept_in(p) for p in chunks]
@@ -455,10 +454,9 @@ def _assemble(work: Path, used: int, faces: int | None, settings: dict, layout: 
     del boxes, ids, index, kps
     shutil.rmtree(work / "chunks")
     (work / "settings.json").unlink()
-    record = {**settings, "n_faces": n, "found": found, "kept": n, "dropped": dropped,
+    record = {**settings, "faces": faces, "n_faces": n, "found": found, "kept": n, "dropped": dropped,
               "keypoint_layout": layout if k_points else None}
     write_text_atomic(work / CROPS_META, json.dumps(record, indent=1, default=str) + "\n")
-    return read_crop_table(work)
 
 
 def read_drops(crop_dir: str | Path) -> list[dict]:

@@ -44,3 +44,15 @@ def test_streamed_training_is_bit_identical_across_workers_and_resume(crop_dir, 
     for name in ("G", "D", "G_ema"):
         a, b = getattr(whole, name).state_dict(), getattr(second, name).state_dict()
         assert all(torch.equal(a[k], b[k]) for k in a), name
+
+
+def test_the_sample_cache_is_bounded_and_changes_no_sample(crop_dir):  # noqa: F811
+    plain = open_crop_dataset(crop_dir, RES, "deepprivacy7", cache_mb=0)
+    one_sample = sum(t.numel() * t.element_size() for t in plain[0].values())
+    cached = open_crop_dataset(crop_dir, RES, "deepprivacy7", cache_mb=5.5 * one_sample / 2**20)
+    for _ in range(2):
+        for i in range(12):
+            a, b = plain[i], cached[i]
+            assert all(torch.equal(a[k], b[k]) for k in a)
+    assert len(plain._cache) == 0 and len(cached._cache) == 5  # the first five fit, no more
+    assert cached[0] is cached[0] and plain[0] is not plain[0]

@@ -10,6 +10,9 @@ A sample is the real crop, the blacked-out condition, the mask and the
 keypoints, all made by the same ``geometry.crop_face`` that anonymization
 uses, so a generator trains on exactly what it will see. Samples are uint8
 until they reach the device (``to_batch``), which keeps the transfers small.
+Each process keeps the samples it made in a cache of fixed size
+(``CACHE_MB``): a small set (the mini study's 1,500 crops at 32 px take
+11 MB) is decoded once, a large one streams, and memory stays bounded.
 """
 
 from __future__ import annotations
@@ -25,16 +28,22 @@ from safefakes.data.images import read_image
 from safefakes.errors import InputError
 from safefakes.keypoints.layouts import SIZES, convert_keypoints
 
+CACHE_MB = 256.0  # per process; the same bound whatever the crop set's size
+
 
 class CropDataset(torch.utils.data.Dataset):
     """The first ``faces`` crops of a crop set (its order is the deterministic subset order)."""
 
-    def __init__(self, table: CropTable, resolution: int, layout: str | None, expand: float = EXPAND) -> None:
+    def __init__(self, table: CropTable, resolution: int, layout: str | None, expand: float = EXPAND,
+                 cache_mb: float = CACHE_MB) -> None:
         self.table = table
         self.resolution = int(resolution)
         self.layout = layout
         self.expand = expand
         self.n_points = SIZES[layout] if layout else 0
+        self.cache_bytes = int(cache_mb * 2**20)
+        self._cache: dict[int, dict] = {}
+        self._cached = 0
 
     def __len__(self) -> int:
         return len(self.table)
@@ -45,6 +54,16 @@ class CropDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> dict:
         i = int(i)
+        if i in self._cache:
+            return self._cache[i]
+        sample = self._make(i)
+        size = sum(t.numel() * t.element_size() for t in sample.values())
+        if self._cached + size <= self.cache_bytes:
+            self._cache[i] = sample
+            self._cached += size
+        return sample
+
+    def _make(self, i: int) -> dict:
         name = self.table.name(i)
         image = read_image(self.table.image_path(i))
         box = self.table.boxes[i]
@@ -112,7 +131,7 @@ def to_batch(raw: dict, device: torch.device | str, flip: torch.Tensor | None = 
 
 
 def open_crop_dataset(crop_dir: str | Path, resolution: int, layout: str | None,
-                      faces: int | None = None, expand: float = EXPAND) -> CropDataset:
+                      faces: int | None = None, expand: float = EXPAND, cache_mb: float = CACHE_MB) -> CropDataset:
     """The first ``faces`` crops of the crop set at ``crop_dir`` for a model of ``resolution`` px.
 
     layout: the keypoint layout the model wants (None: no keypoints). Crops
@@ -137,4 +156,4 @@ def open_crop_dataset(crop_dir: str | Path, resolution: int, layout: str | None,
         except ValueError as exc:
             raise InputError(crop_dir, f"its {table.keypoint_layout} keypoints cannot give the {layout} points "
                                        f"this GAN needs ({exc})", hint=fix) from exc
-    return CropDataset(table, resolution, layout, expand)
+    return CropDataset(table, resolution, layout, expand, cache_mb)

@@ -198,3 +198,25 @@ def test_a_crop_set_without_keypoints_cannot_train_a_gan_that_needs_them(tmp_pat
     with pytest.raises(InputError, match="no keypoints; this GAN needs dlib68.*--keypoints dlib68"):
         open_crop_dataset(tmp_path / "plain", 16, "dlib68")
     assert len(open_crop_dataset(tmp_path / "plain", 16, None)) == 1
+
+
+def test_crops_command_imports_and_trains_sun2018_on_the_result(pipa, tmp_path, capsys):
+    import argparse
+
+    from safefakes.commands import gan
+
+    parser = argparse.ArgumentParser()
+    gan.add_parser(parser.add_subparsers())
+    out = tmp_path / "sun"
+    args = parser.parse_args(["crops", "import-pipa", str(pipa), str(out), "--keypoints", "dlib68", "--min-size",
+                              "20", "--workers", "2", "--quiet"])
+    assert args.func(args) == 0
+    assert "4 face crops of 9 examined; dropped: 1 box_outside_image, 4 no_landmarks_found" in capsys.readouterr().out
+    run = tmp_path / "run"
+    args = parser.parse_args(["train-anonymizer", str(out), str(run), "--method", "sun2018", "--iterations", "8",
+                              "--batch-size", "4", "--resolution", "16", "--width", "0.015625", "--quiet",
+                              "--device", "cpu", "--threads", "1", "--workers", "1"])
+    assert args.func(args) == 0
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert state["source"]["source"] == "pipa" and state["source"]["keypoint_layout"] == "dlib68"
+    assert state["source"]["faces_used"] == 4 and state["train_config"]["workers"] == 1

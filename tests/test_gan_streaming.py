@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import torch
+from test_deepprivacy import RES, _config, _method, crop_dir  # noqa: F401 - crop_dir is a fixture
 
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.training import Trainer
-from test_deepprivacy import RES, _config, _method, crop_dir  # noqa: F401 - crop_dir is a fixture
 
 torch.set_num_threads(1)
 

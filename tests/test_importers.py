@@ -7,10 +7,10 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from fixtures.celeba import write_celeba
 from fixtures.fdf import write_fdf
 from fixtures.pipa import write_pipa
+
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.data.crops import (
     DROP_NO_LANDMARKS,
@@ -96,7 +96,7 @@ def test_celeba_ciagan_selection_with_dlib_landmarks(celeba, tmp_path):
     assert table.keypoint_layout == "dlib68" and table.keypoints.shape == (5, 68, 3)
     # the 68 points lie in the crop and around the face box (jaw wider than the eyes)
     for i in range(len(table)):
-        kp, (x, y, w, h) = table.keypoints[i], table.boxes[i]
+        kp, (x, _, w, _) = table.keypoints[i], table.boxes[i]
         assert (kp[:, 2] == 1).all()
         assert x - 0.3 * w <= kp[30, 0] <= x + 1.3 * w and kp[0, 0] < kp[36, 0] < kp[45, 0] < kp[16, 0]
     # CIAGAN trains on it

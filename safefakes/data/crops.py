@@ -34,6 +34,7 @@ import math
 import os
 import shutil
 from concurrent.futures import Future, ProcessPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -180,7 +181,7 @@ class CropTable:
     def annotations_path(self) -> Path:
         return self.root / ANNOTATIONS
 
-    def first(self, n: int) -> "CropTable":
+    def first(self, n: int) -> CropTable:
         return CropTable(self.root, self.boxes[:n], None if self.keypoints is None else self.keypoints[:n],
                          self.keypoint_layout, self.identities[:n], None if self.index is None else self.index[:n],
                          self.event, None if self.names is None else self.names[:n])
@@ -402,12 +403,13 @@ def _assemble(work: Path, used: int, faces: int | None, settings: dict, layout: 
     kps = fmt(table_dir / "keypoints.npy", "w+", np.float32, (n, k_points, 3)) if k_points and layout else None
     dropped: dict[str, int] = {}
     found = 0
-    ann = open(work / ANNOTATIONS, "w", encoding="utf-8", newline="")
-    faces_csv = open(work / FACES_CSV, "w", encoding="utf-8", newline="")
-    drops_csv = open(work / DROPS_CSV, "w", encoding="utf-8", newline="")
-    kp_json = open(work / "keypoints.json", "w", encoding="utf-8", newline="") if kps is not None else None
-    id_json = open(work / "identities.json", "w", encoding="utf-8", newline="")
-    try:
+    with ExitStack() as files:
+        def create(name: str):
+            return files.enter_context(open(work / name, "w", encoding="utf-8", newline=""))
+
+        ann, faces_csv, drops_csv, id_json = (create(f) for f in (ANNOTATIONS, FACES_CSV, DROPS_CSV,
+                                                                  "identities.json"))
+        kp_json = create("keypoints.json") if kps is not None else None
         face_writer, drop_writer = csv.writer(faces_csv, lineterminator="\n"), csv.writer(drops_csv,
                                                                                         lineterminator="\n")
         face_writer.writerow(["image", "origin"])
@@ -444,10 +446,6 @@ def _assemble(work: Path, used: int, faces: int | None, settings: dict, layout: 
         if kp_json is not None:
             kp_json.write("}}\n")
         id_json.write("}}\n")
-    finally:
-        for fh in (ann, faces_csv, drops_csv, kp_json, id_json):
-            if fh is not None:
-                fh.close()
     for arr in (boxes, ids, index, kps):
         if arr is not None:
             arr.flush()

@@ -178,7 +178,7 @@ def import_celeba(root: str | Path, out_dir: str | Path, *, keypoints: str | Non
         box_path = _find(root, "list_bbox_celeba.txt")
         boxes = _read_table(box_path, 4, header=True)
         if set(boxes) != set(landmarks):
-            odd = sorted(set(boxes) ^ set(landmarks))[0]
+            odd = min(set(boxes) ^ set(landmarks))
             raise InputError(box_path, f"the box and landmark lists name different images (e.g. {odd})",
                              hint="download both from the same CelebA release")
     identities = _read_identities(_find(root, "identity_CelebA.txt"), landmarks)

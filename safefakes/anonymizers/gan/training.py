@@ -42,8 +42,8 @@ from torch import nn
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.dataset import CropDataset, collate_crops, to_batch
 from safefakes.data.images import atomic_path, write_image, write_text_atomic
-from safefakes.parallel import fork_context, opencv_threads_joined
 from safefakes.errors import SafeFakesError
+from safefakes.parallel import fork_context, opencv_threads_joined
 
 log = logging.getLogger(__name__)
 
@@ -489,7 +489,7 @@ class Trainer:
 class _StepSampler(torch.utils.data.Sampler):
     """For each step from ``start`` to ``stop``, the list of crops it reads (``Trainer.step_indices``)."""
 
-    def __init__(self, trainer: "Trainer", start: int, stop: int) -> None:
+    def __init__(self, trainer: Trainer, start: int, stop: int) -> None:
         self.trainer, self.start, self.stop = trainer, int(start), int(stop)
 
     def __iter__(self):

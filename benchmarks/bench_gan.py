@@ -27,20 +27,25 @@ import torch
 
 from benchmarks._common import best_time, save
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
-from safefakes.anonymizers.gan.dataset import CropTensors
+from safefakes.anonymizers.gan.dataset import CropDataset, open_crop_dataset, to_batch
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
 from safefakes.anonymizers.gan.presets import preset
-from safefakes.anonymizers.gan.training import Trainer, TrainConfig, progressive_phase
+from safefakes.anonymizers.gan.training import TrainConfig, Trainer, progressive_phase
+from safefakes.data.crops import Crop, CropList, write_crop_set
 
 
-def _data(n: int, res: int) -> CropTensors:
-    g = torch.Generator().manual_seed(0)
-    images = (torch.rand(n, 3, res, res, generator=g) * 255).byte()
-    masks = torch.ones(n, 1, res, res, dtype=torch.bool)
-    masks[..., res // 4:3 * res // 4, res // 4:3 * res // 4] = False
-    kp = torch.rand(n, 7, 3, generator=g)
-    kp[..., 2] = 1
-    return CropTensors(images, images * masks, masks, kp, torch.full((n,), -1), [str(i) for i in range(n)])
+def _data(n: int, res: int, tmp: Path) -> CropDataset:
+    """A crop set of ``n`` noise crops with a box and seven keypoints, written once under ``tmp``."""
+    out = tmp / f"crops_{n}_{res}"
+    if not out.exists():
+        rng = np.random.default_rng(0)
+        crops = []
+        for _ in range(n):
+            kp = np.column_stack([rng.uniform(res / 4, 3 * res / 4, (7, 2)), np.ones(7)])
+            crops.append(Crop(rng.integers(0, 256, (res, res, 3), dtype=np.uint8),
+                              np.array([res / 4, res / 4, res / 2, res / 2]), kp))
+        write_crop_set(out, CropList(crops), {"source": "benchmark"}, "deepprivacy7", "bench")
+    return open_crop_dataset(out, res, "deepprivacy7")
 
 
 def _measure(device: str, quick: bool, tmp: Path) -> dict:
@@ -48,14 +53,16 @@ def _measure(device: str, quick: bool, tmp: Path) -> dict:
     method = DeepPrivacy(DeepPrivacyConfig(**model_cfg))
     batch = train_cfg["batch_size"]
     res = method.resolution
-    trainer = Trainer(method, _data(64, res), tmp / f"train_{device}",
+    trainer = Trainer(method, _data(64, res, tmp), tmp / f"train_{device}",
                       TrainConfig(images=10**9, batch_size=batch, progress_bar=False, device=device,
                                   critic_steps=train_cfg["critic_steps"]))
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     repeat = 2 if quick else 5
     steps = 3 if quick else 10
 
-    b = trainer.data.batch(torch.arange(batch))
+    b = to_batch(trainer.data.load(range(batch)), trainer.device)
+    # the model's speed, without reading crops: every step trains on the same crops, read once
+    raw = trainer.data.load(trainer.step_indices(0))
     z = method.latent(batch).to(trainer.device)
 
     def forward():
@@ -65,25 +72,26 @@ def _measure(device: str, quick: bool, tmp: Path) -> dict:
 
     forward()
     t_forward = best_time(forward, repeat)
-    trainer.train_step()  # warm-up
+    trainer.train_step(raw)  # warm-up
 
     def train():
         for _ in range(steps):
-            trainer.train_step()
+            trainer.train_step(raw)
         sync()
 
     t_step = best_time(train, repeat) / steps
 
     # Progressive growing (an option): a step at its start resolution, for comparison.
-    prog = Trainer(method, _data(64, res), tmp / f"prog_{device}",
+    prog = Trainer(method, _data(64, res, tmp), tmp / f"prog_{device}",
                    TrainConfig(images=10**9, batch_size=batch, progress_bar=False, device=device,
                                critic_steps=train_cfg["critic_steps"], progressive=True,
                                progressive_start=train_cfg["progressive_start"],
                                progressive_images=10**9))
-    prog.train_step()
+    raw_prog = prog.data.load(prog.step_indices(0))
+    prog.train_step(raw_prog)
 
     def low_res_step():
-        prog.train_step()
+        prog.train_step(raw_prog)
         sync()
 
     per_res = {train_cfg["progressive_start"]: best_time(low_res_step, repeat), res: t_step}

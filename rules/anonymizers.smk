@@ -12,8 +12,9 @@ rule widerface_crop_set:
         f"{BENCH}/crops/widerface.tsv"
     conda:
         "../envs/safefakes.yaml"
+    threads: 4
     params:
-        min_size=lambda w: crop_source("widerface")["min_size"],
+        entry=lambda w: crop_source("widerface"),
         code=script_code("crop_set.py"),
     script:
         "../workflow_scripts/crop_set.py"
@@ -21,18 +22,20 @@ rule widerface_crop_set:
 
 rule import_crop_set:
     output:
-        directory(f"{RESULTS}/crops/{{source}}"),
+        directory(f"{RESULTS}/crops/{{source}}~{{keypoints}}"),
     log:
-        f"{LOGS}/crops/{{source}}.log",
+        f"{LOGS}/crops/{{source}}~{{keypoints}}.log",
     benchmark:
-        f"{BENCH}/crops/{{source}}.tsv"
+        f"{BENCH}/crops/{{source}}~{{keypoints}}.tsv"
     wildcard_constraints:
         source="fdf|celeba|pipa",
+        keypoints="dlib68|deepprivacy7",
     conda:
         "../envs/safefakes.yaml"
+    threads: 8
     params:
-        path=lambda w: crop_source(w.source)["path"],
-        min_size=lambda w: crop_source(w.source)["min_size"],
+        entry=lambda w: crop_source(w.source),
+        keypoint_weights=lambda w: import_keypoint_weights(w.keypoints),
         code=script_code("crop_set.py"),
     script:
         "../workflow_scripts/crop_set.py"

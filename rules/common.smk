@@ -141,7 +141,7 @@ def gan_training_inputs(wildcards):
     GAN on the same faces when the study has one: the longer run continues it (the
     GANs' schedules do not depend on the run length, so Fig. 9's lengths are one run).
     """
-    inputs = {"crops": crops_dir(wildcards.faces)}
+    inputs = {"crops": crops_dir(wildcards.faces, wildcards.gan)}
     shorter = [
         a
         for m, f, a in gan_models()
@@ -168,12 +168,25 @@ def detector_work_dir(wildcards):
     return str(Path(run, "detector_work"))
 
 
-def crops_dir(faces):
+# The keypoints each GAN learns with: an imported crop set is made once per layout.
+GAN_KEYPOINTS = {"deepprivacy": "deepprivacy7", "ciagan": "dlib68", "sun2018": "dlib68"}
+
+
+def crops_dir(faces, gan):
     """The crop set a GAN with a training set of `faces` learns from."""
     source = crop_set(faces)["source"]
     if source == "synthetic":
         return data_dir("crops")
-    return f"{RESULTS}/crops/{source}"
+    if source == "widerface":
+        return f"{RESULTS}/crops/widerface"
+    return f"{RESULTS}/crops/{source}~{GAN_KEYPOINTS[gan]}"
+
+
+def import_keypoint_weights(layout):
+    """Keypoint R-CNN weights for DeepPrivacy's points at import (those of anonymization)."""
+    if layout != "deepprivacy7":
+        return None
+    return config["anonymizers"].get("deepprivacy", {}).get("keypoint_weights")
 
 
 def crop_source(source):

@@ -14,7 +14,7 @@ import torch
 from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan import landmarks as lm
 from safefakes.anonymizers.gan.ciagan import CIAGAN, CiaganAnonymizer, trained_identity_slots
-from safefakes.anonymizers.gan.dataset import load_crop_tensors
+from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.geometry import square_box
 from safefakes.anonymizers.gan.training import Trainer, TrainConfig
 from safefakes.data.images import read_image
@@ -41,7 +41,7 @@ def crops(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(crops, tmp_path_factory) -> tuple[Path, Trainer]:
     method = CIAGAN(TINY)
-    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
     out = tmp_path_factory.mktemp("ciagan_run")
     trainer = Trainer(method, data, out, _train_config(48))
     return trainer.train(), trainer
@@ -90,7 +90,7 @@ def test_generator_has_no_skip_connections_so_identity_changes_the_face(trained)
 
 def test_resume_gives_bit_identical_weights(crops, tmp_path):
     method = CIAGAN(TINY)
-    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
     whole = Trainer(method, data, tmp_path / "whole", _train_config(32))
     whole.train()
     first = Trainer(method, data, tmp_path / "split", _train_config(32))
@@ -107,7 +107,7 @@ def test_l1_weight_zero_is_the_published_generator_loss_and_positive_adds_the_ma
     from safefakes.anonymizers.gan.ciagan import PRESETS, CiaganConfig, mask_l1
 
     plain = CIAGAN(TINY)
-    data = load_crop_tensors(crops, plain.resolution, plain.keypoint_layout)
+    data = open_crop_dataset(crops, plain.resolution, plain.keypoint_layout)
     batch = data.batch(torch.arange(4))
     torch.manual_seed(0)
     G, D = plain.make_generator(), plain.make_discriminator()
@@ -226,12 +226,12 @@ def test_faces_without_landmarks_are_blacked_out_and_recorded(trained):
     path, _ = trained
     anon = CiaganAnonymizer(path, device="cpu")
     image = _scene()
-    small = (2, 2, 8, 9)
+    small = (2, 2, 11, 12)
     boxes = np.array([BOX, small])
     kps = np.stack([face_keypoints(BOX), face_keypoints(small, visible=False)])
     result = anon.anonymize(image, boxes, kps, np.random.default_rng(0))
     assert result.statuses == [Status.ANONYMIZED, Status.NO_LANDMARKS_BLACKED_OUT]
-    assert (result.image[2:11, 2:10] == 0).all()
+    assert (result.image[2:14, 2:13] == 0).all()
     # No keypoints at all: every face is blacked out over its whole box.
     none = anon.anonymize(image, boxes, None, np.random.default_rng(0))
     assert none.statuses == [Status.NO_LANDMARKS_BLACKED_OUT] * 2
@@ -239,8 +239,22 @@ def test_faces_without_landmarks_are_blacked_out_and_recorded(trained):
     assert (none.image[y:y + h, x:x + w] == 0).all()
     outside = np.ones(image.shape[:2], bool)
     outside[y:y + h, x:x + w] = False
-    outside[2:11, 2:10] = False
+    outside[2:14, 2:13] = False
     assert np.array_equal(none.image[outside], image[outside])
+
+
+def test_faces_under_10_px_are_left_as_is_and_recorded(trained):
+    # As the paper does for all three GANs: CIAGAN too leaves faces under 10 px.
+    path, _ = trained
+    anon = CiaganAnonymizer(path, device="cpu")
+    assert anon.min_size == 10
+    image = _scene()
+    tiny = (2, 2, 9, 14)
+    boxes = np.array([BOX, tiny])
+    kps = np.stack([face_keypoints(BOX), face_keypoints(tiny)])
+    result = anon.anonymize(image, boxes, kps, np.random.default_rng(0))
+    assert result.statuses == [Status.ANONYMIZED, Status.TOO_SMALL]
+    assert np.array_equal(result.image[2:16, 2:11], image[2:16, 2:11])
 
 
 def test_dataset_engine_records_the_fallback_in_the_manifest(trained, tmp_path):

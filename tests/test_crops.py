@@ -1,23 +1,25 @@
-"""Face-crop sets: built from a split, imported from FDF, CelebA and PIPA files written here."""
+"""Face-crop sets: the format (table, records, resumable parallel writing) and the build from a split."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
+from safefakes.data import crops as crops_module
 from safefakes.data.crops import (
+    DROP_OUTSIDE,
+    Crop,
+    CropList,
+    Dropped,
     build_crop_set,
-    celeba_face_box,
-    import_celeba,
-    import_fdf,
-    import_pipa,
     read_crop_source,
+    read_crop_table,
+    read_drops,
     subset_order,
+    write_crop_set,
 )
 from safefakes.data.images import read_image, write_image
 from safefakes.data.split import Split
@@ -60,7 +62,7 @@ def tiny_split(tmp_path: Path) -> Path:
 def test_build_crop_set_from_a_split(tiny_split, tmp_path):
     out = tmp_path / "crops"
     cs = build_crop_set(tiny_split, out, min_size=20, crop_size=64)
-    assert cs.n_faces == 2  # the 8 px face is below min_size
+    assert len(cs) == 2  # the 8 px face is below min_size
     loaded = Split.load(out)
     assert loaded.keypoint_layout == "synthetic72"
     assert sorted(int(v[0]) for v in loaded.identities.values()) == [7, 9]
@@ -76,122 +78,111 @@ def test_build_crop_set_from_a_split(tiny_split, tmp_path):
         assert kp[0, :2] == pytest.approx([x + w / 2, y + h / 2], abs=1.5)
     meta = read_crop_source(out)
     assert meta["source"] == "split" and meta["n_faces"] == 2 and meta["available_faces"] == 2
+    # the memory-mapped table says what the split files say
+    table = read_crop_table(out)
+    assert isinstance(table.boxes, np.memmap) and table.keypoint_layout == "synthetic72"
+    for i in range(len(table)):
+        im = loaded[table.name(i)]
+        assert table.boxes[i].tolist() == im.boxes[0].tolist()
+        np.testing.assert_allclose(table.keypoints[i], loaded.keypoints[im.name][0], atol=0.006)
+        assert table.identities[i] == loaded.identities[im.name][0]
 
 
 def test_subsets_are_deterministic_and_nested(tiny_split, tmp_path):
     small = build_crop_set(tiny_split, tmp_path / "one", min_size=20, faces=1)
     full = build_crop_set(tiny_split, tmp_path / "two", min_size=20)
-    origins = json.loads((tmp_path / "two" / "crops.json").read_text())["origins"]
-    assert json.loads((tmp_path / "one" / "crops.json").read_text())["origins"] == origins[:1]
-    assert small.n_faces == 1 and full.n_faces == 2
+    origins = (tmp_path / "two" / "faces.csv").read_text().splitlines()
+    assert (tmp_path / "one" / "faces.csv").read_text().splitlines() == origins[:2]
+    assert len(small) == 1 and len(full) == 2
     assert subset_order(10, 3, seed=4).tolist() == subset_order(10, None, seed=4)[:3].tolist()
     with pytest.raises(InputError, match="--faces 5"):
         build_crop_set(tiny_split, tmp_path / "too_many", min_size=20, faces=5)
 
 
-def _write_fdf(root: Path, n: int = 3, imsize: int = 32) -> np.ndarray:
-    base = root / "train"
-    (base / "images" / str(imsize)).mkdir(parents=True)
-    (base / "bounding_box").mkdir()
-    boxes = np.array([[8, 8, 24, 26], [4, 6, 20, 22], [10, 9, 28, 30]])[:n]
+def _crops(n: int) -> list:
+    """n candidates; every third is dropped (its box lies outside), the rest carry 5 keypoints."""
+    out = []
     for i in range(n):
-        Image.fromarray(_face_image(imsize, imsize, [[*boxes[i, :2], *(boxes[i, 2:] - boxes[i, :2])]], i)).save(
-            base / "images" / str(imsize) / f"{i}.png")
-    torch.save(torch.from_numpy(boxes), base / "bounding_box" / f"{imsize}.torch")
-    lm = np.random.default_rng(0).uniform(0.2, 0.8, (n, 7, 2)).astype(np.float32)
-    np.save(base / "landmarks.npy", lm)
-    return lm
+        if i % 3 == 1:
+            out.append(Dropped(DROP_OUTSIDE, f"src/{i}"))
+            continue
+        img = _face_image(40, 40, [[10, 10, 20, 20]], i)
+        kp = np.column_stack([np.full(5, 10.0 + i % 7), np.arange(5) + 12.0, np.ones(5)])
+        out.append(Crop(img, np.array([10, 10, 20, 20]), kp, i, f"src/{i}"))
+    return out
 
 
-def test_import_fdf(tmp_path):
-    lm = _write_fdf(tmp_path / "fdf")
-    cs = import_fdf(tmp_path / "fdf", tmp_path / "crops", imsize=32)
-    assert cs.n_faces == 3
-    loaded = Split.load(tmp_path / "crops")
-    assert loaded.keypoint_layout == "deepprivacy7"
-    origins = json.loads((tmp_path / "crops" / "crops.json").read_text())["origins"]
-    expected_boxes = {0: [8, 8, 16, 18], 1: [4, 6, 16, 16], 2: [10, 9, 18, 21]}
-    for im, origin in zip(loaded.images, origins):
-        index = int(Path(origin).stem)
-        assert im.boxes[0].tolist() == expected_boxes[index]
-        kp = loaded.keypoints[im.name][0]
-        assert kp[:, :2] == pytest.approx(lm[index] * 32, abs=0.01)
-        assert (kp[:, 2] == 1).all()
-        assert int(loaded.identities[im.name][0]) == -1
-    assert read_crop_source(tmp_path / "crops")["source"] == "fdf"
+def test_dropped_candidates_are_recorded_and_leave_gaps_not_another_subset(tmp_path):
+    table = write_crop_set(tmp_path / "set", CropList(_crops(10)), {"source": "test"}, "celeba5", "t", chunk=4)
+    assert len(table) == 7
+    assert [table.name(i) for i in range(3)] == ["t/0000000.jpg", "t/0000002.jpg", "t/0000003.jpg"]
+    meta = read_crop_source(tmp_path / "set")
+    assert meta["found"] == 10 and meta["kept"] == 7 and meta["dropped"] == {DROP_OUTSIDE: 3}
+    assert [d["origin"] for d in read_drops(tmp_path / "set")] == ["src/1", "src/4", "src/7"]
+    assert table.keypoints.shape == (7, 5, 3) and table.identities.tolist() == [0, 2, 3, 5, 6, 8, 9]
+    assert sorted(p.name for p in (tmp_path / "set" / "images" / "t").iterdir())[:2] == ["0000000.jpg",
+                                                                                       "0000002.jpg"]
+    assert not (tmp_path / "set.partial").exists()
+    # a subset: the first kept faces, only as many chunks made as needed, no stray image
+    sub = write_crop_set(tmp_path / "sub", CropList(_crops(10)), {"source": "test"}, "celeba5", "t", faces=3,
+                         chunk=4)
+    assert [sub.name(i) for i in range(3)] == [table.name(i) for i in range(3)]
+    assert len(list((tmp_path / "sub" / "images" / "t").iterdir())) == 3
+    with pytest.raises(InputError, match="--faces 8 asked for, but the source gives only 7"):
+        write_crop_set(tmp_path / "many", CropList(_crops(10)), {"source": "test"}, "celeba5", "t", faces=8)
+    # the work done stays: asking for fewer faces then finishes from it, without making a crop again
+    again = _FailingAfter(_crops(10), fail_at=-1)
+    assert len(write_crop_set(tmp_path / "many", again, {"source": "test"}, "celeba5", "t", faces=7)) == 7
+    assert again.calls == []
+    with pytest.raises(InputError, match="exists already"):
+        write_crop_set(tmp_path / "set", CropList(_crops(10)), {"source": "test"}, "celeba5", "t")
 
 
-def test_import_fdf_names_the_missing_file(tmp_path):
-    _write_fdf(tmp_path / "fdf")
-    (tmp_path / "fdf" / "train" / "landmarks.npy").unlink()
-    with pytest.raises(InputError, match="landmarks.npy"):
-        import_fdf(tmp_path / "fdf", tmp_path / "crops", imsize=32)
+class _Interrupted(Exception):
+    pass
 
 
-def _write_celeba(root: Path) -> None:
-    (root / "img_align_celeba").mkdir(parents=True)
-    for i in (1, 2):
-        write_image(root / "img_align_celeba" / f"{i:06d}.jpg", _face_image(218, 178, [[50, 80, 80, 100]], i))
-    (root / "identity_CelebA.txt").write_text("000001.jpg 2880\n000002.jpg 2937\n")
-    (root / "list_landmarks_align_celeba.txt").write_text(
-        "2\nlefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y\n"
-        "000001.jpg  69  109  106  113   77  142   73  152  108  154\n"
-        "000002.jpg  69  110  107  112   81  135   70  151  108  153\n")
+class _FailingAfter(CropList):
+    """Raises at candidate ``fail_at``: an import killed half-way."""
+
+    def __init__(self, crops, fail_at: int) -> None:
+        super().__init__(crops)
+        self.fail_at, self.calls = fail_at, []
+
+    def crop(self, k):
+        self.calls.append(k)
+        if k == self.fail_at:
+            raise _Interrupted
+        return super().crop(k)
 
 
-def test_import_celeba(tmp_path):
-    _write_celeba(tmp_path / "celeba")
-    cs = import_celeba(tmp_path / "celeba", tmp_path / "crops")
-    loaded = Split.load(tmp_path / "crops")
-    assert cs.n_faces == 2 and loaded.keypoint_layout == "celeba5"
-    by_id = {int(loaded.identities[n][0]): n for n in loaded.identities}
-    assert sorted(by_id) == [2880, 2937]
-    kp = loaded.keypoints[by_id[2880]][0]
-    assert kp[:, :2].tolist() == [[69, 109], [106, 113], [77, 142], [73, 152], [108, 154]]
-    x, y, w, h = loaded[by_id[2880]].boxes[0]
-    # the derived box holds every landmark with a margin, and the aligned face (about 50-130 x 75-180)
-    assert x < 69 - 10 and x + w > 108 + 10 and y < 109 - 15 and y + h > 154 + 10
-    assert 40 <= x <= 55 and 70 <= y <= 85 and 125 <= x + w <= 140 and 170 <= y + h <= 190
-    # the aligned images are crops already: copied byte for byte
-    src = (tmp_path / "celeba" / "img_align_celeba" / "000001.jpg").read_bytes()
-    assert (tmp_path / "crops" / "images" / by_id[2880]).read_bytes() == src
-    assert celeba_face_box(np.array([[0, 0], [10, 0], [5, 10]], float)).tolist() == [-6, -7.5, 22, 23]
+def test_an_interrupted_import_resumes_and_gives_the_same_set(tmp_path):
+    whole = write_crop_set(tmp_path / "whole", CropList(_crops(12)), {"source": "test"}, "celeba5", "t", chunk=4)
+    first = _FailingAfter(_crops(12), fail_at=9)
+    with pytest.raises(_Interrupted):
+        write_crop_set(tmp_path / "set", first, {"source": "test"}, "celeba5", "t", chunk=4)
+    assert not (tmp_path / "set").exists()  # nothing that looks complete
+    assert (tmp_path / "set.partial").is_dir()
+    # other settings: refused, naming what differs
+    with pytest.raises(InputError, match=r"other settings \(seed\)"):
+        write_crop_set(tmp_path / "set", CropList(_crops(12)), {"source": "test", "seed": 3}, "celeba5", "t",
+                       chunk=4)
+    second = _FailingAfter(_crops(12), fail_at=-1)
+    table = write_crop_set(tmp_path / "set", second, {"source": "test"}, "celeba5", "t", chunk=4)
+    assert min(second.calls) == 8  # the two finished chunks were not made again
+    assert [table.name(i) for i in range(len(table))] == [whole.name(i) for i in range(len(whole))]
+    for name in ("annotations.txt", "keypoints.json", "identities.json", "faces.csv", "drops.csv"):
+        assert (tmp_path / "set" / name).read_bytes() == (tmp_path / "whole" / name).read_bytes(), name
+    for i in range(len(table)):
+        assert table.image_path(i).read_bytes() == whole.image_path(i).read_bytes()
 
 
-def test_import_celeba_reports_the_bad_line(tmp_path):
-    _write_celeba(tmp_path / "celeba")
-    (tmp_path / "celeba" / "identity_CelebA.txt").write_text("000001.jpg 2880\n000002.jpg\n")
-    with pytest.raises(InputError) as err:
-        import_celeba(tmp_path / "celeba", tmp_path / "crops")
-    assert err.value.line == 2 and err.value.path.name == "identity_CelebA.txt"
-
-
-def _write_pipa(root: Path) -> None:
-    (root / "train").mkdir(parents=True)
-    (root / "annotations").mkdir()
-    write_image(root / "train" / "72157600_111.jpg", _face_image(300, 400, [[100, 50, 60, 70], [10, 10, 12, 12]]))
-    write_image(root / "train" / "72157600_222.jpg", _face_image(300, 400, [[200, 100, 80, 80]], 1))
-    (root / "annotations" / "index.txt").write_text(
-        "72157600 111 100 50 60 70 5 0\n72157600 111 10 10 12 12 6 0\n72157600 222 200 100 80 80 5 0\n")
-
-
-def test_import_pipa(tmp_path):
-    _write_pipa(tmp_path / "pipa")
-    cs = import_pipa(tmp_path / "pipa", tmp_path / "crops", min_size=20, crop_size=64)
-    loaded = Split.load(tmp_path / "crops")
-    assert cs.n_faces == 2  # the 12 px head is below min_size
-    assert loaded.keypoints is None
-    assert sorted(int(v[0]) for v in loaded.identities.values()) == [5, 5]
-    for im in loaded.images:
-        x, y, w, h = im.boxes[0]
-        img = read_image(loaded.image_path(im.name))
-        assert img[y + 3:y + h - 3, x + 3:x + w - 3].mean() > 200
-        assert abs(x + w / 2 - 32) <= 2 and 30 <= max(w, h) <= 34
-
-
-def test_import_pipa_names_a_missing_photo(tmp_path):
-    _write_pipa(tmp_path / "pipa")
-    (tmp_path / "pipa" / "train" / "72157600_222.jpg").unlink()
-    with pytest.raises(InputError, match="72157600_222.jpg") as err:
-        import_pipa(tmp_path / "pipa", tmp_path / "crops")
-    assert err.value.line == 3
+def test_parallel_writing_gives_the_bytes_of_serial_writing(tiny_split, tmp_path):
+    serial = build_crop_set(tiny_split, tmp_path / "serial", min_size=5, crop_size=32, workers=1)
+    parallel = build_crop_set(tiny_split, tmp_path / "parallel", min_size=5, crop_size=32, workers=2)
+    assert len(serial) == len(parallel) == 3
+    for name in ("annotations.txt", "keypoints.json", "identities.json", "faces.csv"):
+        assert (tmp_path / "serial" / name).read_bytes() == (tmp_path / "parallel" / name).read_bytes()
+    for i in range(3):
+        assert serial.image_path(i).read_bytes() == parallel.image_path(i).read_bytes()
+    assert crops_module._ACTIVE is None

@@ -13,10 +13,10 @@ import torch
 
 from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
-from safefakes.anonymizers.gan.dataset import load_crop_tensors
+from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
 from safefakes.anonymizers.gan.training import Trainer, TrainConfig, latest_checkpoint, progressive_phase
-from safefakes.data.crops import Crop, write_crop_set
+from safefakes.data.crops import Crop, CropList, write_crop_set
 from safefakes.data.images import read_image
 from safefakes.errors import InputError, MissingWeightsError
 
@@ -41,7 +41,7 @@ def _crop(i: int) -> Crop:
 @pytest.fixture(scope="module")
 def crop_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dp") / "crops"
-    write_crop_set(out, (_crop(i) for i in range(12)), {"source": "test"}, "deepprivacy7", "test")
+    write_crop_set(out, CropList(_crop(i) for i in range(12)), {"source": "test"}, "deepprivacy7", "test")
     return out
 
 
@@ -59,7 +59,7 @@ def _config(**kw) -> TrainConfig:
 @pytest.fixture(scope="module")
 def trained(crop_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("dp") / "run"
-    data = load_crop_tensors(crop_dir, RES, "deepprivacy7")
+    data = open_crop_dataset(crop_dir, RES, "deepprivacy7")
     Trainer(_method(), data, out, _config()).train()
     return out
 
@@ -81,7 +81,7 @@ def test_short_training_run_has_finite_losses_and_writes_its_outputs(trained):
 
 
 def test_resume_gives_bit_identical_weights(crop_dir, tmp_path):
-    data = load_crop_tensors(crop_dir, RES, "deepprivacy7")
+    data = open_crop_dataset(crop_dir, RES, "deepprivacy7")
     cfg = dict(images=40, critic_steps=2)  # extra critic batches come from the saved RNG too
     whole = Trainer(_method(), data, tmp_path / "whole", _config(**cfg))
     whole.train()
@@ -247,7 +247,7 @@ def test_anonymize_split_end_to_end_passes_the_audit(trained, tmp_path):
 
 
 def test_progressive_training_grows_to_full_resolution(crop_dir, tmp_path):
-    data = load_crop_tensors(crop_dir, RES, "deepprivacy7")
+    data = open_crop_dataset(crop_dir, RES, "deepprivacy7")
     tr = Trainer(_method(), data, tmp_path / "prog",
                  _config(images=56, progressive=True, progressive_start=4, progressive_images=8, log_every=4))
     tr.train()
@@ -318,7 +318,7 @@ def test_safefakes_anonymize_command_with_a_keypoint_source(trained, tmp_path):
 def test_l1_weight_zero_is_the_published_generator_loss_and_positive_adds_the_box_l1(crop_dir):
     from safefakes.anonymizers.gan.deepprivacy import PRESETS, box_l1
 
-    data = load_crop_tensors(crop_dir, RES, "deepprivacy7")
+    data = open_crop_dataset(crop_dir, RES, "deepprivacy7")
     batch = data.batch(torch.arange(4))
     torch.manual_seed(0)
     plain = _method()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from safefakes.anonymizers.gan.dataset import load_crop_tensors
+from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.training import FINAL_CHECKPOINT, Trainer
 from safefakes.errors import SafeFakesError
 from test_deepprivacy import RES, _config, _method, crop_dir  # noqa: F401 - crop_dir is a fixture
@@ -14,7 +14,7 @@ torch.set_num_threads(1)
 
 
 def test_a_longer_run_continues_a_shorter_one_bit_for_bit(crop_dir, tmp_path):  # noqa: F811
-    data = load_crop_tensors(crop_dir, RES, "deepprivacy7")
+    data = open_crop_dataset(crop_dir, RES, "deepprivacy7")
     cfg = dict(critic_steps=2, sample_every=12)
     whole = Trainer(_method(), data, tmp_path / "whole", _config(images=40, **cfg))
     whole.train()

@@ -24,6 +24,7 @@ FLOORS = {
     "data": (1, None),
     "keypoints": (2, None),
     "anonymizers": (3, "anonymizers"), "detector": (3, "detector"), "evaluation": (3, "evaluation"),
+    "importers": (3, "importers"),
     "engine": (4, None),
     "plots": (5, None),
     "commands": (6, None), "cli": (6, None), "__main__": (6, None),

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from safefakes.data.anonymized import Status
-from safefakes.anonymizers.gan.dataset import load_crop_tensors
+from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.sun2018 import Sun2018, Sun2018Anonymizer, _ScaledConv2d, box_regions
 from safefakes.anonymizers.gan.training import Trainer, TrainConfig
 from test_gan_landmarks import face_keypoints, tiny_crop_set, write_split
@@ -33,7 +33,7 @@ def crops(tmp_path_factory) -> Path:
 
 def _train(crops: Path, out: Path, images: int = 32, **model) -> tuple[Path, Trainer]:
     method = Sun2018({**TINY, **model})
-    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
     trainer = Trainer(method, data, out, _train_config(images))
     return trainer.train(), trainer
 
@@ -194,7 +194,7 @@ def test_dataset_engine_records_the_fallback_in_the_manifest(trained, tmp_path):
 
 def test_resume_gives_bit_identical_weights(crops, tmp_path):
     method = Sun2018(TINY)
-    data = load_crop_tensors(crops, method.resolution, method.keypoint_layout)
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
     whole = Trainer(method, data, tmp_path / "whole", _train_config(32))
     whole.train()
     first = Trainer(method, data, tmp_path / "split", _train_config(32))

@@ -84,9 +84,10 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
     # faces (2) and at 0.8M, 4M, 10M images (3) at 60k iterations: 29 detectors.
     # GAN models: DeepPrivacy 3 sizes + 3 shorter lengths, CIAGAN, Sun2018 = 8.
     # Anonymized splits: 4 conventional + 8 GAN = 12, each audited and measured.
+    # Crop sets: PIPA with DeepPrivacy's points and with dlib's, FDF, CelebA = 4 imports.
     assert counts == {
         "import_widerface": 2,
-        "import_crop_set": 3,
+        "import_crop_set": 4,
         "train_anonymizer": 8,
         "anonymize_gan": 8,
         "anonymize_conventional": 4,
@@ -100,20 +101,20 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "figures": 1,
         "example_figure": 1,
         "all": 1,
-        "total": 141,
+        "total": 142,
     }
     runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+)/detector\.pt", out))
     assert "anonymizer~deepprivacy/faces~38000/anon_iters~40000000/det_iters~60000" in runs
-    assert "anonymizer~deepprivacy/faces~1470000/anon_iters~800000/det_iters~60000" in runs
+    assert "anonymizer~deepprivacy/faces~1471253/anon_iters~800000/det_iters~60000" in runs
     assert "anonymizer~blur/faces~0/anon_iters~0/det_iters~7500" in runs
     assert len(runs) == 29
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
     trainings = planned_inputs(out, "train_anonymizer")
-    model = str(tmp_path / "results/anonymizers/deepprivacy/faces~1470000/anon_iters~{}/model.pt")
+    model = str(tmp_path / "results/anonymizers/deepprivacy/faces~1471253/anon_iters~{}/model.pt")
     for shorter, longer in ((800000, 4000000), (4000000, 10000000), (10000000, 40000000)):
         assert model.format(shorter) in trainings[model.format(longer)]
     assert not any("model.pt" in i for i in trainings[model.format(800000)])
-    assert not any("model.pt" in i for i in trainings[model.format(40000000).replace("1470000", "38000")])
+    assert not any("model.pt" in i for i in trainings[model.format(40000000).replace("1471253", "38000")])
 
 
 def test_missing_paper_paths_are_named(tmp_path):

@@ -3,19 +3,27 @@
 from _logging import log_to
 
 from safefakes.data import crops
+from safefakes.importers import import_celeba, import_fdf, import_pipa
 
 snakemake = globals()["snakemake"]
 
 with log_to(snakemake.log[0]):
     out = snakemake.output[0]
     source = snakemake.wildcards.get("source", "widerface")
-    min_size = snakemake.params.min_size
+    entry = snakemake.params.entry
+    run = {"workers": snakemake.threads, "progress": True}
     if source == "widerface":
-        split = crops.build_crop_set(snakemake.input[0], out, min_size=min_size)
+        table = crops.build_crop_set(snakemake.input[0], out, min_size=entry["min_size"], **run)
     elif source == "fdf":
-        split = crops.import_fdf(snakemake.params.path, out)
+        table = import_fdf(entry["path"], out, subsets=entry["subsets"], keypoints=snakemake.wildcards.keypoints,
+                           keypoint_weights=snakemake.params.keypoint_weights, **run)
     elif source == "celeba":
-        split = crops.import_celeba(snakemake.params.path, out)
+        table = import_celeba(entry["path"], out, keypoints=snakemake.wildcards.keypoints,
+                              keypoint_weights=snakemake.params.keypoint_weights,
+                              min_identity_images=entry["min_identity_images"],
+                              max_identities=entry["max_identities"], **run)
     else:
-        split = crops.import_pipa(snakemake.params.path, out, min_size=min_size)
-    print(f"{source}: {split.n_faces} face crops -> {out}")
+        table = import_pipa(entry["path"], out, keypoints=snakemake.wildcards.keypoints,
+                            keypoint_weights=snakemake.params.keypoint_weights, min_size=entry["min_size"], **run)
+    meta = crops.read_crop_source(out)
+    print(f"{source}: {len(table)} face crops of {meta['found']} examined, dropped {meta['dropped']} -> {out}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from safefakes.anonymizers.registry import GAN, methods_of_kind
 
@@ -37,51 +38,82 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
     p.add_argument("--threads", type=int, default=None,
                    help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="DataLoader processes reading crops ahead (default: the preset's; 0: none)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=train_anonymizer)
 
     c = subparsers.add_parser("crops", help="build or import face-crop sets (GAN training data)",
                               description="Build a face-crop set from a WIDER-format split, or import FDF, "
-                                          "CelebA or PIPA. --faces N takes a deterministic (nested) subset.")
+                                          "CelebA or PIPA as distributed, with the keypoints a GAN needs "
+                                          "(computed at import where the dataset lacks them; faces without are "
+                                          "dropped and recorded in drops.csv and crops.json). Parallel and "
+                                          "resumable: an interrupted import continues from OUT_DIR.partial. "
+                                          "--faces N takes a deterministic (nested) subset.")
     sub = c.add_subparsers(dest="crops_command", metavar="SOURCE")
     sub.required = True
     b = sub.add_parser("build", help="from a WIDER-format split")
     b.add_argument("split", metavar="SPLIT")
     b.add_argument("--min-size", type=int, default=24, help="smallest face side kept, px (default 24)")
     b.add_argument("--crop-size", type=int, default=128)
-    fdf = sub.add_parser("import-fdf", help="from FDF (DeepPrivacy's dataset)")
-    fdf.add_argument("root", metavar="FDF_ROOT")
-    fdf.add_argument("--subset", default="train")
+    fdf = sub.add_parser("import-fdf", help="from FDF (DeepPrivacy's dataset; its own 7 points)")
+    fdf.add_argument("root", metavar="FDF_ROOT", help="folder with train/ and val/ (FDF's layout)")
+    fdf.add_argument("--subsets", nargs="+", default=["train"], choices=["train", "val"],
+                     help="train (1,421,253 faces), val (50,000) or both (the paper's 1.47M); default train")
     fdf.add_argument("--imsize", type=int, default=128)
-    celeba = sub.add_parser("import-celeba", help="from CelebA (aligned images)")
-    celeba.add_argument("root", metavar="CELEBA_ROOT")
-    pipa = sub.add_parser("import-pipa", help="from PIPA (head boxes and identities)")
+    fdf.add_argument("--keypoints", default="deepprivacy7", choices=["deepprivacy7", "dlib68"],
+                     help="deepprivacy7: FDF's own seven points (default); dlib68: computed with dlib")
+    celeba = sub.add_parser("import-celeba", help="from CelebA (CIAGAN's identities, dlib landmarks)")
+    celeba.add_argument("root", metavar="CELEBA_ROOT",
+                        help="folder with img_celeba/ (or img_align_celeba/) and CelebA's Anno/ files")
+    celeba.add_argument("--keypoints", default="dlib68", choices=["dlib68", "deepprivacy7", "celeba5"],
+                        help="dlib68 (CIAGAN, default), deepprivacy7, or celeba5: CelebA's own five points")
+    celeba.add_argument("--min-identity-images", type=int, default=30,
+                        help="keep identities with at least this many images (CIAGAN: 30)")
+    celeba.add_argument("--max-identities", type=int, default=1200,
+                        help="at most this many identities, lowest ids first (CIAGAN: 1200; 0: all)")
+    celeba.add_argument("--crop-size", type=int, default=128)
+    pipa = sub.add_parser("import-pipa", help="from PIPA (head boxes and identities; keypoints computed)")
     pipa.add_argument("root", metavar="PIPA_ROOT")
+    pipa.add_argument("--keypoints", required=True, choices=["dlib68", "deepprivacy7"],
+                      help="dlib68 for Sun2018 (faces dlib finds), deepprivacy7 for DeepPrivacy")
     pipa.add_argument("--index", default=None, help="the annotation file (default: ROOT/annotations/index.txt)")
     pipa.add_argument("--min-size", type=int, default=24)
     pipa.add_argument("--crop-size", type=int, default=128)
+    for s in (fdf, celeba, pipa):
+        s.add_argument("--keypoint-weights", default=None,
+                       help="Keypoint R-CNN weights for --keypoints deepprivacy7 (else dlib's face points)")
     for s in (b, fdf, celeba, pipa):
-        s.add_argument("out_dir", metavar="OUT_DIR", help="the crop set folder to write")
+        s.add_argument("out_dir", metavar="OUT_DIR", help="the crop set folder to write (must not exist)")
         s.add_argument("--faces", type=int, default=None, help="a deterministic subset of N faces")
         s.add_argument("--seed", type=int, default=0, help="seed of the subset order")
+        s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                       help="processes cutting crops and finding landmarks (default: all cores)")
+        s.add_argument("--quiet", action="store_true", help="no progress bar")
         s.set_defaults(func=crops)
 
 
 def crops(args: argparse.Namespace) -> int:
     from safefakes.data import crops as cs
+    from safefakes.importers import import_celeba, import_fdf, import_pipa
 
-    common = {"faces": args.faces, "seed": args.seed}
+    common = {"faces": args.faces, "seed": args.seed, "workers": args.workers, "progress": not args.quiet}
     if args.crops_command == "build":
-        split = cs.build_crop_set(args.split, args.out_dir, min_size=args.min_size, crop_size=args.crop_size,
+        table = cs.build_crop_set(args.split, args.out_dir, min_size=args.min_size, crop_size=args.crop_size,
                                   **common)
     elif args.crops_command == "import-fdf":
-        split = cs.import_fdf(args.root, args.out_dir, subset=args.subset, imsize=args.imsize, **common)
+        table = import_fdf(args.root, args.out_dir, subsets=args.subsets, imsize=args.imsize,
+                           keypoints=args.keypoints, keypoint_weights=args.keypoint_weights, **common)
     elif args.crops_command == "import-celeba":
-        split = cs.import_celeba(args.root, args.out_dir, **common)
+        table = import_celeba(args.root, args.out_dir, keypoints=None if args.keypoints == "celeba5" else args.keypoints,
+                              keypoint_weights=args.keypoint_weights, min_identity_images=args.min_identity_images,
+                              max_identities=args.max_identities or None, crop_size=args.crop_size, **common)
     else:
-        split = cs.import_pipa(args.root, args.out_dir, index=args.index, min_size=args.min_size,
-                               crop_size=args.crop_size, **common)
-    print(f"{args.out_dir}: {split.n_faces} face crops")
+        table = import_pipa(args.root, args.out_dir, keypoints=args.keypoints, keypoint_weights=args.keypoint_weights,
+                            index=args.index, min_size=args.min_size, crop_size=args.crop_size, **common)
+    meta = cs.read_crop_source(args.out_dir)
+    dropped = ", ".join(f"{n} {reason}" for reason, n in sorted(meta.get("dropped", {}).items())) or "none"
+    print(f"{args.out_dir}: {len(table)} face crops of {meta.get('found')} examined; dropped: {dropped}")
     return 0
 
 
@@ -99,6 +131,7 @@ def train_anonymizer(args: argparse.Namespace) -> int:
         overrides["amp"] = False
     result = train_gan(args.method, args.crops, args.out_dir, faces=args.faces, images=args.iterations,
                        preset=args.preset, overrides=overrides, seed=args.seed, device=args.device,
-                       resume=args.resume, progress=not args.quiet, start_from=args.start_from)
+                       resume=args.resume, progress=not args.quiet, start_from=args.start_from,
+                       workers=args.workers)
     print(f"{result.checkpoint} ({result.images_shown} images shown, {result.n_faces} faces)")
     return 0

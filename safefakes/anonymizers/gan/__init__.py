@@ -36,7 +36,7 @@ def build_deepprivacy(*, checkpoint: str, device: str = "auto", min_size: int = 
                          expect_method="deepprivacy")
 
 
-def build_ciagan(*, checkpoint: str, device: str = "auto", min_size: int = 0, batch_size: int = 64):
+def build_ciagan(*, checkpoint: str, device: str = "auto", min_size: int = 10, batch_size: int = 64):
     """The registry's factory: a CIAGAN anonymizer (faces without landmarks are blacked out)."""
     from safefakes.anonymizers.gan.ciagan import CiaganAnonymizer
 

@@ -81,7 +81,8 @@ PRESETS: dict[str, dict[str, dict]] = {
         "model": {"resolution": 128, "width": 1.0, "l1_weight": 0.0},
         "train": {"images": 42_000_000, "batch_size": 32, "lr": 1.5e-3, "ema_halflife_images": 10_000,
                   "critic_steps": 1, "progressive": False,
-                  "checkpoint_every": 200_000, "sample_every": 200_000, "log_every": 10_000},
+                  "checkpoint_every": 200_000, "sample_every": 200_000, "log_every": 10_000,
+                  "workers": 8},  # crops read ahead from disk: a GPU step outruns one decoding process
     },
 }
 

@@ -56,6 +56,7 @@ def train_gan(
     resume: bool = False,
     progress: bool = True,
     start_from: str | Path | None = None,
+    workers: int | None = None,
 ) -> TrainResult:
     """Train ``method`` on the first ``faces`` crops of ``crops`` for ``images`` images shown.
 
@@ -63,10 +64,11 @@ def train_gan(
     top of it (e.g. ``{"width": 0.25, "batch_size": 32}``). ``resume``
     continues from the newest checkpoint in ``out_dir``; ``start_from``
     continues the final checkpoint of a shorter run with the same settings
-    (``Trainer.train``).
+    (``Trainer.train``). ``workers``: DataLoader processes that read the
+    crops ahead (default: the preset's).
     """
     from safefakes.anonymizers.gan import get_method
-    from safefakes.anonymizers.gan.dataset import load_crop_tensors
+    from safefakes.anonymizers.gan.dataset import open_crop_dataset
     from safefakes.anonymizers.gan.presets import preset as preset_settings
     from safefakes.anonymizers.gan.training import Trainer
     from safefakes.data.crops import read_crop_source
@@ -78,9 +80,11 @@ def train_gan(
     if images is not None:
         train_cfg["images"] = int(images)
     train_cfg.update(seed=seed, device=device, progress_bar=progress)
+    if workers is not None:
+        train_cfg["workers"] = int(workers)
     gan = get_method(method, model_cfg)
     source = read_crop_source(crops)
-    data = load_crop_tensors(crops, gan.resolution, gan.keypoint_layout, faces=faces)
+    data = open_crop_dataset(crops, gan.resolution, gan.keypoint_layout, faces=faces)
     source.update(crops=str(crops), faces_used=len(data))
     trainer = Trainer(gan, data, out_dir, TrainConfig(**train_cfg), source=source)
     checkpoint = trainer.train(resume=resume, start_from=start_from)

@@ -7,9 +7,12 @@ what every GAN needs and no model details:
 * checkpoints every ``checkpoint_every`` images with both networks, the EMA
   generator, both optimizers, the AMP scalers and every RNG state, written
   atomically; ``resume=True`` continues from the newest one and, on the CPU,
-  ends with weights bit-identical to an uninterrupted run (data order is a
-  pure function of seed and epoch; latents, flips and GP mixing come from one
-  saved ``torch.Generator``);
+  ends with weights bit-identical to an uninterrupted run (the crops of a
+  step, the extra critic batches included, are a pure function of seed and
+  step; latents, flips and GP mixing come from one saved ``torch.Generator``);
+* the crops streamed from disk by a DataLoader (``workers`` processes read
+  ahead; 0 reads in this process): the same batches whatever the number of
+  workers, pinned memory and non-blocking copies on CUDA;
 * a losses CSV and PNG sample grids (condition | EMA output, two latents | real)
   as it trains; a progress bar;
 * CUDA with mixed precision (fp16 autocast + gradient scaling) when present;
@@ -30,16 +33,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from safefakes.anonymizers.gan.blocks import resolutions
-from safefakes.anonymizers.gan.dataset import CropTensors
+from safefakes.anonymizers.gan.dataset import CropDataset, collate_crops, to_batch
 from safefakes.data.images import atomic_path, write_image, write_text_atomic
 from safefakes.devices import resolve_device
 from safefakes.errors import SafeFakesError
+from safefakes.parallel import fork_context, opencv_threads_joined
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +53,7 @@ FINAL_CHECKPOINT = "checkpoint.pt"
 # Training settings that do not change the trajectory of a run: a longer run may
 # continue a shorter one whose settings differ only in these.
 SCHEDULE_FREE = frozenset({"images", "checkpoint_every", "sample_every", "log_every", "keep_checkpoints",
-                           "progress_bar", "device", "amp"})
+                           "progress_bar", "device", "amp", "workers"})
 LOSSES = "losses.csv"
 SAMPLES = "samples"
 
@@ -127,6 +132,7 @@ class TrainConfig:
     progressive_start: int = 8
     progressive_images: int = 10_000  # images per fade-in and per stable phase
     progress_bar: bool = True
+    workers: int = 0  # DataLoader processes reading crops ahead (0: read in the training process)
     extra: dict = field(default_factory=dict)
 
 
@@ -177,7 +183,7 @@ def image_grid(rows: list[torch.Tensor]) -> np.ndarray:
 class Trainer:
     """Trains ``method`` on ``data`` into ``out_dir`` (checkpoints, losses.csv, samples/)."""
 
-    def __init__(self, method: GANMethod, data: CropTensors, out_dir: str | Path, config: TrainConfig,
+    def __init__(self, method: GANMethod, data: CropDataset, out_dir: str | Path, config: TrainConfig,
                  source: dict | None = None) -> None:
         self.method = method
         self.cfg = config
@@ -194,14 +200,14 @@ class Trainer:
                                       betas=tuple(config.betas))
         self.scaler_g = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.scaler_d = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.data = data.to(self.device)
+        self.data = data
         self.rng = torch.Generator().manual_seed(config.seed + 1)
         self.step = 0
         self.images_shown = 0
         self.rows: list[dict] = []
         self._perms: dict[int, torch.Tensor] = {}
         n_show = min(8, len(data))
-        self.sample_batch = self.data.batch(torch.arange(n_show))
+        self.sample_batch = to_batch(self.data.load(range(n_show)), self.device)
         fixed = torch.Generator().manual_seed(config.seed + 2)
         self.sample_z = [method.latent(n_show, fixed).to(self.device) for _ in range(2)]
 
@@ -215,6 +221,26 @@ class Trainer:
             g = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
             self._perms = {epoch: torch.randperm(len(self.data), generator=g)}
         return self._perms[epoch]
+
+    def _extra_indices(self, step: int, k: int) -> torch.Tensor:
+        """The crops of extra critic update ``k`` of ``step``: random, a pure function of seed and step."""
+        rng = np.random.default_rng([self.cfg.seed, 3, step, k])
+        return torch.from_numpy(rng.integers(0, len(self.data), self.cfg.batch_size))
+
+    def step_indices(self, step: int) -> list[int]:
+        """Every crop that ``step`` reads: its batch, then each extra critic update's."""
+        parts = [self._indices(step)] + [self._extra_indices(step, k)
+                                         for k in range(1, max(self.cfg.critic_steps, 1))]
+        return torch.cat(parts).tolist()
+
+    def loader(self, start: int) -> torch.utils.data.DataLoader:
+        """The crops of steps ``start`` .. the end, read ahead by ``workers`` processes."""
+        workers = max(int(self.cfg.workers), 0)
+        return torch.utils.data.DataLoader(
+            self.data, batch_sampler=_StepSampler(self, start, self.total_steps), collate_fn=collate_crops,
+            num_workers=workers, pin_memory=self.device.type == "cuda",
+            multiprocessing_context=fork_context() if workers else None,
+            worker_init_fn=_quiet_worker if workers else None, prefetch_factor=4 if workers else None)
 
     def _indices(self, step: int) -> torch.Tensor:
         n, b = len(self.data), self.cfg.batch_size
@@ -239,21 +265,25 @@ class Trainer:
         return torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp)
 
     # -- one step ---------------------------------------------------------------
-    def train_step(self) -> dict:
+    def train_step(self, crops: dict | None = None) -> dict:
+        """One step on ``crops`` (the uint8 samples of ``step_indices(step)``; read here when None)."""
         b = self.cfg.batch_size
+        if crops is None:
+            crops = self.data.load(self.step_indices(self.step))
         res, alpha = self._phase()
         self._set_phase(res, alpha)
         flip = (torch.rand(b, generator=self.rng) < 0.5) if self.cfg.flip else None
-        batch = _resize_batch(self.data.batch(self._indices(self.step), flip, self.method.flip_pairs), res)
+        first = {key: value[:b] for key, value in crops.items()}
+        batch = _resize_batch(to_batch(first, self.device, flip, self.method.flip_pairs), res)
         z_d = self.method.latent(b, self.rng).to(self.device)
         z_g = self.method.latent(b, self.rng).to(self.device)
 
         self.D.requires_grad_(True)
         for k in range(max(self.cfg.critic_steps, 1)):
-            if k > 0:  # extra critic updates: random batches from the saved generator (resumable)
-                extra = torch.randint(0, len(self.data), (b,), generator=self.rng)
+            if k > 0:  # extra critic updates: random crops (``_extra_indices``), flips from the saved RNG
                 flip_k = (torch.rand(b, generator=self.rng) < 0.5) if self.cfg.flip else None
-                batch_k = _resize_batch(self.data.batch(extra, flip_k, self.method.flip_pairs), res)
+                part = {key: value[k * b:(k + 1) * b] for key, value in crops.items()}
+                batch_k = _resize_batch(to_batch(part, self.device, flip_k, self.method.flip_pairs), res)
                 z_k = self.method.latent(b, self.rng).to(self.device)
             else:
                 batch_k, z_k = batch, z_d
@@ -313,9 +343,11 @@ class Trainer:
         bar = tqdm(total=self.total_steps, initial=self.step, desc=f"train {self.method.name}", unit="step",
                    disable=not self.cfg.progress_bar, mininterval=2.0)
         t0, limit = time.perf_counter(), stop_after_images
+        with opencv_threads_joined():  # the workers fork here
+            batches = iter(self.loader(self.step))
         while self.step < self.total_steps:
             before = self.images_shown
-            stats = self.train_step()
+            stats = self.train_step(next(batches))
             bar.update(1)
             now = self.images_shown
             if self._crossed(before, now, self.cfg.log_every) or self.step == self.total_steps:
@@ -329,6 +361,7 @@ class Trainer:
                 self.save_checkpoint()
             if limit is not None and now >= limit:
                 bar.close()
+                del batches  # stops the workers
                 self.save_checkpoint()
                 return self.out / CHECKPOINT_DIR
         bar.close()
@@ -445,6 +478,27 @@ class Trainer:
         for old in sorted(folder.glob("images_*.pt"))[:-max(self.cfg.keep_checkpoints, 1)]:
             old.unlink()
         return path
+
+
+class _StepSampler(torch.utils.data.Sampler):
+    """For each step from ``start`` to ``stop``, the list of crops it reads (``Trainer.step_indices``)."""
+
+    def __init__(self, trainer: Trainer, start: int, stop: int) -> None:
+        self.trainer, self.start, self.stop = trainer, int(start), int(stop)
+
+    def __iter__(self):
+        for step in range(self.start, self.stop):
+            yield self.trainer.step_indices(step)
+
+    def __len__(self) -> int:
+        return max(0, self.stop - self.start)
+
+
+def _quiet_worker(_: int) -> None:
+    # A loader worker decodes one crop at a time: more threads only compete
+    # with the training process for the same cores.
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)
 
 
 def _fmt(v):

@@ -80,28 +80,6 @@ def test_short_training_run_has_finite_losses_and_writes_its_outputs(trained):
     assert latest_checkpoint(trained).name == "images_000000048.pt"
 
 
-def test_resume_gives_bit_identical_weights(crop_dir, tmp_path):
-    data = open_crop_dataset(crop_dir, RES, "deepprivacy7")
-    cfg = dict(images=40, critic_steps=2)  # extra critic batches come from the saved RNG too
-    whole = Trainer(_method(), data, tmp_path / "whole", _config(**cfg))
-    whole.train()
-    first = Trainer(_method(), data, tmp_path / "parts", _config(**cfg))
-    first.train(stop_after_images=20)  # "interrupted" mid-way, between periodic checkpoints
-    assert first.images_shown == 20
-    second = Trainer(_method(), data, tmp_path / "parts", _config(**cfg))
-    second.train(resume=True)
-    assert second.images_shown == 40
-    for name in ("G", "D", "G_ema"):
-        a, b = getattr(whole, name).state_dict(), getattr(second, name).state_dict()
-        for key in a:
-            assert torch.equal(a[key], b[key]), (name, key)
-    sa, sb = whole.opt_g.state_dict()["state"], second.opt_g.state_dict()["state"]
-    assert all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
-    # the losses CSV continues without gaps or duplicates
-    rows = list(csv.DictReader((tmp_path / "parts" / "losses.csv").open()))
-    assert [int(r["images"]) for r in rows] == [8, 16, 24, 32, 40]
-
-
 def test_progressive_schedule_and_training():
     # start 8 px: stable 0-100, fade to 16 over 100-200, stable 200-300, fade to 32 over 300-400 ...
     assert progressive_phase(50, 32, 8, 100) == (8, 1.0)

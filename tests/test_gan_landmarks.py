@@ -1,95 +1,17 @@
 """CIAGAN's landmark image and jaw mask, Sun2018's landmark maps, on hand-placed dlib-68 points.
 
-Also holds the tiny-data helpers the CIAGAN and Sun2018 tests share: a
-symmetric 68-point face template and a writer of small crop sets / splits.
+The 68-point face template and the tiny splits come from ``builders``.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
 from safefakes.anonymizers.gan import landmarks as lm
-from safefakes.data.images import write_image
-from safefakes.data.wider import ImageFaces, write_annotations
-
-
-# --------------------------------------------------------------------------- #
-# Helpers shared with test_ciagan.py and test_sun2018.py
-# --------------------------------------------------------------------------- #
-def template_landmarks() -> np.ndarray:
-    """(68, 2) dlib-68 points of a frontal face in box units [0, 1], mirror-symmetric about x = 0.5."""
-    p = np.zeros((68, 2))
-    for i in range(17):  # jaw: a half ellipse from (0.1, 0.45) down to the chin (0.5, 0.95)
-        a = np.pi * i / 16
-        p[i] = [0.5 - 0.4 * np.cos(a), 0.45 + 0.5 * np.sin(a)]
-    p[17:22] = [[0.16, 0.31], [0.22, 0.28], [0.29, 0.27], [0.36, 0.28], [0.42, 0.31]]  # brow, image left
-    p[27:31] = [[0.5, 0.38], [0.5, 0.45], [0.5, 0.52], [0.5, 0.58]]  # nose bridge
-    p[31:34] = [[0.42, 0.63], [0.46, 0.645], [0.5, 0.65]]
-    p[36:42] = [[0.24, 0.40], [0.28, 0.38], [0.34, 0.38], [0.38, 0.40], [0.34, 0.42], [0.28, 0.42]]
-    p[48:52] = [[0.35, 0.78], [0.40, 0.74], [0.45, 0.73], [0.5, 0.735]]
-    p[55:58] = [[0.61, 0.81], [0.56, 0.83], [0.5, 0.84]]  # lower lip, image right
-    p[60:63] = [[0.39, 0.78], [0.45, 0.765], [0.5, 0.76]]
-    p[65:67] = [[0.55, 0.795], [0.5, 0.80]]
-    for a, b in lm.DLIB68_FLIP_PAIRS:  # the image-right half mirrors the image-left half
-        if a >= 17:
-            p[b] = [1 - p[a, 0], p[a, 1]]
-    return p
-
-
-def face_keypoints(box: tuple[float, float, float, float], visible: bool = True) -> np.ndarray:
-    """(68, 3) template landmarks placed in a WIDER box (x, y, w, h), in image pixels."""
-    x, y, w, h = box
-    t = template_landmarks()
-    return np.stack([x + t[:, 0] * w, y + t[:, 1] * h, np.full(68, float(visible))], 1)
-
-
-def draw_face(img: np.ndarray, box: tuple[int, int, int, int], identity: int) -> None:
-    """A crude face in ``box`` whose skin, eye and mouth colours depend on ``identity``."""
-    x, y, w, h = box
-    rng = np.random.default_rng(identity)
-    skin = tuple(int(v) for v in rng.integers(90, 230, 3))
-    eye = tuple(int(v) for v in rng.integers(0, 120, 3))
-    cv2.ellipse(img, (x + w // 2, y + h // 2), (w // 2, h // 2), 0, 0, 360, skin, -1)
-    for ex in (0.31, 0.69):
-        cv2.circle(img, (int(x + ex * w), int(y + 0.4 * h)), max(w // 10, 1), eye, -1)
-    cv2.line(img, (int(x + 0.38 * w), int(y + 0.78 * h)), (int(x + 0.62 * w), int(y + 0.78 * h)), (150, 30, 40),
-             max(h // 16, 1))
-
-
-def write_split(root: Path, faces_per_image: list[list[tuple[int, int, int, int]]], identities: list[list[int]],
-                size: int = 48, landmarks: list[list[bool]] | None = None, seed: int = 0) -> Path:
-    """A tiny WIDER-format split with dlib68 keypoints.json and identities.json; returns ``root``."""
-    rng = np.random.default_rng(seed)
-    images, kps, ids = [], {}, {}
-    for k, (boxes, idents) in enumerate(zip(faces_per_image, identities)):
-        name = f"0--Test/img_{k:03d}.jpg"
-        img = np.zeros((size, size, 3), np.uint8)
-        img[:] = rng.integers(40, 200, 3)
-        img = np.clip(img.astype(int) + rng.integers(-20, 20, img.shape), 0, 255).astype(np.uint8)
-        for box, ident in zip(boxes, idents):
-            draw_face(img, box, ident)
-        write_image(root / "images" / name, img)
-        arr = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
-        images.append(ImageFaces(name, arr, np.zeros((len(arr), 6), np.int64)))
-        vis = landmarks[k] if landmarks is not None else [True] * len(boxes)
-        kps[name] = [face_keypoints(b, v).round(2).tolist() for b, v in zip(boxes, vis)]
-        ids[name] = list(idents)
-    write_annotations(root / "annotations.txt", images)
-    (root / "keypoints.json").write_text(json.dumps({"layout": "dlib68", "faces": kps}))
-    (root / "identities.json").write_text(json.dumps({"faces": ids}))
-    return root
-
-
-def tiny_crop_set(root: Path, n: int = 16, size: int = 32) -> Path:
-    """``n`` one-face crops of four identities, each face filling the middle of the crop."""
-    boxes = [[(8 + k % 3, 7 + k % 2, 16, 18)] for k in range(n)]
-    return write_split(root, boxes, [[k % 4] for k in range(n)], size=size)
+from builders import face_keypoints, template_landmarks
 
 
 # --------------------------------------------------------------------------- #

@@ -14,7 +14,7 @@ from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.sun2018 import Sun2018, Sun2018Anonymizer, _ScaledConv2d, box_regions
 from safefakes.anonymizers.gan.training import Trainer, TrainConfig
-from test_gan_landmarks import face_keypoints, tiny_crop_set, write_split
+from builders import face_keypoints, tiny_crop_set, write_landmark_split
 
 torch.set_num_threads(1)
 
@@ -181,7 +181,7 @@ def test_dataset_engine_records_the_fallback_in_the_manifest(trained, tmp_path):
     from safefakes.engine.split import anonymize_split
 
     path, _ = trained
-    split = write_split(tmp_path / "split", [[BOX], [(10, 8, 30, 34), (44, 40, 20, 22), (1, 60, 6, 6)]],
+    split = write_landmark_split(tmp_path / "split", [[BOX], [(10, 8, 30, 34), (44, 40, 20, 22), (1, 60, 6, 6)]],
                         [[0], [1, 2, 3]], size=72, landmarks=[[True], [True, False, False]])
     report = anonymize_split(split, tmp_path / "out", Sun2018Anonymizer(path, device="cpu"), workers=1,
                              progress=False)
@@ -190,19 +190,3 @@ def test_dataset_engine_records_the_fallback_in_the_manifest(trained, tmp_path):
     assert [r["status"] for r in rows] == [Status.ANONYMIZED, Status.ANONYMIZED, Status.NO_KEYPOINTS_FALLBACK,
                                            Status.TOO_SMALL]
     assert {r["method"] for r in rows} == {"sun2018"}
-
-
-def test_resume_gives_bit_identical_weights(crops, tmp_path):
-    method = Sun2018(TINY)
-    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
-    whole = Trainer(method, data, tmp_path / "whole", _train_config(32))
-    whole.train()
-    first = Trainer(method, data, tmp_path / "split", _train_config(32))
-    first.train(stop_after_images=16)
-    resumed = Trainer(method, data, tmp_path / "split", _train_config(32))
-    resumed.train(resume=True)
-    for net in ("G", "D", "G_ema"):
-        a, b = getattr(whole, net).state_dict(), getattr(resumed, net).state_dict()
-        assert a.keys() == b.keys()
-        for key in a:
-            assert torch.equal(a[key], b[key]), (net, key)

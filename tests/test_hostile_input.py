@@ -1,0 +1,115 @@
+"""Bad and hostile input in every command that reads a split (issue 19).
+
+Each test plants one case a new user (or an attacker) could hand the tools and
+checks that it is refused with a message naming the file and line, and that
+nothing outside the named folders is read or written.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from builders import make_split, tree
+
+from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.data.images import read_image
+from safefakes.data.split import Split
+from safefakes.data.wider import parse_annotations, prediction_path, unsafe_name_problem
+from safefakes.engine.split import anonymize_split
+from safefakes.errors import InputError, SafeFakesError
+
+FACES = {"0--A/a0.jpg": [[20, 16, 40, 48]], "0--A/a1.jpg": []}
+
+
+def _record(name: str) -> str:
+    return f"{name}\n1\n20 16 40 48 0 0 0 0 0 0\n"
+
+
+# --------------------------------------------------------------------------- #
+# Image names that leave their folder
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("name, fragment", [
+    ("/tmp/victim.jpg", "absolute image path"),
+    ("C:/data/victim.jpg", "absolute image path"),
+    ("../../orig/images/0--A/a0.jpg", "climbs out"),
+    ("0--A/../../x.jpg", "climbs out"),
+    ("0--A//a0.jpg", "empty or '.' component"),
+    ("./0--A/a0.jpg", "empty or '.' component"),
+    ("..\\..\\x.jpg", "climbs out"),
+])
+def test_names_that_leave_the_images_folder_are_refused_with_their_line(name, fragment):
+    text = _record("0--A/ok.jpg") + _record(name)
+    with pytest.raises(InputError) as info:
+        parse_annotations(text, "ann.txt")
+    assert info.value.line == 4 and fragment in str(info.value)
+    assert unsafe_name_problem(name.replace("\\", "/")) is not None
+
+
+def test_ordinary_names_are_safe():
+    for name in ("0--Parade/0_Parade_marchingband_1_5.jpg", "a.jpg", "e/.hidden.jpg", "e/x..y.jpg"):
+        assert unsafe_name_problem(name) is None, name
+
+
+def test_anonymize_does_not_overwrite_a_file_named_by_an_absolute_path(tmp_path):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    victim = tmp_path / "victim" / "photo.jpg"
+    victim.parent.mkdir()
+    victim.write_bytes((tmp_path / "orig/images/0--A/a0.jpg").read_bytes())
+    before = victim.read_bytes()
+    with open(tmp_path / "orig/annotations.txt", "a") as fh:
+        fh.write(_record(str(victim)))
+    with pytest.raises(InputError) as info:
+        anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
+    assert "annotations.txt:7" in str(info.value) and "absolute image path" in str(info.value)
+    assert victim.read_bytes() == before
+    assert not (tmp_path / "anon").exists()
+
+
+def test_anonymize_does_not_overwrite_the_input_through_dot_dot(tmp_path):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    before = tree(tmp_path / "orig")
+    with open(tmp_path / "orig/annotations.txt", "a") as fh:
+        fh.write(_record("../../orig/images/0--A/a0.jpg"))
+    before["annotations.txt"] = (tmp_path / "orig/annotations.txt").read_bytes()
+    with pytest.raises(InputError, match="climbs out"):
+        anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
+    assert tree(tmp_path / "orig") == before
+
+
+def test_every_split_reader_refuses_such_names(tmp_path):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    with open(tmp_path / "orig/annotations.txt", "a") as fh:
+        fh.write(_record("../elsewhere/x.jpg"))
+    for sidecars in (True, False):
+        with pytest.raises(InputError, match="climbs out"):
+            Split.load(tmp_path / "orig", sidecars=sidecars)
+
+
+@pytest.mark.parametrize("event, stem", [("..", "x"), ("e", "../../x"), ("/abs", "x"), ("e", ""), ("e/..", "x")])
+def test_prediction_files_stay_inside_their_folder(tmp_path, event, stem):
+    with pytest.raises(InputError):
+        prediction_path(tmp_path / "pred", event, stem)
+    assert prediction_path(tmp_path / "pred", "0--A", "a0") == tmp_path / "pred/0--A/a0.txt"
+
+
+def test_symlinks_in_images_are_read_but_never_written_through(tmp_path):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    # An input image that is a link: read like any file.
+    real = tmp_path / "elsewhere" / "a1.jpg"
+    real.parent.mkdir()
+    (tmp_path / "orig/images/0--A/a1.jpg").rename(real)
+    (tmp_path / "orig/images/0--A/a1.jpg").symlink_to(real)
+    anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
+    assert not (tmp_path / "anon/images/0--A/a1.jpg").is_symlink()
+    assert np.array_equal(read_image(tmp_path / "anon/images/0--A/a1.jpg"), read_image(real))
+    # A link planted in the output folder between two runs: the rerun refuses to write through it.
+    target = tmp_path / "target"
+    target.mkdir()
+    out_event = tmp_path / "anon/images/0--A"
+    for f in out_event.iterdir():
+        f.unlink()
+    out_event.rmdir()
+    out_event.symlink_to(target, target_is_directory=True)
+    with pytest.raises(SafeFakesError, match="symbolic link"):
+        anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
+    assert list(target.iterdir()) == []

@@ -7,6 +7,9 @@ nothing outside the named folders is read or written.
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 from builders import make_split, tree
@@ -17,6 +20,7 @@ from safefakes.data.split import Split
 from safefakes.data.wider import parse_annotations, prediction_path, unsafe_name_problem
 from safefakes.engine.split import anonymize_split
 from safefakes.errors import InputError, SafeFakesError
+from safefakes.evaluation.image_metrics import PairCounts, iter_image_pairs
 
 FACES = {"0--A/a0.jpg": [[20, 16, 40, 48]], "0--A/a1.jpg": []}
 
@@ -113,3 +117,31 @@ def test_symlinks_in_images_are_read_but_never_written_through(tmp_path):
     with pytest.raises(SafeFakesError, match="symbolic link"):
         anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
     assert list(target.iterdir()) == []
+
+
+# --------------------------------------------------------------------------- #
+# metrics: pairs that do not belong together, and splits from other tools
+# --------------------------------------------------------------------------- #
+def _blurred_external(orig: Path, out: Path, annotations: str | None = None) -> None:
+    anonymize_split(orig, out.parent / "run", build_anonymizer("blur"), workers=1, progress=False)
+    shutil.copytree(out.parent / "run" / "images", out / "images")
+    (out / "annotations.txt").write_text(annotations or (orig / "annotations.txt").read_text())
+
+
+def test_metrics_refuse_a_pair_whose_boxes_differ(tmp_path):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    moved = (tmp_path / "orig/annotations.txt").read_text().replace("20 16 40 48", "21 16 40 48")
+    _blurred_external(tmp_path / "orig", tmp_path / "ext", moved)
+    with pytest.raises(InputError) as info:
+        list(iter_image_pairs(tmp_path / "orig", tmp_path / "ext", min_size=8))
+    assert "0--A/a0.jpg face 0 has box 21 16 40 48, the original 20 16 40 48" in str(info.value)
+
+
+def test_metrics_take_a_split_without_manifest_as_every_face_anonymized(tmp_path):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    _blurred_external(tmp_path / "orig", tmp_path / "ext")
+    counts = PairCounts()
+    pairs = list(iter_image_pairs(tmp_path / "orig", tmp_path / "ext", min_size=8, counts=counts))
+    assert [(p.name, p.face_indices.tolist()) for p in pairs] == [("0--A/a0.jpg", [0])]
+    assert counts.paired == 1 and counts.not_anonymized == 0
+    assert not np.array_equal(pairs[0].original, pairs[0].anonymized)

@@ -145,3 +145,36 @@ def test_metrics_take_a_split_without_manifest_as_every_face_anonymized(tmp_path
     assert [(p.name, p.face_indices.tolist()) for p in pairs] == [("0--A/a0.jpg", [0])]
     assert counts.paired == 1 and counts.not_anonymized == 0
     assert not np.array_equal(pairs[0].original, pairs[0].anonymized)
+
+
+# --------------------------------------------------------------------------- #
+# Images: 16-bit PNGs and decompression bombs
+# --------------------------------------------------------------------------- #
+def test_a_16_bit_png_is_converted_by_bit_depth_not_by_its_maximum(tmp_path):
+    from PIL import Image
+
+    # A dark photo: background 1028/65535 (4/255), brightest pixel 18247 (71/255).
+    arr = np.full((20, 30), 1028, dtype=np.uint16)
+    arr[5:10, 5:10] = 18247
+    path = tmp_path / "dark16.png"
+    Image.fromarray(arr).save(path)
+    assert Image.open(path).mode.startswith("I")
+    rgb = read_image(path)
+    assert rgb.dtype == np.uint8 and rgb.shape == (20, 30, 3)
+    assert rgb[0, 0].tolist() == [4, 4, 4] and rgb[6, 6].tolist() == [71, 71, 71]
+
+
+def test_a_decompression_bomb_says_so_and_how_to_raise_the_limit(tmp_path, monkeypatch):
+    from PIL import Image
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(path)
+    monkeypatch.setenv("SAFEFAKES_MAX_IMAGE_PIXELS", "20000")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after the test
+    with pytest.raises(InputError) as info:
+        read_image(path)
+    message = str(info.value)
+    assert "big.png" in message and "pixel limit" in message and "SAFEFAKES_MAX_IMAGE_PIXELS" in message
+    assert "corrupt" not in message
+    monkeypatch.setenv("SAFEFAKES_MAX_IMAGE_PIXELS", "100000")
+    assert read_image(path).shape == (200, 300, 3)

@@ -17,10 +17,17 @@ from builders import make_split, tree
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
-from safefakes.data.wider import parse_annotations, prediction_path, unsafe_name_problem
+from safefakes.data.wider import (
+    parse_annotations,
+    prediction_path,
+    read_ground_truth,
+    unsafe_name_problem,
+    write_predictions,
+)
 from safefakes.engine.split import anonymize_split
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.evaluation.image_metrics import PairCounts, iter_image_pairs
+from safefakes.evaluation.widerface import evaluate_folder
 
 FACES = {"0--A/a0.jpg": [[20, 16, 40, 48]], "0--A/a1.jpg": []}
 
@@ -178,3 +185,18 @@ def test_a_decompression_bomb_says_so_and_how_to_raise_the_limit(tmp_path, monke
     assert "corrupt" not in message
     monkeypatch.setenv("SAFEFAKES_MAX_IMAGE_PIXELS", "100000")
     assert read_image(path).shape == (200, 300, 3)
+
+
+# --------------------------------------------------------------------------- #
+# evaluate: the official ground truth's own negative width
+# --------------------------------------------------------------------------- #
+def test_ground_truth_written_as_prediction_files_scores_as_officially(wider_val_gt_dir, tmp_path, caplog):
+    gt = read_ground_truth(wider_val_gt_dir)
+    preds = {im.key: np.column_stack([im.boxes, np.linspace(1, 0.5, len(im.boxes))]) for im in gt.images}
+    assert sum(int((p[:, 2] < 0).sum()) for p in preds.values()) == 1  # 39_Ice_Skating_iceskiing_39_583
+    write_predictions(tmp_path / "pred", preds)
+    with caplog.at_level("WARNING"):
+        result = evaluate_folder(tmp_path / "pred", wider_val_gt_dir)
+    assert {s: round(v, 6) for s, v in result.aps.items()} == {"easy": 0.999921, "medium": 0.999952,
+                                                                 "hard": 0.999908}
+    assert "1 predicted box(es)" in caplog.text and "negative width" in caplog.text

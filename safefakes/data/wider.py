@@ -490,8 +490,10 @@ def prediction_path(folder: str | Path, event: str, stem: str) -> Path:
 def parse_prediction(text: str, path: str | Path) -> tuple[str, np.ndarray]:
     """Parse one prediction file -> (image name, (N, 5) float64 x y w h score).
 
-    Malformed lines, NaN or infinite values, negative sizes and a count that
-    disagrees with the lines that follow are errors naming file and line.
+    Malformed lines, NaN or infinite values and a count that disagrees with
+    the lines that follow are errors naming file and line. A negative width or
+    height is read as it is: the official ground truth holds one, and the
+    official tool scores such boxes (they overlap nothing).
     """
     path = Path(path)
     lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
@@ -524,8 +526,6 @@ def parse_prediction(text: str, path: str | Path) -> tuple[str, np.ndarray]:
         if not all(math.isfinite(v) for v in vals):
             raise InputError(path, f"NaN or infinite value in {ln!r}", line=lineno,
                              hint="drop the box or give it a finite score")
-        if vals[2] < 0 or vals[3] < 0:
-            raise InputError(path, f"negative box width or height in {ln!r}", line=lineno)
         out[k] = vals
     return name, out
 

@@ -7,6 +7,7 @@ nothing outside the named folders is read or written.
 
 from __future__ import annotations
 
+import errno
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 import pytest
 from builders import make_split, tree
 
+from safefakes import cli
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
@@ -200,3 +202,40 @@ def test_ground_truth_written_as_prediction_files_scores_as_officially(wider_val
     assert {s: round(v, 6) for s, v in result.aps.items()} == {"easy": 0.999921, "medium": 0.999952,
                                                                  "hard": 0.999908}
     assert "1 predicted box(es)" in caplog.text and "negative width" in caplog.text
+
+
+# --------------------------------------------------------------------------- #
+# Storage trouble, empty annotations, stale outputs
+# --------------------------------------------------------------------------- #
+def test_a_read_only_output_folder_is_one_line_not_a_traceback(tmp_path, capsys):
+    import os
+
+    make_split(tmp_path / "orig", FACES, seed=1)
+    (tmp_path / "ro").mkdir()
+    os.chmod(tmp_path / "ro", 0o555)
+    try:
+        if os.access(tmp_path / "ro", os.W_OK):
+            pytest.skip("running as a user who can write anywhere (root)")
+        code = cli.main(["anonymize", str(tmp_path / "orig"), str(tmp_path / "ro" / "out"), "--method", "blur",
+                         "--workers", "1", "--no-progress"])
+    finally:
+        os.chmod(tmp_path / "ro", 0o755)
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert "cannot write" in err and "Permission denied" in err
+
+
+@pytest.mark.parametrize("code, text", [(errno.ENOSPC, "No space left on device"),
+                                         (errno.EROFS, "Read-only file system")])
+def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, code, text):
+    make_split(tmp_path / "orig", FACES, seed=1)
+
+    def full(*args, **kwargs):
+        raise OSError(code, text, str(tmp_path / "anon" / "manifest.csv"))
+
+    monkeypatch.setattr("safefakes.engine.output.write_text_atomic", full)
+    exit_code = cli.main(["anonymize", str(tmp_path / "orig"), str(tmp_path / "anon"), "--method", "blur",
+                          "--workers", "1", "--no-progress"])
+    err = capsys.readouterr().err
+    assert exit_code == 2 and "Traceback" not in err
+    assert text in err and "anon" in err and len(err.strip().splitlines()) == 1

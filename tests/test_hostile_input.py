@@ -26,6 +26,7 @@ from safefakes.data.wider import (
     unsafe_name_problem,
     write_predictions,
 )
+from safefakes.engine.audit import audit_split
 from safefakes.engine.split import anonymize_split
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.evaluation.image_metrics import PairCounts, iter_image_pairs
@@ -239,3 +240,30 @@ def test_a_full_disk_is_one_line_not_a_traceback(tmp_path, capsys, monkeypatch, 
     err = capsys.readouterr().err
     assert exit_code == 2 and "Traceback" not in err
     assert text in err and "anon" in err and len(err.strip().splitlines()) == 1
+
+
+def test_empty_annotations_warn(tmp_path, caplog):
+    (tmp_path / "orig" / "images").mkdir(parents=True)
+    (tmp_path / "orig" / "annotations.txt").write_text("")
+    with caplog.at_level("WARNING"):
+        report = anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1,
+                                 progress=False)
+    assert report.n_images == 0
+    assert "lists no image" in caplog.text and "annotations.txt" in caplog.text
+
+
+def test_a_changed_input_image_is_redone_on_rerun(tmp_path):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
+    stale = (tmp_path / "anon/images/0--A/a0.jpg").read_bytes()
+    # The user replaces an input photo, then reruns the same command.
+    make_split(tmp_path / "other", FACES, seed=2)
+    shutil.copyfile(tmp_path / "other/images/0--A/a0.jpg", tmp_path / "orig/images/0--A/a0.jpg")
+    report = anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1,
+                             progress=False)
+    assert report.n_resumed == 1  # the unchanged faceless image only
+    fresh = (tmp_path / "anon/images/0--A/a0.jpg").read_bytes()
+    assert fresh != stale
+    anonymize_split(tmp_path / "other", tmp_path / "ref", build_anonymizer("blur"), workers=1, progress=False)
+    assert fresh == (tmp_path / "ref/images/0--A/a0.jpg").read_bytes()
+    assert audit_split(tmp_path / "orig", tmp_path / "anon").passed

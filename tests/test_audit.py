@@ -7,12 +7,15 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from builders import make_split
 
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.commands import anonymize as anonymize_command
 from safefakes.data.images import encode_image, read_image, write_image
+from safefakes.data.split import Split
+from safefakes.data.wider import ImageFaces
 from safefakes.engine.audit import audit_split
 from safefakes.engine.split import anonymize_split
 
@@ -124,7 +127,7 @@ def _paste(anon: Path, orig: Path, name: str, box, shift=(0, 0), quality=95, sub
     (anon / "images" / name).write_bytes(encode_image(out, ".jpg", quality, subsampling))
 
 
-@pytest.mark.parametrize("quality", [50, 75, 90, 100])
+@pytest.mark.parametrize("quality", [50, 75, 90, 95, 100])
 @pytest.mark.parametrize("subsampling", ["4:4:4", "4:2:0"])
 def test_the_original_image_re_encoded_is_caught(dirs, quality, subsampling):
     orig, anon = dirs
@@ -205,3 +208,64 @@ def test_an_external_split_is_audited_with_every_face(dirs, tmp_path):
     (ext / "annotations.txt").write_text(text)
     report = audit_split(orig, ext)
     assert any(f.check == "run" and "other images or boxes" in f.message for f in report.failures)
+
+
+# --------------------------------------------------------------------------- #
+# --reid: the identity check
+# --------------------------------------------------------------------------- #
+def test_reid_with_dlib_on_a_real_photo(tmp_path):
+    from skimage import data
+
+    write_image(tmp_path / "orig/images/e/astronaut.jpg", data.astronaut())
+    # her face in skimage's astronaut
+    Split(tmp_path / "orig", [ImageFaces("e/astronaut.jpg", np.array([[175, 70, 80, 100]]))]).save_metadata()
+    anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blackout"), workers=1, progress=False)
+    report = audit_split(tmp_path / "orig", tmp_path / "anon", reid=True)
+    assert report.passed, report.format()
+    assert report.reid == "dlib" and report.n_reid_checked == 1
+    # the original photo re-saved over the output: both checks name the face
+    (tmp_path / "anon/images/e/astronaut.jpg").write_bytes(encode_image(data.astronaut(), ".jpg", 95, "4:2:0"))
+    report = audit_split(tmp_path / "orig", tmp_path / "anon", reid=True)
+    assert sorted((f.check, f.image, f.face_index) for f in report.failures) == [
+        ("reid", "e/astronaut.jpg", 0), ("survival", "e/astronaut.jpg", 0)]
+    assert "identity check:  1 faces judged with dlib" in report.format()
+
+
+@pytest.mark.slow
+def test_reid_with_the_synthetic_recognizer(tmp_path):
+    from safefakes.data.synthetic import generate
+    from safefakes.evaluation.leakage import save_recognizer, train_recognizer_on_split
+
+    generate(tmp_path / "synth", seed=4, train_images=1, val_images=16, crops=240, workers=1)
+    val = tmp_path / "synth" / "val"
+    save_recognizer(train_recognizer_on_split(tmp_path / "synth" / "crops", steps=300), tmp_path / "rec.pt")
+    anonymize_split(val, tmp_path / "anon", build_anonymizer("blackout"), workers=1, progress=False)
+    report = audit_split(val, tmp_path / "anon", reid=True, recognizer=tmp_path / "rec.pt", min_reid_size=24)
+    assert report.reid == "synthetic-identity" and report.n_reid_checked >= 4, report.format()
+    assert not [f for f in report.failures if f.check == "reid"], report.format()
+    # every output image replaced by its original: the recognizer finds people again (this small
+    # one, 300 steps on 240 crops, re-identifies only some originals at its 5 % false-match distance;
+    # the survival check catches every judged face)
+    for path in (val / "images").rglob("*.jpg"):
+        (tmp_path / "anon/images" / path.relative_to(val / "images")).write_bytes(path.read_bytes())
+    report = audit_split(val, tmp_path / "anon", reid=True, recognizer=tmp_path / "rec.pt", min_reid_size=24)
+    assert [f for f in report.failures if f.check == "reid"], report.format()
+    assert len([f for f in report.failures if f.check == "survival"]) == report.n_survival_checked > 0
+
+
+def test_a_16_bit_png_original_copied_over_is_caught(tmp_path):
+    """Read by bit depth, a dark 16-bit PNG and its 8-bit anonymized copy compare as they should."""
+    from PIL import Image
+
+    rng = np.random.default_rng(3)
+    arr = (rng.normal(1028, 300, (60, 80)).clip(0, 65535)).astype(np.uint16)  # a dark photo
+    arr[10:46, 20:50] = (rng.normal(12000, 6000, (36, 30)).clip(0, 65535)).astype(np.uint16)  # a detailed "face"
+    (tmp_path / "orig/images/e").mkdir(parents=True)
+    Image.fromarray(arr).save(tmp_path / "orig/images/e/dark.png")
+    Split(tmp_path / "orig", [ImageFaces("e/dark.png", np.array([[20, 10, 30, 36]]))]).save_metadata()
+    anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
+    assert read_image(tmp_path / "anon/images/e/dark.png")[0:5, 60:].mean() < 10  # stays dark
+    assert audit_split(tmp_path / "orig", tmp_path / "anon").passed
+    (tmp_path / "anon/images/e/dark.png").write_bytes((tmp_path / "orig/images/e/dark.png").read_bytes())
+    report = audit_split(tmp_path / "orig", tmp_path / "anon")
+    assert [(f.check, f.image, f.face_index) for f in report.failures] == [("survival", "e/dark.png", 0)]

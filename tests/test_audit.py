@@ -269,3 +269,15 @@ def test_a_16_bit_png_original_copied_over_is_caught(tmp_path):
     (tmp_path / "anon/images/e/dark.png").write_bytes((tmp_path / "orig/images/e/dark.png").read_bytes())
     report = audit_split(tmp_path / "orig", tmp_path / "anon")
     assert [(f.check, f.image, f.face_index) for f in report.failures] == [("survival", "e/dark.png", 0)]
+
+
+def test_names_in_input_hashes_are_not_followed_outside_the_original(dirs, tmp_path):
+    orig, anon = dirs
+    anonymize_split(orig, anon, build_anonymizer("blur"), workers=1, progress=False)
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the audit's business")
+    with open(anon / "input_hashes.csv", "a") as fh:
+        fh.write("../secret.txt,0000\n")
+    report = audit_split(orig, anon)
+    assert [(f.check, f.image) for f in report.failures] == [("input_unchanged", "../secret.txt")]
+    assert "climbs out" in report.failures[0].message

@@ -267,3 +267,17 @@ def test_a_changed_input_image_is_redone_on_rerun(tmp_path):
     anonymize_split(tmp_path / "other", tmp_path / "ref", build_anonymizer("blur"), workers=1, progress=False)
     assert fresh == (tmp_path / "ref/images/0--A/a0.jpg").read_bytes()
     assert audit_split(tmp_path / "orig", tmp_path / "anon").passed
+
+
+def test_a_negative_width_prediction_is_scored_with_a_warning(tmp_path, caplog):
+    from safefakes.data.wider import GroundTruth, GroundTruthImage, write_ground_truth
+
+    boxes = np.array([[10, 10, 40, 40], [60, 10, -3, 40]], dtype=np.float64)  # like the official GT's quirk
+    kept = {s: np.array([0, 1]) for s in ("easy", "medium", "hard")}
+    write_ground_truth(tmp_path / "gt", GroundTruth(["0--A"], [GroundTruthImage("0--A", "img", boxes, kept)]))
+    write_predictions(tmp_path / "pred", {"0--A/img": np.column_stack([boxes, [0.9, 0.8]])})
+    with caplog.at_level("WARNING"):
+        result = evaluate_folder(tmp_path / "pred", tmp_path / "gt")
+    # the positive box matches; the negative one overlaps nothing, as in the official tool
+    assert result.aps["easy"] == pytest.approx(0.5)
+    assert "1 predicted box(es)" in caplog.text

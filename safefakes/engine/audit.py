@@ -65,7 +65,7 @@ from safefakes.data.anonymized import (
 from safefakes.data.boxes import clip_box
 from safefakes.data.images import decode_image, image_size, write_text_atomic
 from safefakes.data.split import ANNOTATIONS, IMAGES, Split
-from safefakes.data.wider import read_annotations
+from safefakes.data.wider import read_annotations, unsafe_name_problem
 from safefakes.engine.survival import face_detail, survival
 from safefakes.errors import InputError
 from safefakes.evaluation.image_metrics import crop_faces
@@ -243,7 +243,10 @@ def audit_split(
         for rel, digest in read_input_hashes(anonymized_dir).items():
             report.n_input_files_checked += 1
             path = original_dir / rel
-            if not path.exists():
+            problem = unsafe_name_problem(rel)
+            if problem:  # a name in a data file is never followed outside the original's folder
+                fail(AuditFailure("input_unchanged", rel, None, f"{INPUT_HASHES}: {problem}"))
+            elif not path.exists():
                 fail(AuditFailure("input_unchanged", rel, None, f"input file {path} no longer exists"))
             elif sha256_file(path) != digest:
                 fail(AuditFailure("input_unchanged", rel, None,

@@ -281,3 +281,12 @@ def test_names_in_input_hashes_are_not_followed_outside_the_original(dirs, tmp_p
     report = audit_split(orig, anon)
     assert [(f.check, f.image) for f in report.failures] == [("input_unchanged", "../secret.txt")]
     assert "climbs out" in report.failures[0].message
+
+
+def test_a_missing_image_whose_faces_were_all_left_as_is_is_caught(dirs):
+    orig, anon = dirs
+    anonymize_split(orig, anon, build_anonymizer("blur", min_size=60), workers=1, progress=False)
+    assert audit_split(orig, anon).passed
+    (anon / "images/1--B/b0.jpg").unlink()  # both its faces are under 60 px: left as is
+    report = audit_split(orig, anon)
+    assert [(f.check, f.image) for f in report.failures] == [("output", "1--B/b0.jpg")]

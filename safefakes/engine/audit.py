@@ -30,11 +30,11 @@ apply, and 4 and 5 judge every face.
 
 About check 4 (calibrated by ``python -m benchmarks audit``, see README): a
 face re-encoded as JPEG at quality 50 to 100 with 4:4:4 or 4:2:0 chroma,
-pasted in place or shifted by 2-3 px, scored at least 0.85 on skimage's
-photos and 0.90 on the synthetic set; blur, black boxes (box and ellipse),
-full-image blur and pixelation at most 0.23 on the photos and 0.65 on the
-synthetic set (pixelation of the smooth drawn faces; blur and black boxes
-0.27 at most). Hence the threshold 0.75. Faces that cannot be judged are
+pasted in place or shifted by 2-3 px, scored at least 0.847 on skimage's
+photos and 0.870 on the synthetic set; blur, black boxes (box and ellipse),
+full-image blur and pixelation, also re-saved at quality 50 / 4:2:0, at most
+0.226 on the photos and 0.645 on the synthetic set (pixelation of the smooth
+drawn faces; blur and black boxes 0.27 at most). Hence the threshold 0.75. Faces that cannot be judged are
 counted, not failed: those under ``min_checked_size`` px (16: below it, the
 measure of a black box and of a leak overlap), and featureless ones, whose
 detail is under ``min_detail`` grey levels RMS (a flat patch: no method has

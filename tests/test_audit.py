@@ -290,3 +290,17 @@ def test_a_missing_image_whose_faces_were_all_left_as_is_is_caught(dirs):
     (anon / "images/1--B/b0.jpg").unlink()  # both its faces are under 60 px: left as is
     report = audit_split(orig, anon)
     assert [(f.check, f.image) for f in report.failures] == [("output", "1--B/b0.jpg")]
+
+
+def test_workers_give_the_same_report_and_the_command_audits_an_external_split(dirs, tmp_path, capsys):
+    orig, _ = dirs
+    ext = tmp_path / "ext"
+    _external_copy(orig, ext, "blur")
+    (ext / "images/1--B/b0.jpg").write_bytes((orig / "images/1--B/b0.jpg").read_bytes())
+    assert audit_split(orig, ext, workers=1).to_dict() == audit_split(orig, ext, workers=2).to_dict()
+    parser = argparse.ArgumentParser()
+    anonymize_command.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["audit", str(orig), str(ext), "--workers", "2"])
+    assert args.func(args) == 1
+    printed = capsys.readouterr().out
+    assert "external split" in printed and "[survival] 1--B/b0.jpg face 0" in printed

@@ -22,9 +22,10 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    anonymizer="|".join(METHODS),
+    anonymizer="|".join([*METHODS, *EXTERNALS]),
     gan="|".join(GANS),
     conventional="|".join(CONVENTIONAL),
+    external="|".join(EXTERNALS) or "(?!)",
     faces=r"\d+",
     anon_iters=r"\d+",
     det_iters=r"\d+",

@@ -1,4 +1,5 @@
-# Crop sets, GAN training, anonymization of the detector's train split, and its audit.
+# Crop sets, GAN training, anonymization of the detector's train split (or the import
+# of one anonymized by another tool), and its audit.
 
 
 rule widerface_crop_set:
@@ -124,6 +125,26 @@ rule anonymize_gan:
         code=lambda w: script_code("anonymize_gan.py", *method_modules(w.gan)),
     script:
         "../workflow_scripts/anonymize_gan.py"
+
+
+rule import_external_split:
+    input:
+        original=data_dir("train"),
+    output:
+        split=directory(
+            f"{RESULTS}/runs/anonymizer~{{external}}/faces~0/anon_iters~0/train"
+        ),
+    log:
+        f"{LOGS}/runs/anonymizer~{{external}}/import.log",
+    benchmark:
+        f"{BENCH}/runs/anonymizer~{{external}}/import.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        path=lambda w: config["external_splits"][w.external]["path"],
+        code=script_code("import_external.py"),
+    script:
+        "../workflow_scripts/import_external.py"
 
 
 rule audit:

@@ -20,6 +20,8 @@ SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 # The one list of methods is the registry (METHODS).
 CONVENTIONAL = methods_of_kind(CONVENTIONAL_KIND)
 GANS = methods_of_kind(GAN_KIND)
+# Splits anonymized by other tools (kind "external"), named in the config.
+EXTERNALS = list(config.get("external_splits", {}))
 check_anonymizer_blocks(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 )
@@ -75,7 +77,8 @@ def method_defaults(method):
     if method in GANS:
         block = method_config(method)
         return block["faces"], block["anon_iters"]
-    method_config(method)
+    if method not in EXTERNALS:
+        method_config(method)
     return 0, 0
 
 
@@ -221,8 +224,13 @@ def all_metric_files():
 
 
 def example_methods():
-    """method -> its config block, for every method of the grid."""
-    return {m: method_config(m) for m in sorted({m for m, *_ in grid()})}
+    """method -> its config block, for every method of the grid this project runs
+    (an external split is another tool's output: there is nothing to run on val)."""
+    return {
+        m: method_config(m)
+        for m in sorted({m for m, *_ in grid()})
+        if m not in EXTERNALS
+    }
 
 
 def example_models():
@@ -242,6 +250,8 @@ def check_paths():
                 f"data.widerface.root: {root!r} is not a folder (it must hold WIDER_train, "
                 "WIDER_val, wider_face_split and eval_tools/ground_truth)"
             )
+    # An external split's folder is checked when it is imported, not here: the
+    # other tool needs the train split that this workflow generates first.
     used_faces = {f for m, f, _, _ in grid() if m in GANS}
     for i, entry in enumerate(config["crop_sets"]):
         if entry["faces"] in used_faces and entry["source"] in (

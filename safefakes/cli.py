@@ -7,16 +7,18 @@ handler, so that ``safefakes --help`` and ``safefakes evaluate`` start fast.
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import sys
 
 from safefakes import __version__
-from safefakes.commands import synth, evaluate, metrics, tables, gan, anonymize, detector
+from safefakes.commands import anonymize, detector, evaluate, gan, metrics, synth, tables
 from safefakes.errors import SafeFakesError
 
 # Each module has ``add_parser(subparsers)``, which registers one or more
 # sub-commands and sets ``func`` (args -> exit code) on each.
 COMMANDS = (synth, evaluate, metrics, tables, gan, anonymize, detector,)
+_STORAGE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -44,6 +46,15 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except SafeFakesError as exc:
         print(f"safefakes {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        # What the file system refused (a read-only folder, a full disk): one line, not a traceback.
+        if exc.errno not in _STORAGE_ERRORS:
+            raise
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"safefakes {args.command}: error: cannot write{where}: {exc.strerror or exc} "
+              "(free some space or choose a folder you can write to, then rerun the same command: "
+              "finished work is kept)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"safefakes {args.command}: interrupted", file=sys.stderr)

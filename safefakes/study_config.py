@@ -25,7 +25,9 @@ def check_anonymizer_blocks(config: dict, schema_path: str | Path) -> None:
     schema_path: the config's JSON schema (YAML), whose ``$defs`` describe the blocks.
 
     Raises ValueError naming the config key and what to do: an unknown method
-    name (in a block or an experiment), or a block of the wrong shape.
+    name (in a block or an experiment; an experiment may also name one of the
+    config's ``external_splits``), an external split named like a method, or
+    a block of the wrong shape.
     """
     schema = yaml.safe_load(Path(schema_path).read_text(encoding="utf-8"))
     known = ", ".join(METHODS)
@@ -40,10 +42,16 @@ def check_anonymizer_blocks(config: dict, schema_path: str | Path) -> None:
         for error in _validator(schema, definition).iter_errors(block):
             where = ".".join(str(p) for p in error.absolute_path)
             problems.append(f"anonymizers.{name}{'.' + where if where else ''}: {error.message}")
+    externals = config.get("external_splits", {}) or {}
+    for name in externals:
+        if name in METHODS:
+            problems.append(f"external_splits.{name}: the name of a method of this project; choose another")
     for exp_name, experiment in config.get("experiments", {}).items():
         for method in experiment.get("methods", []):
-            if method not in METHODS:
-                problems.append(f"experiments.{exp_name}.methods: unknown method {method!r}; known: {known}")
+            if method not in METHODS and method not in externals:
+                problems.append(f"experiments.{exp_name}.methods: unknown method {method!r}; known: {known}"
+                                + (f", and the external splits {', '.join(externals)}" if externals else
+                                   " (or name a split of another tool under external_splits)"))
     if problems:
         raise ValueError("config:\n  " + "\n  ".join(problems))
 

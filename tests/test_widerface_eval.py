@@ -384,13 +384,16 @@ def test_split_folder_as_ground_truth(tmp_path):
     assert [r.curves[s].n_faces for s in SUBSETS] == [1, 2, 4]
 
 
-def test_empty_prediction_folder_counts_every_image_missing(folders, tmp_path, caplog):
-    gt, _, gt_dir, _ = folders
+def test_empty_or_flat_prediction_folder_is_an_error(folders, tmp_path):
+    _, _, gt_dir, _ = folders
     (tmp_path / "empty").mkdir()
-    r = evaluate_folder(tmp_path / "empty", gt_dir)
-    assert r.aps == {"easy": 0.0, "medium": 0.0, "hard": 0.0}
-    assert r.n_missing == len(gt.images) and r.n_detections == 0
-    assert "no prediction files" in caplog.text
+    with pytest.raises(InputError, match="no prediction files") as err:
+        evaluate_folder(tmp_path / "empty", gt_dir)
+    assert err.value.path == tmp_path / "empty"
+    # Files written straight into the folder instead of per event
+    (tmp_path / "empty" / "img_1.txt").write_text("img_1\n0\n")
+    with pytest.raises(InputError, match="directly in the folder \\(img_1.txt"):
+        evaluate_folder(tmp_path / "empty", gt_dir)
 
 
 def test_folder_prediction_for_unknown_image(folders):
@@ -408,7 +411,6 @@ def test_folder_prediction_for_unknown_image(folders):
         ("img_1\n1\n1 2 3 4 high\n", 3, "expected numbers"),
         ("img_1\n2\n1 2 3 4 0.5\n1 2 3 4 nan\n", 4, "NaN or infinite"),
         ("img_1\n1\n1 2 3 4 -inf\n", 3, "NaN or infinite"),
-        ("img_1\n1\n1 2 -3 4 0.5\n", 3, "negative box width"),
         ("img_1\n3\n1 2 3 4 0.5\n", 2, "count line says 3"),
     ],
 )

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from conftest import REPO
 
 SNAKEMAKE = [sys.executable, "-m", "snakemake"]
@@ -181,3 +180,33 @@ def test_snakefmt_check():
     files = [str(REPO / "Snakefile"), *map(str, sorted((REPO / "rules").glob("*.smk")))]
     proc = subprocess.run([snakefmt, "--check", *files], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_split_of_another_tool_is_one_more_method(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["external_splits"] = {"othertool": {"path": str(tmp_path / "theirs")}}
+    config["experiments"]["methods"]["methods"].append("othertool")
+    cfg_path = tmp_path / "ext.yaml"
+    cfg_path.write_text(yaml.safe_dump(config))
+    out = snakemake(tmp_path, "-n", "--configfile", str(cfg_path)).stdout
+    counts = job_counts(out)
+    assert counts["import_external_split"] == 1
+    assert counts["audit"] == counts["image_metrics"] == 4 + 5 + 1
+    assert counts["train_detector"] == 14 + 1
+    point = "results/runs/anonymizer~othertool/faces~0/anon_iters~0"
+    assert planned_inputs(out, "import_external_split")[f"{point}/train"] == ["results/data/synthetic/train"]
+    assert f"{point}/audit.json" in planned_inputs(out, "train_detector")[f"{point}/det_iters~400/detector.pt"]
+
+
+@pytest.mark.parametrize("externals, method, fragment", [
+    ({"blur": {"path": "x"}}, "blur", "external_splits.blur: the name of a method"),
+    ({}, "othertool", "external_splits"),
+])
+def test_external_split_names_are_checked(tmp_path, externals, method, fragment):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["external_splits"] = externals
+    config["experiments"]["ext"] = {"methods": [method], "det_iters": [400]}
+    cfg_path = tmp_path / "ext.yaml"
+    cfg_path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(cfg_path), check=False)
+    assert proc.returncode != 0 and fragment in proc.stdout + proc.stderr

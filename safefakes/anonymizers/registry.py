@@ -30,7 +30,11 @@ REFERENCE = "reference"
 CONVENTIONAL = "conventional"
 #: Learned anonymizers that paint a new face (trained on a face-crop set).
 GAN = "gan"
-KINDS = (REFERENCE, CONVENTIONAL, GAN)
+#: A split anonymized by another tool, named in the study's config
+#: (``external_splits``); no entry of METHODS has this kind: this project
+#: does not run those tools, it only measures their output.
+EXTERNAL = "external"
+KINDS = (REFERENCE, CONVENTIONAL, GAN, EXTERNAL)
 
 
 @dataclass(frozen=True)

@@ -76,24 +76,38 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "audit", formatter_class=FORMATTER,
         help="check that an anonymized split, or an anonymize-images output, hides every face it should",
-        description="Check an anonymized split against its original: every face the manifest marks as "
-                    "changed differs from the original inside its box, no face is missing from the "
-                    "manifest, faces left as is are exactly those below the minimum size, and the "
-                    "original's files are unchanged. Given an anonymize-images output instead (ORIGINAL = the "
-                    "folder it read), find the faces of the original photos again and fail when one is still "
-                    "found in the copy (with --reid: found and recognised). Exits 1 when any check fails.",
+        description="Check an anonymized split against its original: no face the manifest marks as "
+                    "changed still holds the original's detail (re-encoded, re-saved or shifted by a few "
+                    "pixels), no face is missing from the manifest, faces left as is are exactly those "
+                    "below the minimum size, every image is there, and the original's files are "
+                    "unchanged. A split written by another tool (no manifest.csv) is audited with every "
+                    "annotated face taken as meant to be anonymized. Given an anonymize-images output instead "
+                    "(ORIGINAL = the folder it read), find the faces of the original photos again and fail when "
+                    "one is still found in the copy (with --reid: found and recognised). Exits 1 when any "
+                    "check fails.",
     )
     p.add_argument("original", metavar="ORIGINAL", help="the original split folder (or photo folder)")
     p.add_argument("anonymized", metavar="ANONYMIZED", help="the anonymized split folder (or anonymize-images "
                    "output)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the full report as JSON to FILE")
-    p.add_argument("--min-diff", type=float, default=1.0,
-                   help="mean absolute difference (grey levels, 0-255) a changed face must show; "
-                        "raise it for JPEG quality below 90")
+    p.add_argument("--max-survival", type=float, default=0.75,
+                   help="a changed face whose survival (share of the original's detail still in place, "
+                        "0-1) is above this fails")
+    p.add_argument("--min-detail", type=float, default=4.0,
+                   help="faces with less detail than this (grey levels RMS) are counted as featureless, "
+                        "not judged")
     p.add_argument("--min-size", type=float, default=argparse.SUPPRESS,
                    help="minimum face size (px) the run should have used (default: the one it recorded)")
-    p.add_argument("--min-checked-size", type=int, default=8,
-                   help="faces smaller than this (px) are not difference-checked")
+    p.add_argument("--min-checked-size", type=int, default=16,
+                   help="faces smaller than this (px) are not judged by survival (counted)")
+    p.add_argument("--reid", action="store_true",
+                   help="also fail faces whose recognizer descriptor still matches the original's (dlib on "
+                        "photos; the synthetic recognizer on a split with identity vectors). On an "
+                        "anonymize-images output: fail only faces still found and recognised by dlib "
+                        "(descriptor distance below 0.6)")
+    p.add_argument("--recognizer", metavar="FILE", default=None,
+                   help="--reid on the synthetic set: a recognizer from `safefakes train-recognizer` "
+                        "(default: trained on the 'crops' split next to ORIGINAL)")
     p.add_argument("--workers", type=int, default=1, help="processes for the per-image checks")
     _folder_audit_arguments(p)
     p.set_defaults(func=run_audit)
@@ -105,9 +119,6 @@ def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:
         "anonymize-images outputs",
         "When ANONYMIZED is an anonymize-images output, the audit finds the faces of each original photo again "
         "and fails when one is still found in the copy (with --reid: still found and recognised by dlib).")
-    g.add_argument("--reid", action="store_true",
-                   help="also compare each face with dlib's recognizer; fail only on faces still found and "
-                        "recognised (descriptor distance below 0.6)")
     g.add_argument("--detector", choices=("hog", "cnn"), default=None,
                    help="detector of the audit (default: the run's own settings); cnn also catches turned faces")
     g.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the run's)")
@@ -220,8 +231,9 @@ def run_audit(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         return 0 if folder_report.passed else 1
 
-    report = audit_split(args.original, args.anonymized, min_mean_abs_diff=args.min_diff,
-                         min_size=getattr(args, "min_size", None), min_checked_size=args.min_checked_size,
+    report = audit_split(args.original, args.anonymized, max_survival=args.max_survival,
+                         min_detail=args.min_detail, min_size=getattr(args, "min_size", None),
+                         min_checked_size=args.min_checked_size, reid=args.reid, recognizer=args.recognizer,
                          workers=args.workers)
     print(report.format())
     if args.json:

@@ -15,7 +15,8 @@ def add_parser(subparsers) -> None:
                     "(for `safefakes anonymize --checkpoint`), losses.csv, samples/*.png and periodic checkpoints.")
     p.add_argument("crops", metavar="CROPS", help="crop set folder")
     p.add_argument("out_dir", metavar="OUT_DIR", help="training folder")
-    p.add_argument("--method", default="deepprivacy", choices=methods_of_kind(GAN), help="the GAN (default deepprivacy)")
+    p.add_argument("--method", default="deepprivacy", choices=methods_of_kind(GAN),
+                   help="the GAN (default deepprivacy)")
     p.add_argument("--preset", default="mini", choices=["mini", "paper"],
                    help="model and schedule sizes (default mini: 32 px, a few minutes on 2 CPU cores; "
                         "paper: 128 px, GPU)")
@@ -30,7 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--critic-steps", type=int, default=None,
                    help="critic updates per generator update (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUT_DIR")
+    p.add_argument("--resume", action="store_true",
+                   help="continue from the newest checkpoint in OUT_DIR (refused when its settings differ "
+                        "or it is already past --iterations)")
     p.add_argument("--start-from", metavar="CHECKPOINT", default=None,
                    help="continue the final checkpoint.pt of a shorter run with the same settings "
                         "(a run to N images is the start of a longer one)")

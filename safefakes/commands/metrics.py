@@ -24,7 +24,9 @@ def add_parser(subparsers) -> None:
                     "(AlexNet), FID (Inception pool features) and the re-identification rates.",
     )
     p.add_argument("original", metavar="ORIGINAL_SPLIT", help="the split that was anonymized")
-    p.add_argument("anonymized", metavar="ANONYMIZED_SPLIT", help="the anonymized split (with manifest.csv)")
+    p.add_argument("anonymized", metavar="ANONYMIZED_SPLIT",
+                   help="the anonymized split (with manifest.csv; without one, as written by another tool, "
+                        "every annotated face is compared)")
     p.add_argument("--json", required=True, metavar="FILE", help="where to write image_metrics.json")
     p.add_argument("--per-face", metavar="CSV", help="also write per-face l1, l2, ssim, lpips")
     p.add_argument("--lpips-weights", metavar="FILE",

@@ -84,9 +84,13 @@ def to_rgb(img: Image.Image) -> np.ndarray:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     elif img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # By bit depth, never by the image's own maximum: a dark 16-bit photo
+        # stays dark (the audit compares pixels with the original's).
+        # Pillow reads 16-bit grey PNG and TIFF as I;16 or I: 0..65535.
         arr = np.asarray(img, dtype=np.float64)
-        top = max(float(arr.max()), 1.0)
-        img = Image.fromarray((arr / top * 255.0).round().astype(np.uint8))
+        if arr.size and (arr.min() < 0 or arr.max() > 65535):
+            raise ValueError(f"{img.mode} pixels outside 0..65535: not a 16-bit image this tool can convert")
+        img = Image.fromarray((arr / 257.0).round().astype(np.uint8))
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
@@ -151,10 +155,25 @@ def _decode_jpeg_fast(data: bytes) -> np.ndarray | None:
 
 def decode_image(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     """Decode encoded image bytes to an RGB uint8 array (H, W, 3)."""
+    apply_pixel_limit()
     image = _decode_jpeg_fast(data)
     if image is not None:
         return image
     return _decode_pil(data, path)
+
+
+#: Environment variable that raises (or lowers) Pillow's decompression-bomb limit, in pixels.
+MAX_PIXELS_VARIABLE = "SAFEFAKES_MAX_IMAGE_PIXELS"
+
+
+def apply_pixel_limit() -> None:
+    """Set Pillow's decompression-bomb limit from ``SAFEFAKES_MAX_IMAGE_PIXELS`` (when set)."""
+    value = os.environ.get(MAX_PIXELS_VARIABLE)
+    if value:
+        try:
+            Image.MAX_IMAGE_PIXELS = int(value)
+        except ValueError:
+            raise InputError(Path(MAX_PIXELS_VARIABLE), f"expected a number of pixels, found {value!r}") from None
 
 
 def _decode_pil(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
@@ -166,8 +185,14 @@ def _decode_pil(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
                 # EXIF orientation is deliberately ignored: WIDER boxes refer to
                 # the stored pixel grid, not to the displayed orientation.
                 return to_rgb(img)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError,
-            Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise InputError(
+            path,
+            f"image larger than the pixel limit ({exc})",
+            hint=f"the file may be a decompression bomb; if you trust it, raise the limit: "
+                 f"{MAX_PIXELS_VARIABLE}=<pixels> in the environment",
+        ) from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputError(
             path,
             f"cannot decode image ({exc})",
@@ -191,11 +216,15 @@ def read_image(path: str | Path) -> np.ndarray:
 def image_size(path: str | Path) -> tuple[int, int]:
     """(width, height) from the header alone."""
     path = Path(path)
+    apply_pixel_limit()
     try:
         with Image.open(path) as img:
             return img.size
     except FileNotFoundError as exc:
         raise InputError(path, "image file not found") from exc
+    except Image.DecompressionBombError as exc:
+        raise InputError(path, f"image larger than the pixel limit ({exc})",
+                         hint=f"if you trust the file, raise the limit: {MAX_PIXELS_VARIABLE}=<pixels>") from exc
     except (UnidentifiedImageError, OSError) as exc:
         raise InputError(path, f"cannot read image header ({exc})") from exc
 

@@ -110,7 +110,7 @@ def _parse_ints(fields: list[str], path: Path, lineno: int, what: str) -> list[i
             except ValueError:
                 raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno) from None
             if not math.isfinite(value) or value != int(value) or abs(value) >= _MAX_ABS:
-                raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno)
+                raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno) from None
             out.append(int(value))
     return out
 
@@ -129,6 +129,26 @@ def parse_annotations(text: str, path: str | Path = "<annotations>") -> list[Ima
 
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".JPG", ".JPEG", ".PNG")
+
+
+def unsafe_name_problem(name: str) -> str | None:
+    """Why an image name from a data file may not be used as a path under its folder, or None.
+
+    Names in annotation files are data, not trusted paths: an absolute path or
+    a ``..`` component would make a command read or write outside the folders
+    the user named (an absolute name would even make ``anonymize`` write over
+    that file).
+    """
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        return f"absolute image path {name!r}: image names are relative to the split's images/ folder"
+    parts = name.split("/")
+    if ".." in parts:
+        return f"image path {name!r} climbs out of the split's images/ folder ('..')"
+    if any(part in ("", ".") for part in parts) or "\0" in name:
+        return f"image path {name!r} has an empty or '.' component"
+    return None
+
+
 _ZERO_LINE = "0 0 0 0 0 0 0 0 0 0"
 
 
@@ -145,7 +165,8 @@ def _parse_plain(lines: list[str]) -> list[ImageFaces] | None:
     i, n = 0, len(lines)
     while i < n:
         name = lines[i].replace("\\", "/")
-        if not name.endswith(_IMAGE_SUFFIXES) or name in seen or i + 1 >= n:
+        if not name.endswith(_IMAGE_SUFFIXES) or name in seen or i + 1 >= n or "/." in f"/{name}" \
+                or name.startswith("/") or ":" in name or "//" in name:
             return None
         seen.add(name)
         count_text = lines[i + 1]
@@ -195,6 +216,10 @@ def _parse_checked(lines: list[str], path: Path) -> list[ImageFaces]:
         if os.path.splitext(name)[1].lower() not in {".jpg", ".jpeg", ".png"}:
             raise InputError(path, f"expected an image path ending in .jpg or .png, found {name!r}",
                              line=name_line, hint="each record is: path line, count line, one line per face")
+        problem = unsafe_name_problem(name)
+        if problem:
+            raise InputError(path, problem, line=name_line,
+                             hint="write the image's path relative to images/, e.g. 0--Parade/0_Parade_1.jpg")
         if name in seen:
             raise InputError(path, f"image {name!r} listed twice (first on line {seen[name]})", line=name_line)
         seen[name] = name_line
@@ -453,14 +478,22 @@ def _save_mat(path: Path, data: dict) -> None:
 # Prediction folders
 # --------------------------------------------------------------------------- #
 def prediction_path(folder: str | Path, event: str, stem: str) -> Path:
+    """``folder/<event>/<stem>.txt``; names that would leave ``folder`` are refused."""
+    problem = unsafe_name_problem(f"{event}/{stem}" if event else stem) if stem and "/" not in stem \
+        else f"image name {stem!r} is not a single path component"
+    if problem:
+        raise InputError(Path(folder), f"no prediction file written: {problem}",
+                         hint="prediction files must stay inside the prediction folder")
     return Path(folder) / event / f"{stem}.txt"
 
 
 def parse_prediction(text: str, path: str | Path) -> tuple[str, np.ndarray]:
     """Parse one prediction file -> (image name, (N, 5) float64 x y w h score).
 
-    Malformed lines, NaN or infinite values, negative sizes and a count that
-    disagrees with the lines that follow are errors naming file and line.
+    Malformed lines, NaN or infinite values and a count that disagrees with
+    the lines that follow are errors naming file and line. A negative width or
+    height is read as it is: the official ground truth holds one, and the
+    official tool scores such boxes (they overlap nothing).
     """
     path = Path(path)
     lines = [ln.strip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
@@ -493,8 +526,6 @@ def parse_prediction(text: str, path: str | Path) -> tuple[str, np.ndarray]:
         if not all(math.isfinite(v) for v in vals):
             raise InputError(path, f"NaN or infinite value in {ln!r}", line=lineno,
                              hint="drop the box or give it a finite score")
-        if vals[2] < 0 or vals[3] < 0:
-            raise InputError(path, f"negative box width or height in {ln!r}", line=lineno)
         out[k] = vals
     return name, out
 
@@ -545,6 +576,6 @@ __all__ = [
     "ATTRIBUTES", "SUBSETS", "SUBSET_MIN_HEIGHT", "MAT_FILES",
     "ImageFaces", "parse_annotations", "read_annotations", "format_annotations", "write_annotations",
     "GroundTruthImage", "GroundTruth", "read_ground_truth", "write_ground_truth",
-    "prediction_path", "parse_prediction", "read_prediction", "read_predictions",
+    "unsafe_name_problem", "prediction_path", "parse_prediction", "read_prediction", "read_predictions",
     "format_prediction", "write_prediction", "write_predictions",
 ]

@@ -1,7 +1,9 @@
 """Running the images: serially in this process, or in a pool of worker processes.
 
 Workers take chunks of contiguous images (at most ``MAX_CHUNK``); images that
-an earlier, interrupted run journaled (and whose output exists) are skipped.
+an earlier, interrupted run journaled (and whose output exists, and whose
+input still has the SHA-256 the journal recorded) are skipped; an input that
+changed since is redone.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Iterable
 from tqdm import tqdm
 
 from safefakes.anonymizers.base import Anonymizer
+from safefakes.data.anonymized import sha256_file
 from safefakes.engine.journal import read_journals
 from safefakes.engine.methods import AnonymizerSource, KeypointProvider
 from safefakes.engine.worker import STATE, Settings, close_journal, init_worker, process_chunk
@@ -49,10 +52,13 @@ def run_images(
     todo = []
     journal = read_journals(settings.parts) if resume else {}
     output_root = os.fspath(settings.output_images)
+    input_root = os.fspath(settings.input_images)
     for task in tasks:
         done = journal.get(task[0])
         if done is not None and not os.path.exists(os.path.join(output_root, task[0])):
             done = None
+        if done is not None and done[0].get("sha256") and not _same_input(input_root, task[0], done[0]["sha256"]):
+            done = None  # the input image changed since: its output is stale, redo it
         if done is not None:
             records[task[0]] = done
         else:
@@ -72,6 +78,13 @@ def run_images(
     finally:
         bar.close()
     return records, n_resumed
+
+
+def _same_input(input_root: str, name: str, digest: str) -> bool:
+    try:
+        return sha256_file(os.path.join(input_root, name)) == digest
+    except OSError:
+        return False  # gone or unreadable: the worker reports it
 
 
 def default_start_method() -> str:

@@ -104,6 +104,8 @@ def anonymize_split(
     # The sidecars (keypoints.json, identities.json, .mat) are copied and hashed
     # either way; they are parsed only when the method reads the split's keypoints.
     split = Split.load(input_dir, sidecars=bool(instance.needs_keypoints) and keypoints is None)
+    if not split.images:
+        log.warning("%s lists no image: the anonymized split will be empty", input_dir / ANNOTATIONS)
 
     split_keypoints = None
     if instance.needs_keypoints and keypoints is None and split.keypoints is not None:

@@ -1,7 +1,9 @@
 """How far each anonymized face is from its original: L1, L2, SSIM, LPIPS and FID.
 
 Every anonymized face is paired with the same face of the original split (by
-image name and face index, from the anonymized split's ``manifest.csv``).
+image name and face index, from the anonymized split's ``manifest.csv``; a
+split written by another tool has none, and every annotated face then counts
+as anonymized). The two splits' annotations must agree box for box.
 Faces smaller than ``min_size`` pixels in width or height are skipped (their
 crops are mostly interpolation), and faces the anonymizer left as they were
 (too small, degenerate, outside the image) are not pairs of an anonymization.
@@ -35,9 +37,9 @@ import numpy as np
 import pandas as pd
 
 from safefakes.data.anonymized import Status
+from safefakes.data.anonymized import read_manifest as read_manifest_rows
 from safefakes.data.boxes import clip_box
 from safefakes.data.images import read_image
-from safefakes.data.anonymized import read_manifest as read_manifest_rows
 from safefakes.data.split import Split
 from safefakes.errors import InputError
 
@@ -101,7 +103,12 @@ def iter_image_pairs(
     original = Split.load(original_root)
     anonymized_root = Path(anonymized_root)
     anonymized = Split.load(anonymized_root)
-    statuses = read_manifest(anonymized_root / MANIFEST)
+    # A split written by another tool has no manifest: every annotated face is
+    # then taken as meant to be anonymized.
+    external = not (anonymized_root / MANIFEST).exists()
+    statuses = {} if external else read_manifest(anonymized_root / MANIFEST)
+    if external:
+        log.info("%s has no %s: an external split, every annotated face is compared", anonymized_root, MANIFEST)
     counts = counts if counts is not None else PairCounts()
     eligible: list[tuple] = []  # (image, face indices), from the annotations alone
     for im in original.images:
@@ -113,10 +120,17 @@ def iter_image_pairs(
             raise InputError(anonymized_root / "annotations.txt",
                              f"{im.name} has {len(anonymized[im.name])} faces, the original {len(im)}",
                              hint="compare an anonymized split with the split it was made from")
+        differs = np.flatnonzero((anonymized[im.name].boxes != im.boxes).any(axis=1))
+        if differs.size:
+            i = int(differs[0])
+            raise InputError(anonymized_root / "annotations.txt",
+                             f"{im.name} face {i} has box {' '.join(map(str, anonymized[im.name].boxes[i]))}, "
+                             f"the original {' '.join(map(str, im.boxes[i]))}",
+                             hint="compare an anonymized split with the split it was made from")
         image_status = statuses.get(im.name, {})
         candidates = []
         for i, box in enumerate(im.boxes):
-            status = image_status.get(i)
+            status = Status.ANONYMIZED if external else image_status.get(i)
             if status is None:
                 raise InputError(anonymized_root / MANIFEST, f"no row for face {i} of {im.name}",
                                  hint="the manifest lists every annotated face; re-run the anonymizer")

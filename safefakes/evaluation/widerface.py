@@ -324,11 +324,17 @@ def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path,
     """Evaluate a prediction folder (``<event>/<stem>.txt``) against the four ``.mat`` files of ``gt_dir``.
 
     Malformed prediction files and ground truth raise ``InputError`` naming the
-    file and line; so does a prediction for an image the ground truth lacks.
+    file and line; so does a prediction for an image the ground truth lacks,
+    and a folder with no ``<event>/<image>.txt`` file at all.
     """
     pred_dir = Path(pred_dir)
     gt = read_ground_truth(gt_dir)
     predictions = read_predictions(pred_dir)
+    if not predictions:
+        flat = sorted(p.name for p in pred_dir.glob("*.txt"))[:3]
+        raise InputError(pred_dir, "no prediction files: expected one folder per event holding <image>.txt files"
+                         + (f"; found .txt files directly in the folder ({', '.join(flat)}, ...)" if flat else ""),
+                         hint="write predictions as PRED_DIR/<event>/<image>.txt, as `safefakes detect` does")
     known = {im.key for im in gt.images}
     for key in sorted(predictions):
         if key not in known:
@@ -338,10 +344,11 @@ def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path,
                              hint="predict on the split that the ground truth describes, "
                                   "or evaluate against that split's ground-truth folder")
     result = evaluate(gt, predictions, iou_threshold=iou_threshold)
-    if not predictions:
-        log.warning("no prediction files in %s: expected one folder per event holding <image>.txt files, "
-                    "so every AP is 0", pred_dir)
-    elif result.missing:
+    negative = sum(int(((d[:, 2] < 0) | (d[:, 3] < 0)).sum()) for d in predictions.values())
+    if negative:
+        log.warning("%d predicted box(es) in %s have a negative width or height; scored as the official tool "
+                    "does (they overlap no face). The official val ground truth itself holds one.", negative, pred_dir)
+    if result.missing:
         log.warning("%d of %d images have no prediction file in %s (counted as no detections), e.g. %s",
                     result.n_missing, result.n_images, pred_dir, result.missing[0])
     return result

@@ -329,8 +329,10 @@ class Trainer:
         if start_from is not None:
             candidates.append(Path(start_from))
         states = [(path, torch.load(path, map_location="cpu", weights_only=False)) for path in candidates]
-        if start_from is not None:
-            self.check_continuable(*states[-1])
+        # --resume is held to the same rule as --start-from: other settings (batch
+        # size, seed, faces...) or a run already past the asked length are refused.
+        for path, state in states:
+            self.check_continuable(path, state)
         if states:
             path, state = max(states, key=lambda ps: ps[1]["images_shown"])
             self.load_state(state)

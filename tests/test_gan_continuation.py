@@ -41,11 +41,11 @@ def test_a_longer_run_continues_a_shorter_one_bit_for_bit(crop_dir, tmp_path):  
     ("faces", "training faces"),
 ])
 def test_resume_with_other_settings_is_refused(crop_dir, tmp_path, change, fragment):  # noqa: F811
-    data = load_crop_tensors(crop_dir, RES, "deepprivacy7")
+    data = open_crop_dataset(crop_dir, RES, "deepprivacy7")
     first = Trainer(_method(), data, tmp_path / "run", _config(images=40))
     first.train(stop_after_images=20)
     if change == "faces":
-        again = Trainer(_method(), load_crop_tensors(crop_dir, RES, "deepprivacy7", faces=8), tmp_path / "run",
+        again = Trainer(_method(), open_crop_dataset(crop_dir, RES, "deepprivacy7", faces=8), tmp_path / "run",
                         _config(images=40), source={"faces_used": 8})
     else:
         again = Trainer(_method(), data, tmp_path / "run", _config(**{"images": 40, **change}))

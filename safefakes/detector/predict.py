@@ -17,7 +17,9 @@ reference code (``widerface_val.py`` of the authors' release) instead:
 * the union is merged by box voting: boxes overlapping the best remaining one
   by IoU >= 0.3 become their score-weighted mean with the best score; a box
   no other box supports is dropped (``box_vote``). Sizes and overlaps count
-  pixels inclusively (``x2 - x1 + 1``), as the reference does.
+  pixels inclusively (``x2 - x1 + 1``), as the reference does, and the boxes
+  are written as it writes them: ``floor(x1) floor(y1) ceil(x2 - x1 + 1)
+  ceil(y2 - y1 + 1)``.
 """
 
 from __future__ import annotations
@@ -237,8 +239,11 @@ def detect_multiscale(detector: Detector, image: np.ndarray, *, flip: bool = Tru
         dets = _nms_top(dets, nms_iou, PRE_NMS_TOP_K)  # the network's own NMS, per scale
         dets[:, :4] /= step.scale
         parts.append(_keep_sizes(dets, step.keep))
-    dets = box_vote(torch.cat(parts))[:max_boxes]
-    return _to_xywh(dets.reshape(-1, 5))
+    dets = box_vote(torch.cat(parts))[:max_boxes].reshape(-1, 5)
+    # Written as the reference writes its boxes: corners floored, inclusive sizes rounded up.
+    x1, y1 = dets[:, 0].floor(), dets[:, 1].floor()
+    w, h = (dets[:, 2] - dets[:, 0] + 1).ceil(), (dets[:, 3] - dets[:, 1] + 1).ceil()
+    return _to_xywh(torch.stack([x1, y1, x1 + w, y1 + h, dets[:, 4]], 1))
 
 
 def _to_xywh(dets: torch.Tensor) -> np.ndarray:

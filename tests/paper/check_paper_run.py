@@ -21,6 +21,9 @@ from pathlib import Path
 import torch
 
 GANS = ("deepprivacy", "ciagan", "sun2018")
+# The imported crop sets the run's GANs train on. CelebA joins when CIAGAN can
+# train on it (issue 16's importer; see tests/paper/overrides.yaml).
+CROP_SOURCES = ("fdf", "pipa")
 
 
 def load_torch(path: Path) -> dict:
@@ -43,7 +46,7 @@ def check(results: Path, fixtures: Path) -> list[str]:
                f"{images} does not link to the fixture's {folder}/images")
     for name in ("wider_face_val.mat", "wider_easy_val.mat", "wider_medium_val.mat", "wider_hard_val.mat"):
         expect((results / "data" / "widerface" / "val" / name).is_file(), f"val split lacks {name}")
-    for source in ("fdf", "celeba", "pipa"):
+    for source in CROP_SOURCES:
         meta = results / "crops" / source / "crops.json"
         expect(meta.is_file() and json.loads(meta.read_text()).get("source", {}).get("source") == source,
                f"{meta}: not a crop set imported from {source}")

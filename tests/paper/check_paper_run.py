@@ -48,7 +48,7 @@ def check(results: Path, fixtures: Path) -> list[str]:
         expect((results / "data" / "widerface" / "val" / name).is_file(), f"val split lacks {name}")
     for source in CROP_SOURCES:
         meta = results / "crops" / source / "crops.json"
-        expect(meta.is_file() and json.loads(meta.read_text()).get("source", {}).get("source") == source,
+        expect(meta.is_file() and json.loads(meta.read_text()).get("source") == source,
                f"{meta}: not a crop set imported from {source}")
 
     # -- GANs: paper presets, trained and used --------------------------------------------------
@@ -86,7 +86,9 @@ def check(results: Path, fixtures: Path) -> list[str]:
         info = json.loads((run / "predictions" / "detect_info.json").read_text())
         expect(info["multiscale"] is True, f"{run}: predicted without DSFD's multi-scale test")
         scores = json.loads((run / "map.json").read_text())
-        expect(all(0.0 <= scores[s] <= 1.0 for s in ("easy", "medium", "hard")), f"{run}: map.json {scores}")
+        # A subset without faces in the tiny val split has no AP (None); the others are in [0, 1].
+        aps = [scores[s] for s in ("easy", "medium", "hard") if scores[s] is not None]
+        expect(len(aps) > 0 and all(0.0 <= ap <= 1.0 for ap in aps), f"{run}: map.json {scores}")
 
     # -- image metrics with the weight files -----------------------------------------------------
     metrics = sorted((results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/image_metrics.json"))

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test test-cluster setup lint bench clean
+.PHONY: run test test-paper test-cluster setup lint bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -21,6 +21,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The paper preset, scale-reduced (counts only), on fixtures in the real
+# datasets' and weight files' layouts (see tests/paper/run_paper_test.sh).
+test-paper: $(STAMP)
+	bash tests/paper/run_paper_test.sh
 
 # The workflow through the SLURM executor on a one-node cluster started here
 # (needs root; see tests/cluster/run_cluster_test.sh).

@@ -94,10 +94,19 @@ def test_progressive_anchor_loss_sums_both_shots():
     assert math.isclose(float(pal.second.loc), 0.5 + 0.5 + 0.5 * d * d, rel_tol=1e-5)
 
 
-def test_box_vote_merges_overlapping_boxes_by_score():
-    dets = torch.tensor([[0.0, 0.0, 10.0, 10.0, 0.9], [1.0, 0.0, 11.0, 10.0, 0.3], [50.0, 50.0, 60.0, 60.0, 0.5]])
+def test_box_vote_merges_overlapping_boxes_and_drops_lone_ones():
+    dets = torch.tensor([[0.0, 0.0, 10.0, 10.0, 0.9], [1.0, 0.0, 11.0, 10.0, 0.3], [50.0, 50.0, 60.0, 60.0, 0.5],
+                         [100.0, 100.0, 120.0, 120.0, 0.4], [100.0, 100.0, 120.0, 120.0, 0.8]])
     merged = box_vote(dets, iou=0.3)
     assert merged.shape == (2, 5)
+    # Groups in the order of their best scores: the pair led by 0.9, then the one led by 0.8.
     # (0.9 * 0 + 0.3 * 1) / 1.2 = 0.25 and (0.9 * 10 + 0.3 * 11) / 1.2 = 10.25; the score is the best one
     assert torch.allclose(merged[0], torch.tensor([0.25, 0.0, 10.25, 10.0, 0.9]))
-    assert torch.allclose(merged[1], dets[2])
+    assert torch.allclose(merged[1], torch.tensor([100.0, 100.0, 120.0, 120.0, 0.8]))
+    # The box at 50 had no support: gone.
+    assert not ((merged[:, 0] == 50) & (merged[:, 1] == 50)).any()
+    # Overlap counts pixels inclusively: [0, 0, 1, 1] and [1, 1, 2, 2] share 1 of 7 pixels
+    # (IoU 1/7), [0, 0, 2, 2] and [1, 0, 3, 2] share 6 of 12 (0.5; 1/3 without the +1).
+    pair = torch.tensor([[0.0, 0.0, 2.0, 2.0, 0.9], [1.0, 0.0, 3.0, 2.0, 0.5]])
+    assert box_vote(pair, iou=0.45).shape == (1, 5)
+    assert box_vote(torch.zeros((0, 5))).shape == (0, 5)

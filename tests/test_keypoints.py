@@ -79,15 +79,24 @@ def test_keypoint_rcnn_weights_missing_or_wrong(tmp_path):
         build_keypoint_rcnn(bad)
 
 
-def test_match_people_picks_the_person_whose_face_points_are_in_the_box():
-    people = np.zeros((2, 17, 3))
-    people[0, :5] = [[15, 15, 1]] * 5  # face inside box A
-    people[1, :5] = [[65, 65, 1]] * 5  # face inside box B
-    people[1, 1, 2] = 0
+def test_match_people_follows_deepprivacys_wider_rules():
+    people = np.zeros((4, 17, 3))
+    people[0, :5] = [[15, 15, 1]] * 5  # nose and eyes inside box A
+    people[1, :5] = [[65, 65, 0]] * 5  # inside box B; keypoint visibility is not asked
+    people[1, 3:5] = [[500, 500, 1]] * 2  # ears far outside: only nose and eyes count
+    people[2, :3] = [[14, 14, 1], [16, 16, 1], [40, 40, 1]]  # one eye outside box A
+    people[3, :3] = [[10, 10, 1], [20, 20, 1], [15, 15, 1]]  # on box A's edges
     people[:, 5:7] = [[100, 100, 1], [120, 100, 1]]
-    out = match_people(np.array([[10, 10, 10, 10], [60, 60, 10, 10], [200, 200, 5, 5]]), people, np.array([0.9, 0.8]))
-    assert out[0][0].tolist() == [15, 15, 1] and out[1][1, 2] == 0 and out[2] is None
-    assert out[0].shape == (7, 3)
+    boxes = np.array([[10, 10, 10, 10], [60, 60, 10, 10], [200, 200, 5, 5], [10, 10, 10, 10]])
+    out = match_people(boxes, people, np.array([0.5, 0.8, 0.99, 0.9]))
+    # Box A: person 3 (score 0.9, on the edges) before person 0 (0.5); person 2 has an eye outside.
+    assert out[0][0].tolist() == [10, 10, 1]
+    assert out[1][0].tolist() == [65, 65, 1] and out[1][3].tolist() == [500, 500, 1]
+    assert out[2] is None
+    # The same box again: person 3 is taken, so the next free one (person 0) serves it.
+    assert out[3][0].tolist() == [15, 15, 1]
+    assert all(o is None or (o.shape == (7, 3) and (o[:, 2] == 1).all()) for o in out)
+    assert match_people(boxes[:1], np.zeros((0, 17, 3)), np.zeros(0)) == [None]
 
 
 def test_layout_conversions():
@@ -155,9 +164,13 @@ def test_keypoint_rcnn_loads_a_checkpoint_and_runs(tmp_path):
 
     torch.manual_seed(0)
     path = tmp_path / "krcnn.pth"
-    torch.save(keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict(), path)
+    state = keypointrcnn_resnet50_fpn(weights=None, weights_backbone=None).state_dict()
+    # The COCO file holds frozen batch norms: no num_batches_tracked entries.
+    state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, path)
     det = DeepPrivacy7Detector(weights=path, device="cpu", min_score=0.0)
     assert det.source == "keypointrcnn"
+    assert {m.eps for m in det.model.modules() if isinstance(m, torch.nn.BatchNorm2d)} == {0.0}
     det.model.transform.min_size, det.model.transform.max_size = (64,), 64  # keep the test fast
     out = det(np.zeros((64, 64, 3), np.uint8), np.array([[10, 10, 30, 30], [40, 40, 10, 10]]))
     assert len(out) == 2 and all(kp is None or kp.shape == (7, 3) for kp in out)

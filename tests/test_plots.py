@@ -12,6 +12,7 @@ from safefakes.plots.anonymizer_sweeps import (
     plot_map_vs_anonymizer_iterations,
     plot_map_vs_training_faces,
     swept_methods,
+    sweep_rows,
 )
 from safefakes.plots.examples import plot_method_examples
 from safefakes.plots.leakage import plot_leakage_vs_map
@@ -101,6 +102,34 @@ def test_anonymizer_sweeps(table, tmp_path):
     check_written(plot_map_vs_anonymizer_iterations(table, tmp_path / "iters"), "iters")
     with pytest.raises(ValueError, match="faces"):
         plot_map_vs_training_faces(table[table.anonymizer != "deepprivacy"], tmp_path / "none")
+
+
+def paper_grid_table() -> pd.DataFrame:
+    """DeepPrivacy as the paper's grid has it: Fig. 7's sizes at 4M images, Fig. 9's lengths on
+    1.47M faces, the 1.47M / 40M reference model; blur and the original at 60k iterations."""
+    rows = [{"anonymizer": "original", "det_iters": 60000, "faces": np.nan, "anon_iters": np.nan},
+            {"anonymizer": "blur", "det_iters": 60000, "faces": np.nan, "anon_iters": np.nan}]
+    dp = [(38000, 4000000), (100000, 4000000), (1470000, 4000000),
+          (1470000, 800000), (1470000, 10000000), (1470000, 40000000)]
+    rows += [{"anonymizer": "deepprivacy", "det_iters": 60000, "faces": f, "anon_iters": a} for f, a in dp]
+    table = pd.DataFrame(rows)
+    for k, subset in enumerate(("easy", "medium", "hard")):
+        table[subset] = 0.9 - 0.1 * k - 0.001 * np.arange(len(table))
+    return table
+
+
+def test_sweeps_follow_the_axis_with_most_points_and_mark_the_main_model(tmp_path):
+    table = paper_grid_table()
+    line, extra = sweep_rows(table, "faces")
+    # Fig. 7: the three sizes at 4M images, not the 40M main setting's one point.
+    assert sorted(zip(line.faces, line.anon_iters)) == [(38000, 4000000), (100000, 4000000), (1470000, 4000000)]
+    assert list(zip(extra.faces, extra.anon_iters)) == [(1470000, 40000000)]
+    line, extra = sweep_rows(table, "anon_iters")
+    # Fig. 9: the four lengths on 1.47M faces; the main model is on that line.
+    assert sorted(line.anon_iters) == [800000, 4000000, 10000000, 40000000]
+    assert (line.faces == 1470000).all() and len(extra) == 0
+    check_written(plot_map_vs_training_faces(table, tmp_path / "fig7"), "fig7")
+    check_written(plot_map_vs_anonymizer_iterations(table, tmp_path / "fig9"), "fig9")
 
 
 def test_metric_scatter_and_leakage(table, tmp_path):

@@ -78,10 +78,30 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
     cfg_path.write_text(yaml.safe_dump(config))
     out = snakemake(tmp_path, "-n", "--configfile", str(cfg_path)).stdout
     counts = job_counts(out)
-    # Worked out from the paper's grid by hand:
-    # 8 methods x 3 detector lengths = 24 runs, plus DeepPrivacy on 38k and 100k
-    # faces (2) and at 0.8M, 4M, 10M images (3) at 60k iterations: 29 detectors.
-    # GAN models: DeepPrivacy 3 sizes + 3 shorter lengths, CIAGAN, Sun2018 = 8.
+    # Worked out from the paper's grid by hand (Sec. IV), by experiment:
+    detector = "anonymizer~{}/faces~{}/anon_iters~{}/det_iters~{}"
+    methods = ["original", "blur", "blackout", "pixelate", "fullblur", "deepprivacy", "ciagan", "sun2018"]
+    default = {"deepprivacy": (1471253, 40000000), "ciagan": (36000, 3600000), "sun2018": (15000, 2000000)}
+    point = lambda m: default.get(m, (0, 0))  # noqa: E731
+    fig4 = {detector.format(m, *point(m), 60000) for m in methods}
+    fig6 = {detector.format(m, *point(m), d) for m in methods for d in (7500, 15000, 60000)}
+    # Fig. 7: each face set trained for 4M images; Fig. 9: 1.47M faces for 0.8M to 40M images.
+    fig7 = {detector.format("deepprivacy", f, 4000000, 60000) for f in (38000, 100000, 1471253)}
+    fig9 = {detector.format("deepprivacy", 1471253, a, 60000) for a in (800000, 4000000, 10000000, 40000000)}
+    assert (len(fig4), len(fig6), len(fig7), len(fig9)) == (8, 24, 3, 4)
+    runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+)/detector\.pt", out))
+    for experiment in (fig4, fig6, fig7, fig9):
+        assert experiment <= runs
+    # 24 + 3 (Fig. 7) + 2 (Fig. 9's 0.8M and 10M; its 4M is Fig. 7's, its 40M Fig. 4's) = 29.
+    assert runs == fig4 | fig6 | fig7 | fig9 and len(runs) == 29
+    gan = "results/anonymizers/{}/faces~{}/anon_iters~{}/model.pt"
+    trainings = planned_inputs(out, "train_anonymizer")
+    models = {m.removeprefix(str(tmp_path) + "/") for m in trainings}
+    fig7_models = {gan.format("deepprivacy", f, 4000000) for f in (38000, 100000, 1471253)}
+    fig9_models = {gan.format("deepprivacy", 1471253, a) for a in (800000, 4000000, 10000000, 40000000)}
+    others = {gan.format(m, *default[m]) for m in ("ciagan", "sun2018")}
+    assert models == fig7_models | fig9_models | others and len(models) == 8
+    # GAN models: DeepPrivacy 3 sizes at 4M + 3 other lengths, CIAGAN, Sun2018 = 8.
     # Anonymized splits: 4 conventional + 8 GAN = 12, each audited and measured.
     # Crop sets: PIPA with DeepPrivacy's points and with dlib's, FDF, CelebA = 4 imports.
     assert counts == {
@@ -102,18 +122,12 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "all": 1,
         "total": 142,
     }
-    runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+)/detector\.pt", out))
-    assert "anonymizer~deepprivacy/faces~38000/anon_iters~40000000/det_iters~60000" in runs
-    assert "anonymizer~deepprivacy/faces~1471253/anon_iters~800000/det_iters~60000" in runs
-    assert "anonymizer~blur/faces~0/anon_iters~0/det_iters~7500" in runs
-    assert len(runs) == 29
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
-    trainings = planned_inputs(out, "train_anonymizer")
     model = str(tmp_path / "results/anonymizers/deepprivacy/faces~1471253/anon_iters~{}/model.pt")
     for shorter, longer in ((800000, 4000000), (4000000, 10000000), (10000000, 40000000)):
         assert model.format(shorter) in trainings[model.format(longer)]
     assert not any("model.pt" in i for i in trainings[model.format(800000)])
-    assert not any("model.pt" in i for i in trainings[model.format(40000000).replace("1471253", "38000")])
+    assert not any("model.pt" in i for i in trainings[model.format(4000000).replace("1471253", "38000")])
 
 
 def test_missing_paper_paths_are_named(tmp_path):

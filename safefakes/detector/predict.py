@@ -1,10 +1,25 @@
 """Run a trained DSFD on a split and write the official WIDER prediction layout.
 
 Only the second shot is used at test time. The default is one scale (the
-image as it is, shrunk only when it exceeds DSFD's memory cap of 1700 x 1200
-pixels) plus its horizontal flip, merged by NMS. ``multiscale=True`` runs
-DSFD's test pyramid instead: half size for large faces, the base scale and
-its flip, 1.5x and 2x for small faces, merged by box voting.
+image as it is, shrunk only when it exceeds DSFD's size cap) plus its
+horizontal flip, merged by NMS. ``multiscale=True`` runs the test of DSFD's
+reference code (``widerface_val.py`` of the authors' release) instead:
+
+* the size cap: an image is scaled up to ``sqrt(2^31 / 200 / pixels)``, at
+  most 3x (the base scale is that cap when below 1, else 1);
+* the scales: the base scale and its flip; 0.5 and 0.75 (0.5 x the cap when
+  the cap is below 0.75) and 0.25, kept only for boxes longer than 30 px; the
+  enlarged scales (2x, 1.5x, then doubling up to the cap, and the cap itself)
+  and 1.25 / 1.75 / 2.25 within the cap, kept only for boxes shorter than
+  100 px (``multiscale_steps``);
+* each scale is its own detection: scores above the threshold, the best
+  5,000, NMS at ``nms_iou``, as the network's detection layer does;
+* the union is merged by box voting: boxes overlapping the best remaining one
+  by IoU >= 0.3 become their score-weighted mean with the best score; a box
+  no other box supports is dropped (``box_vote``). Sizes and overlaps count
+  pixels inclusively (``x2 - x1 + 1``), as the reference does, and the boxes
+  are written as it writes them: ``floor(x1) floor(y1) ceil(x2 - x1 + 1)
+  ceil(y2 - y1 + 1)``.
 """
 
 from __future__ import annotations
@@ -28,8 +43,14 @@ from safefakes.detector.model import DSFD
 from safefakes.detector.train import build_detector, load_checkpoint
 from safefakes.devices import resolve_device
 
-MAX_PIXELS = 1700 * 1200  # DSFD's test-time cap on image area
-PRE_NMS_TOP_K = 5000
+# DSFD's test-time size cap (reference widerface_val.py): an image is scaled
+# to at most 2^31 / 200 pixels (Caffe's blob limit at its memory factor), and never beyond 3x.
+MAX_TEST_PIXELS = 0x7FFFFFFF / 200.0
+MAX_TEST_SCALE = 3.0
+PRE_NMS_TOP_K = 5000  # candidates per scale, as the reference's detection layer (top_k)
+VOTE_IOU = 0.3  # box voting's overlap (reference bbox_vote)
+LARGE_SIDE = 30  # a shrunk scale keeps boxes whose longer side exceeds this (px, original image)
+SMALL_SIDE = 100  # an enlarged scale keeps boxes whose shorter side is below this
 INFO = "detect_info.json"
 
 
@@ -92,25 +113,87 @@ def _nms_top(dets: torch.Tensor, nms_iou: float, max_boxes: int) -> torch.Tensor
     return dets[keep]
 
 
-def box_vote(dets: torch.Tensor, iou: float = 0.3) -> torch.Tensor:
-    """Merge overlapping boxes into their score-weighted mean (DSFD's multi-scale merge)."""
+def _inclusive_sides(dets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return dets[:, 2] - dets[:, 0] + 1, dets[:, 3] - dets[:, 1] + 1
+
+
+def box_vote(dets: torch.Tensor, iou: float = VOTE_IOU) -> torch.Tensor:
+    """DSFD's box voting: (N, 5) x1 y1 x2 y2 score -> merged boxes, best first.
+
+    The best remaining box takes every box overlapping it by ``iou`` or more
+    (itself included); a group of two or more becomes the score-weighted mean
+    box with the group's best score, a box alone is dropped.
+    """
     if dets.numel() == 0:
         return dets.reshape(0, 5)
     dets = dets[dets[:, 4].argsort(descending=True, stable=True)]
+    w, h = _inclusive_sides(dets)
+    area = w * h
     out = []
     while dets.shape[0]:
-        overlap = box_iou(dets[:1, :4], dets[:, :4])[0]
-        group = overlap >= iou
+        inter_w = (torch.minimum(dets[0, 2], dets[:, 2]) - torch.maximum(dets[0, 0], dets[:, 0]) + 1).clamp(min=0)
+        inter_h = (torch.minimum(dets[0, 3], dets[:, 3]) - torch.maximum(dets[0, 1], dets[:, 1]) + 1).clamp(min=0)
+        inter = inter_w * inter_h
+        group = inter / (area[0] + area - inter) >= iou
         members = dets[group]
+        dets, area = dets[~group], area[~group]
+        if members.shape[0] < 2:
+            continue
         weights = members[:, 4:5]
         merged = (members[:, :4] * weights).sum(0) / weights.sum()
-        out.append(torch.cat([merged, members[:1, 4]]))
-        dets = dets[~group]
-    return torch.stack(out)
+        out.append(torch.cat([merged, members[:, 4].max().reshape(1)]))
+    return torch.stack(out) if out else torch.zeros((0, 5))
+
+
+def max_test_scale(height: int, width: int) -> float:
+    """The reference's largest test scale for an image: its size cap, at most 3x."""
+    return min(MAX_TEST_SCALE, math.sqrt(MAX_TEST_PIXELS / float(height * width)))
 
 
 def _base_shrink(height: int, width: int) -> float:
-    return min(1.0, math.sqrt(MAX_PIXELS / float(height * width)))
+    return min(1.0, max_test_scale(height, width))
+
+
+class ScaleStep(NamedTuple):
+    scale: float
+    flip: bool
+    keep: str  # "all", "large" (longer side > LARGE_SIDE) or "small" (shorter side < SMALL_SIDE)
+
+
+def multiscale_steps(height: int, width: int) -> list[ScaleStep]:
+    """DSFD's multi-scale test of one image, in the reference's order (see the module docstring)."""
+    cap = max_test_scale(height, width)
+    base = min(1.0, cap)
+    scales = [ScaleStep(base, False, "all"), ScaleStep(base, True, "all")]
+    shrunk = 0.5 if cap >= 0.75 else 0.5 * cap
+    scales.append(ScaleStep(shrunk, False, "large"))
+    if cap > 0.75:
+        scales.append(ScaleStep(0.75, False, "large"))
+    big = min(2.0, cap) if cap > 1 else (shrunk + cap) / 2
+    enlarged = [big]
+    if cap > 1.5:
+        enlarged.append(1.5)
+    if cap > 2:
+        big *= 2
+        while big < cap:
+            enlarged.append(big)
+            big *= 2
+        enlarged.append(cap)
+    # The reference filters all enlarged scales by where the doubling ended.
+    keep = "small" if big > 1 else "large"
+    scales += [ScaleStep(s, False, keep) for s in enlarged]
+    scales.append(ScaleStep(0.25, False, "large"))
+    scales += [ScaleStep(s, False, "small") for s in (1.25, 1.75, 2.25) if s <= cap]
+    return scales
+
+
+def _keep_sizes(dets: torch.Tensor, keep: str) -> torch.Tensor:
+    if keep == "all" or dets.numel() == 0:
+        return dets
+    w, h = _inclusive_sides(dets)
+    if keep == "large":
+        return dets[torch.maximum(w, h) > LARGE_SIDE]
+    return dets[torch.minimum(w, h) < SMALL_SIDE]
 
 
 def detect_images(detector: Detector, images: list[np.ndarray], *, flip: bool = True, score_threshold: float = 0.01,
@@ -139,38 +222,29 @@ def detect_images(detector: Detector, images: list[np.ndarray], *, flip: bool = 
 
 def detect_multiscale(detector: Detector, image: np.ndarray, *, flip: bool = True, score_threshold: float = 0.01,
                       nms_iou: float = 0.3, max_boxes: int = 750) -> np.ndarray:
-    """DSFD's test pyramid on one image: (N, 5) x y w h score."""
+    """DSFD's multi-scale test on one image (``multiscale_steps``, ``box_vote``): (N, 5) x y w h score.
+
+    ``flip=False`` leaves out the flipped base scale.
+    """
     h, w = image.shape[:2]
-    cap = math.sqrt(MAX_PIXELS / float(h * w))
-    base = min(1.0, cap)
     parts = []
-
-    def run(scale: float, with_flip: bool) -> torch.Tensor:
-        im = _to_tensor(resize_for_test(image, scale))[None]
-        batch = torch.cat([im, im.flip(-1)]) if with_flip else im
-        raw = raw_detections(detector, batch, score_threshold)
-        dets = raw[0]
-        if with_flip:
-            dets = torch.cat([dets, _unflip(raw[1], im.shape[-1])])
-        dets[:, :4] /= scale
-        return dets
-
-    parts.append(run(base, flip))
-    small = run(base * 0.5, False)  # only trusted for large faces
-    side = torch.maximum(small[:, 2] - small[:, 0], small[:, 3] - small[:, 1])
-    parts.append(small[side > 30])
-    for factor in (1.5, 2.0):  # only trusted for small faces
-        scale = min(base * factor, cap)
-        if scale <= base:
-            break
-        big = run(scale, False)
-        side = torch.minimum(big[:, 2] - big[:, 0], big[:, 3] - big[:, 1])
-        parts.append(big[side < 100])
-    dets = torch.cat(parts)
-    if dets.numel():
-        keep = nms(dets[:, :4], dets[:, 4], 0.9)  # drop exact duplicates before voting (speed)
-        dets = box_vote(dets[keep], nms_iou)[:max_boxes]
-    return _to_xywh(dets.reshape(-1, 5))
+    for step in multiscale_steps(h, w):
+        if step.flip and not flip:
+            continue
+        im = _to_tensor(resize_for_test(image, step.scale))[None]
+        if step.flip:
+            im = im.flip(-1)
+        dets = raw_detections(detector, im, score_threshold)[0]
+        if step.flip:
+            dets = _unflip(dets, im.shape[-1])
+        dets = _nms_top(dets, nms_iou, PRE_NMS_TOP_K)  # the network's own NMS, per scale
+        dets[:, :4] /= step.scale
+        parts.append(_keep_sizes(dets, step.keep))
+    dets = box_vote(torch.cat(parts))[:max_boxes].reshape(-1, 5)
+    # Written as the reference writes its boxes: corners floored, inclusive sizes rounded up.
+    x1, y1 = dets[:, 0].floor(), dets[:, 1].floor()
+    w, h = (dets[:, 2] - dets[:, 0] + 1).ceil(), (dets[:, 3] - dets[:, 1] + 1).ceil()
+    return _to_xywh(torch.stack([x1, y1, x1 + w, y1 + h, dets[:, 4]], 1))
 
 
 def _to_xywh(dets: torch.Tensor) -> np.ndarray:
@@ -254,4 +328,4 @@ def detect_split(
 
 
 __all__ = ["Detector", "load_detector", "raw_detections", "detect_images", "detect_multiscale", "detect_split",
-           "box_vote"]
+           "box_vote", "max_test_scale", "multiscale_steps", "ScaleStep"]

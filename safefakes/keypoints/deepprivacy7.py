@@ -5,8 +5,16 @@ DeepPrivacy took its pose from Mask R-CNN's COCO keypoints; torchvision's
 are exactly DeepPrivacy's. The weights cannot be bundled: they are loaded from
 a configured file (``MissingWeightsError`` names it when it is missing), and
 the model is built with ``weights=None, weights_backbone=None`` so nothing is
-ever downloaded. Each face box is matched to the person whose face points
-(nose, eyes, ears) fall inside it most often, ties broken by detection score.
+ever downloaded; its batch norms then run as torchvision runs the COCO model
+(frozen statistics, eps 0).
+
+Faces and people are matched by the rules of DeepPrivacy's WIDER FACE
+anonymization script: every person Keypoint R-CNN scores above 0.01 is a
+candidate; the face boxes, in annotation order, each take the first free
+candidate (highest score first) whose nose and both eyes all lie inside the
+box (edges included); a person serves one face at most. The seven points are
+taken as they come (DeepPrivacy draws all seven, whatever their keypoint
+scores).
 
 Without configured weights, ``DeepPrivacy7Detector(weights=None)`` uses the
 documented fallback: the face points derived from dlib's 68 landmarks
@@ -30,8 +38,8 @@ CONFIG_KEY = "keypoints.keypointrcnn_weights"
 WEIGHTS_SOURCE = ("https://download.pytorch.org/models/keypointrcnn_resnet50_fpn_coco-fc266e95.pth "
                   "(torchvision KeypointRCNN_ResNet50_FPN_Weights.COCO_V1)")
 N_POINTS = 7
-FACE_POINTS = 5  # nose, eyes, ears: the points that must fall inside the face box
-MIN_SCORE = 0.5  # person detection score
+FACE_POINTS = 3  # nose and eyes: the points that must fall inside the face box (DeepPrivacy's rule)
+MIN_SCORE = 0.01  # a person scored above this is a candidate (DeepPrivacy's WIDER script)
 
 
 def build_keypoint_rcnn(weights: str | Path, min_size: int = 800, max_size: int = 1333):
@@ -56,25 +64,42 @@ def build_keypoint_rcnn(weights: str | Path, min_size: int = 800, max_size: int 
     except RuntimeError as exc:
         raise InputError(path, "these are not keypointrcnn_resnet50_fpn weights",
                          hint=f"use {WEIGHTS_SOURCE}") from exc
+    # torchvision runs the COCO model with frozen batch norms of eps 0; built
+    # without weights it has plain batch norms (eps 1e-5), equal to those in eval mode.
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.eps = 0.0
     return model.eval()
 
 
 def match_people(boxes: np.ndarray, people: np.ndarray, scores: np.ndarray) -> list[np.ndarray | None]:
-    """For each face box (x, y, w, h) the seven points of the best-matching person, or None.
+    """For each face box (x, y, w, h) the seven points of its person, or None (DeepPrivacy's rules).
 
-    people: (P, 17 or more, 3) COCO keypoints x, y, visible; scores: (P,).
+    people: (P, 17 or more, 2 or 3) COCO keypoints; scores: (P,). Boxes in
+    order each take the free person of highest score whose nose and eyes lie
+    inside the box, edges included; a person is used once. The points come
+    back as (7, 3) x, y, visible = 1.
     """
+    people = np.asarray(people, dtype=np.float64)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    used: set[int] = set()
     out: list[np.ndarray | None] = []
     for x, y, w, h in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
-        best, best_key = None, (0, -np.inf)
-        for p, s in zip(people, scores):
-            face = p[:FACE_POINTS]
-            inside = ((face[:, 2] > 0) & (face[:, 0] >= x) & (face[:, 0] <= x + w)
-                      & (face[:, 1] >= y) & (face[:, 1] <= y + h))
-            key = (int(inside.sum()), float(s))
-            if key[0] > 0 and key > best_key:
-                best, best_key = p, key
-        out.append(None if best is None else np.asarray(best[:N_POINTS], dtype=np.float64).copy())
+        match = None
+        for p in order:
+            if p in used:
+                continue
+            face = people[p, :FACE_POINTS, :2]
+            if ((face[:, 0] >= x) & (face[:, 0] <= x + w) & (face[:, 1] >= y) & (face[:, 1] <= y + h)).all():
+                match = int(p)
+                used.add(match)
+                break
+        if match is None:
+            out.append(None)
+            continue
+        kp = np.ones((N_POINTS, 3), dtype=np.float64)
+        kp[:, :2] = people[match, :N_POINTS, :2]
+        out.append(kp)
     return out
 
 
@@ -112,8 +137,6 @@ class DeepPrivacy7Detector:
         with torch.no_grad():
             x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255).to(self.device)
             pred = self.model([x])[0]
-        keep = pred["scores"] >= self.min_score
-        kps = pred["keypoints"][keep].cpu().numpy().astype(np.float64)  # (P, 17, 3), visibility 1
-        if len(kps):
-            kps[..., 2] = (pred["keypoints_scores"][keep].cpu().numpy() > 0).astype(np.float64)
+        keep = pred["scores"] > self.min_score
+        kps = pred["keypoints"][keep].cpu().numpy().astype(np.float64)  # (P, 17, 3)
         return match_people(boxes, kps, pred["scores"][keep].cpu().numpy())

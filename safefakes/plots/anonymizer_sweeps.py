@@ -3,6 +3,13 @@
 Only methods trained on data (the GANs) have more than one value along these
 axes; each is a line, one panel per difficulty, with the detector trained on
 the original data as a dashed reference.
+
+A sweep need not run at the method's main setting: the paper trains Fig. 7's
+three face sets for 4M images each, while its reference DeepPrivacy (1.47M
+faces, 40M images) is the model of the other figures. So a line holds the
+runs at the value of the other anonymizer axis where the method has the most
+points (ties: the larger value), and the main setting, when it is not on the
+line, is drawn as one marked point beside it.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from safefakes.evaluation.tables import METHOD, ORIGINAL
 from safefakes.plots.style import (
     SUBSET_LABELS,
     color,
+    count_label,
     count_ticks,
     label,
     main_setting,
@@ -27,6 +35,7 @@ from safefakes.plots.style import (
 
 FACES = "faces"
 ANON_ITERS = "anon_iters"
+UNITS = {FACES: "faces", ANON_ITERS: "images"}  # legend words for a point off the line
 
 
 def swept_methods(table: pd.DataFrame, column: str) -> list[str]:
@@ -37,12 +46,39 @@ def swept_methods(table: pd.DataFrame, column: str) -> list[str]:
     return ordered_methods(values[values >= 2].index)
 
 
+def sweep_rows(table: pd.DataFrame, column: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(the runs of each swept method's line along ``column``, its main-setting runs off that line).
+
+    The line fixes the other anonymizer axis (faces <-> anon_iters) at the value
+    with the most distinct values of ``column`` (ties: the larger), and every
+    other grid column at the method's largest value.
+    """
+    other = ANON_ITERS if column == FACES else FACES
+    lines, extras = [], []
+    for method in swept_methods(table, column):
+        rows = table[table[METHOD] == method]
+        if other in rows.columns and rows[other].notna().any():
+            counts = rows.dropna(subset=[column]).groupby(other)[column].nunique()
+            best = max(counts.index, key=lambda v: (counts[v], v))
+            on_line = rows[rows[other] == best]
+        else:
+            on_line = rows
+        line = main_setting(on_line, vary=column)
+        main = main_setting(rows)
+        lines.append(line)
+        extras.append(main[~main.index.isin(line.index)])
+    empty = table.iloc[0:0]
+    return (pd.concat(lines) if lines else empty), (pd.concat(extras) if extras else empty)
+
+
 def _plot_sweep(table: pd.DataFrame, column: str, xlabel: str, title: str, out_stem) -> list[Path]:
     methods = swept_methods(table, column)
     if not methods:
         raise ValueError(f"no method has two or more values of '{column}' in the table")
-    runs = main_setting(table[table[METHOD].isin(methods)], vary=column)
+    runs, mains = sweep_rows(table, column)
+    other = ANON_ITERS if column == FACES else FACES
     curves = runs.groupby([METHOD, column])[list(SUBSETS)].mean().reset_index()
+    points = mains.groupby([METHOD, column, other])[list(SUBSETS)].mean().reset_index()
     reference = main_setting(original_rows(table))
     fig, axes = plt.subplots(1, len(SUBSETS), figsize=(3.2 * len(SUBSETS), 3.0))
     for k, (ax, subset) in enumerate(zip(axes, SUBSETS)):
@@ -50,10 +86,14 @@ def _plot_sweep(table: pd.DataFrame, column: str, xlabel: str, title: str, out_s
             c = curves[curves[METHOD] == method].sort_values(column)
             ax.plot(c[column], c[subset], marker="o", markersize=3, color=color(method, i),
                     label=label(method))
+            for _, p in points[points[METHOD] == method].iterrows():
+                ax.plot([p[column]], [p[subset]], marker="*", markersize=9, linestyle="none",
+                        color=color(method, i),
+                        label=f"{label(method)}, {count_label(p[other])} {UNITS[other]}")
         if len(reference):
             ax.axhline(reference[subset].mean(), color=color(ORIGINAL), linestyle="--", linewidth=1,
                        label=label(ORIGINAL))
-        xs = curves[column].astype(float)
+        xs = pd.concat([curves[column], points[column]]).astype(float)
         if xs.min() > 0 and xs.max() / xs.min() >= 20:
             ax.set_xscale("log")
         count_ticks(ax, xs)

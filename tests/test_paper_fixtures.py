@@ -1,0 +1,90 @@
+"""The scale-reduced paper run's fixtures go through the study's real importers and weight loaders."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fixtures import weights, widerface
+from paper import crop_sources
+from safefakes.data import crops
+from safefakes.data.split import Split
+from safefakes.data.wider import read_annotations, read_ground_truth
+from safefakes.data.widerface_import import import_split
+
+
+def test_widerface_tree_imports_and_matches_its_ground_truth(tmp_path):
+    root = widerface.write_widerface(tmp_path / "wider", train_images=3, val_images=2, image_size=(96, 64))
+    for rel in ("WIDER_train/images", "WIDER_val/images", "wider_face_split/wider_face_train_bbx_gt.txt",
+                "wider_face_split/wider_face_val_bbx_gt.txt", "eval_tools/ground_truth/wider_hard_val.mat"):
+        assert (root / rel).exists(), rel
+    assert import_split(root, "train", tmp_path / "train") == 3
+    assert import_split(root, "val", tmp_path / "val") == 2
+    val = read_annotations(root / "wider_face_split/wider_face_val_bbx_gt.txt")
+    gt = {im.key: im.boxes for im in read_ground_truth(root / "eval_tools/ground_truth").images}
+    assert sorted(gt) == sorted(f"{im.event}/{im.stem}" for im in val)
+    for im in val:
+        assert np.array_equal(gt[f"{im.event}/{im.stem}"], im.boxes)
+    assert Split.load(tmp_path / "train").n_faces == sum(len(im) for im in read_annotations(
+        root / "wider_face_split/wider_face_train_bbx_gt.txt"))
+
+
+def test_crop_sources_import(tmp_path):
+    fdf = crops.import_fdf(crop_sources.write_fdf(tmp_path / "fdf", 3), tmp_path / "c_fdf")
+    celeba = crops.import_celeba(crop_sources.write_celeba(tmp_path / "celeba", 3), tmp_path / "c_celeba")
+    pipa = crops.import_pipa(crop_sources.write_pipa(tmp_path / "pipa", 3), tmp_path / "c_pipa")
+    assert (fdf.n_faces, celeba.n_faces, pipa.n_faces) == (3, 3, 3)
+    assert fdf.keypoint_layout == "deepprivacy7" and celeba.keypoint_layout == "celeba5"
+    # The landmarks land on the faces: each crop's nose lies inside its face box.
+    for split in (fdf, celeba):
+        for im in split.images:
+            x, y, w, h = im.boxes[0]
+            nose = split.keypoints[im.name][0][0 if split is fdf else 2]
+            assert x <= nose[0] <= x + w and y <= nose[1] <= y + h
+
+
+def test_seeded_values_are_reproducible_and_shaped_like_trained_weights():
+    state = {"conv.weight": torch.zeros(8, 4, 3, 3), "bn.running_var": torch.zeros(8), "bn.weight": torch.zeros(8),
+             "bn.num_batches_tracked": torch.tensor(0)}
+    a, b, c = weights.seeded_values(state, 0), weights.seeded_values(state, 0), weights.seeded_values(state, 1)
+    assert all(torch.equal(a[k], b[k]) for k in state) and not torch.equal(a["conv.weight"], c["conv.weight"])
+    assert float(a["conv.weight"].std()) == pytest.approx((2 / 36) ** 0.5, rel=0.3)
+    assert (a["bn.running_var"] > 0).all() and a["bn.num_batches_tracked"].dtype == torch.int64
+
+
+@pytest.mark.slow
+def test_weight_files_load_through_the_studys_loaders(tmp_path):
+    from safefakes.detector.backbone import load_vgg16_weights
+    from safefakes.detector.model import DSFD
+    from safefakes.evaluation.backbones import load_fid_inception, load_lpips_alex
+    from safefakes.keypoints.deepprivacy7 import build_keypoint_rcnn
+
+    files = weights.write_all(tmp_path / "w", seed=3)
+    assert {p.name for p in files.values()} == {weights.VGG16_REDUCEDFC, weights.ALEXNET, weights.FID_INCEPTION,
+                                               weights.KEYPOINT_RCNN}
+
+    vgg = torch.load(files["detector.backbone_weights"], weights_only=True)
+    # SSD's file: 13 convolutions at torchvision's indices, conv6 / conv7 at 31 / 33.
+    assert sorted(vgg, key=lambda k: (int(k.split(".")[0]), k)) == [
+        f"{i}.{p}" for i in (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28, 31, 33) for p in ("bias", "weight")]
+    assert tuple(vgg["31.weight"].shape) == (1024, 512, 3, 3) and tuple(vgg["33.weight"].shape) == (1024, 1024, 1, 1)
+    model = DSFD(width=1.0)
+    assert load_vgg16_weights(model, files["detector.backbone_weights"]) == "vgg16_reducedfc.pth (caffe)"
+    assert torch.equal(model.state_dict()["fc6.weight"], vgg["31.weight"])
+
+    alex = torch.load(files["metrics.lpips_weights"], weights_only=True)
+    lpips_model, record = load_lpips_alex(files["metrics.lpips_weights"])
+    assert record["trunk"] == str(files["metrics.lpips_weights"])
+    assert torch.equal(lpips_model.net.slice1[0].weight, alex["features.0.weight"])
+    assert tuple(alex["classifier.6.weight"].shape) == (1000, 4096)
+
+    inception, record = load_fid_inception(files["metrics.inception_weights"])
+    assert record == str(files["metrics.inception_weights"])
+    assert tuple(torch.load(files["metrics.inception_weights"], weights_only=True)["fc.weight"].shape) == (1008, 2048)
+
+    krcnn = torch.load(files["anonymizers.deepprivacy.keypoint_weights"], weights_only=True)
+    assert not any(k.endswith("num_batches_tracked") for k in krcnn)
+    model = build_keypoint_rcnn(files["anonymizers.deepprivacy.keypoint_weights"])
+    key = "roi_heads.keypoint_predictor.kps_score_lowres.weight"
+    assert torch.equal(model.state_dict()[key], krcnn[key]) and krcnn[key].shape[1] == 17

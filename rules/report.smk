@@ -23,10 +23,42 @@ rule tables:
     conda:
         "../envs/safefakes.yaml"
     params:
-        runs_root=lambda w, input: str(Path(input.maps[0]).parents[4]),
+        runs_root=lambda w, input: str(Path(input.maps[0]).parents[5]),
         code=code_version("evaluation/tables"),
     script:
         "../workflow_scripts/tables.py"
+
+
+rule summary:
+    input:
+        table=f"{RESULTS}/tables/map.csv",
+        predictions=all_prediction_dirs(),
+        split=data_dir("val"),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+        markdown=f"{RESULTS}/tables/summary.md",
+    log:
+        f"{LOGS}/report/summary.log",
+    benchmark:
+        f"{BENCH}/report/summary.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        runs_root=f"{RESULTS}/runs",
+        resamples=config["report"]["bootstrap_resamples"],
+        seed=config["report"]["bootstrap_seed"],
+        code=code_version(
+            "evaluation/summary",
+            "evaluation/bootstrap",
+            "evaluation/widerface",
+            "evaluation/tables",
+        ),
+    script:
+        "../workflow_scripts/summary.py"
 
 
 rule correlation:
@@ -54,7 +86,8 @@ rule correlation:
 
 rule figures:
     input:
-        f"{RESULTS}/tables/map.csv",
+        table=f"{RESULTS}/tables/map.csv",
+        summary=f"{RESULTS}/tables/summary.csv",
     output:
         report(
             directory(f"{RESULTS}/figures/study"),

@@ -1,28 +1,33 @@
 """mAP against the anonymizer's training-set size (Fig. 7) and its training length (Fig. 9).
 
 Only methods trained on data (the GANs) have more than one value along these
-axes; each is a line, one panel per difficulty, with the detector trained on
-the original data as a dashed reference.
+axes; each is a line (mean over seeds, with its 95 % interval where a point
+has two or more), one panel per difficulty, with the detector trained on the
+original data as a dashed reference and its interval as a band.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from safefakes.data.wider import SUBSETS
+from safefakes.evaluation.summary import half_interval
 from safefakes.evaluation.tables import METHOD, ORIGINAL
 from safefakes.plots.style import (
     SUBSET_LABELS,
     color,
     count_ticks,
+    error_bars,
     label,
     main_setting,
     ordered_methods,
     original_rows,
     plt,
     save_figure,
+    seed_curves,
 )
 
 FACES = "faces"
@@ -42,17 +47,20 @@ def _plot_sweep(table: pd.DataFrame, column: str, xlabel: str, title: str, out_s
     if not methods:
         raise ValueError(f"no method has two or more values of '{column}' in the table")
     runs = main_setting(table[table[METHOD].isin(methods)], vary=column)
-    curves = runs.groupby([METHOD, column])[list(SUBSETS)].mean().reset_index()
+    curves = seed_curves(runs, column)
     reference = main_setting(original_rows(table))
     fig, axes = plt.subplots(1, len(SUBSETS), figsize=(3.2 * len(SUBSETS), 3.0))
     for k, (ax, subset) in enumerate(zip(axes, SUBSETS)):
         for i, method in enumerate(methods):
             c = curves[curves[METHOD] == method].sort_values(column)
-            ax.plot(c[column], c[subset], marker="o", markersize=3, color=color(method, i),
-                    label=label(method))
+            ax.errorbar(c[column], c[subset], yerr=error_bars(c[f"{subset}_half"]), marker="o",
+                        markersize=3, capsize=2, color=color(method, i), label=label(method))
         if len(reference):
-            ax.axhline(reference[subset].mean(), color=color(ORIGINAL), linestyle="--", linewidth=1,
-                       label=label(ORIGINAL))
+            mean = reference[subset].mean()
+            ax.axhline(mean, color=color(ORIGINAL), linestyle="--", linewidth=1, label=label(ORIGINAL))
+            band = half_interval(reference[subset])
+            if np.isfinite(band):
+                ax.axhspan(mean - band, mean + band, color=color(ORIGINAL), alpha=0.12, linewidth=0)
         xs = curves[column].astype(float)
         if xs.min() > 0 and xs.max() / xs.min() >= 20:
             ax.set_xscale("log")

@@ -11,7 +11,7 @@ from safefakes.evaluation.correlation import correlate, final_detector_runs
 from safefakes.evaluation.tables import IMAGE_METRICS, MAP, METHOD, ORIGINAL, add_map_mean
 from safefakes.plots.style import SUBSET_LABELS, color, label, ordered_methods, plt, save_figure
 
-METRIC_LABELS = {"l1": "L1", "l2": "L2", "ssim": "SSIM", "lpips": "LPIPS", "fid": "FID",
+METRIC_LABELS = {"l1": "L1", "l2": "L2", "ssim": "SSIM", "lpips": "LPIPS", "fid": "FID", "kid": "KID",
                  "reid_rate": "Re-identification rate", "top1_rate": "Top-1 identification rate"}
 _GROUP_SHORT = {"all": "all", "gan": "GAN", "conventional": "conv."}
 

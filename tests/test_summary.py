@@ -20,9 +20,11 @@ from safefakes.evaluation.summary import (
     to_markdown,
     write_summary,
 )
-from safefakes.evaluation.tables import collect_runs
+from safefakes.commands import tables as tables_command
+from safefakes.evaluation.tables import collect_runs, write_table
 from safefakes.plots.study import DIFFERENCES, draw_study_figures
 from test_bootstrap import two_image_case
+from test_image_metrics import run_command
 
 # t(0.975, 2) = 4.302653, by hand from a t table.
 T_975_2 = 4.302653
@@ -92,6 +94,12 @@ def test_summary_from_run_folders(tmp_path):
     md = (tmp_path / "summary.md").read_text()
     assert "| blur | 0 | 0 | 400 | 1 | 0.500 | -0.500 [-1.000, +0.000] | no |" in md
     assert md == to_markdown(summary)
+
+    # The command computes the same table from the collected CSV.
+    write_table(table, tmp_path / "map.csv")
+    assert run_command(tables_command, ["summary", str(tmp_path / "map.csv"), str(root), "--gt", str(gt_dir),
+                                        "--out", str(tmp_path / "cli"), "--resamples", "2000", "--seed", "1"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "cli" / "summary.csv"), pd.read_csv(tmp_path / "summary.csv"))
 
     figures = draw_study_figures(table, tmp_path / "figures", summary=summary)
     assert (tmp_path / "figures" / f"{DIFFERENCES}.png").stat().st_size > 0

@@ -96,16 +96,19 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "predict": 29,
         "evaluate_map": 29,
         "tables": 1,
+        "summary": 1,
         "correlation": 1,
         "figures": 1,
         "example_figure": 1,
         "all": 1,
-        "total": 141,
+        "total": 142,
     }
-    runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+)/detector\.pt", out))
-    assert "anonymizer~deepprivacy/faces~38000/anon_iters~40000000/det_iters~60000" in runs
-    assert "anonymizer~deepprivacy/faces~1470000/anon_iters~800000/det_iters~60000" in runs
-    assert "anonymizer~blur/faces~0/anon_iters~0/det_iters~7500" in runs
+    runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+/seed~\d+)/detector\.pt",
+                          out))
+    # The paper preset trains one seed per grid point.
+    assert "anonymizer~deepprivacy/faces~38000/anon_iters~40000000/det_iters~60000/seed~0" in runs
+    assert "anonymizer~deepprivacy/faces~1470000/anon_iters~800000/det_iters~60000/seed~0" in runs
+    assert "anonymizer~blur/faces~0/anon_iters~0/det_iters~7500/seed~0" in runs
     assert len(runs) == 29
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
     trainings = planned_inputs(out, "train_anonymizer")
@@ -127,9 +130,17 @@ def test_default_study_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n").stdout
     counts = job_counts(out)
     assert counts["synthetic_dataset"] == counts["identity_recognizer"] == 1
-    # 8 methods at 400 iterations, 2 of them also at 100 and 200, DeepPrivacy on
-    # 750 faces and for 2,750 images: 8 + 4 + 1 + 1 detectors.
-    assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 14
+    # 8 methods at 400 iterations with 3 seeds each, 2 of them also at 100 and 200
+    # (seed 0), DeepPrivacy on 750 faces and for 2,750 images (seed 0): 24 + 4 + 1 + 1.
+    assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 30
+    runs = set(re.findall(r"runs/anonymizer~(\w+)/faces~\d+/anon_iters~\d+/det_iters~(\d+)/seed~(\d+)/detector\.pt",
+                          out))
+    for method in ("original", "blur", "blackout", "pixelate", "fullblur", "deepprivacy", "ciagan", "sun2018"):
+        assert {(method, "400", s) for s in "012"} <= runs
+    assert ("original", "100", "0") in runs and ("original", "100", "1") not in runs
+    # The summary reads every run's predictions.
+    summary = planned_inputs(out, "summary")["results/tables/summary.csv"]
+    assert sum(p.endswith("/predictions") for p in summary) == 30
     # DeepPrivacy (1500 faces, 5500 and 2750 images; 750 faces), CIAGAN, Sun2018.
     assert counts["train_anonymizer"] == 5
     assert counts["audit"] == counts["image_metrics"] == 4 + 5
@@ -137,6 +148,19 @@ def test_default_study_dry_run(tmp_path):
     trainings = planned_inputs(out, "train_anonymizer")
     assert model.format(1500, 2750) in trainings[model.format(1500, 5500)]
     assert not any("model.pt" in i for i in trainings[model.format(750, 5500)])
+
+
+def test_seeds_expand_replicate_trainings(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"one": {"methods": ["original", "blur"], "det_iters": [50], "seeds": [3, 5]}}
+    path = tmp_path / "seeds.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake(tmp_path, "-n", "--configfile", str(path)).stdout
+    assert job_counts(out)["train_detector"] == 4
+    runs = set(re.findall(r"anonymizer~(\w+)/faces~0/anon_iters~0/det_iters~50/seed~(\d+)/detector\.pt", out))
+    assert runs == {("original", "3"), ("original", "5"), ("blur", "3"), ("blur", "5")}
+    # The seed reaches the detector's training as a wildcard of its run folder.
+    assert re.search(r"wildcards: anonymizer=blur, faces=0, anon_iters=0, det_iters=50, seed=5", out)
 
 
 @pytest.mark.parametrize(

@@ -152,3 +152,24 @@ def test_table_two_counts_a_grid_point_once():
     assert conv.pearson == pytest.approx(-1.0)
     assert "r [95 % CI] (n=4)" in correlation_markdown(corr)
     assert np.isfinite(conv.pearson_low)
+
+
+def test_figures_from_a_table_with_seeds(tmp_path):
+    # Three seeds of four methods, two detector lengths for two of them: every figure draws.
+    rows = []
+    rng = np.random.default_rng(0)
+    for method, level in (("original", 0.8), ("blur", 0.4), ("pixelate", 0.6), ("deepprivacy", 0.7)):
+        lengths = (100, 400) if method in ("original", "deepprivacy") else (400,)
+        for det in lengths:
+            for seed in range(3):
+                value = level * det / 400 + rng.normal(0, 0.02)
+                rows.append({"anonymizer": method, "faces": 1500 if method == "deepprivacy" else 0,
+                             "anon_iters": 5500 if method == "deepprivacy" else 0, "det_iters": det,
+                             "seed": seed, "easy": value, "medium": value, "hard": value,
+                             "lpips": {"original": 0, "blur": 0.5, "pixelate": 0.3, "deepprivacy": 0.2}[method],
+                             "reid_rate": {"original": 1, "blur": 0.1, "pixelate": 0.4, "deepprivacy": 0.1}[method],
+                             "reid_chance": 0.1})
+    drawn = draw_study_figures(pd.DataFrame(rows), tmp_path)
+    assert {"map_by_method", "map_vs_detector_iterations", "metrics_vs_map", "leakage_vs_map"} <= set(drawn)
+    for paths in drawn.values():
+        assert all(p.stat().st_size > 0 for p in paths)

@@ -48,7 +48,7 @@ rule summary:
     conda:
         "../envs/safefakes.yaml"
     params:
-        runs_root=f"{RESULTS}/runs",
+        runs_root=lambda w, input: str(Path(input.predictions[0]).parents[5]),
         resamples=config["report"]["bootstrap_resamples"],
         seed=config["report"]["bootstrap_seed"],
         code=code_version(

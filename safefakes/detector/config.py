@@ -202,5 +202,5 @@ def load_config(path: str | Path | None = None, preset_name: str = "mini") -> De
     return DetectorConfig.from_dict(data, base=config, source=path)
 
 
-__all__ = ["DetectorConfig", "PRESETS", "BACKBONE_CONFIG_KEY", "paper_config", "mini_config",
+__all__ = ["DetectorConfig", "PRESETS", "OPTIMIZERS", "BACKBONE_CONFIG_KEY", "paper_config", "mini_config",
            "preset", "load_config"]

@@ -308,5 +308,5 @@ def train_detector(
     return ckpt_path
 
 
-__all__ = ["train_detector", "load_checkpoint", "build_detector", "resolve_device", "StepSchedule",
+__all__ = ["train_detector", "load_checkpoint", "build_detector", "resolve_device", "make_optimizer", "StepSchedule",
            "CHECKPOINT", "LOSSES", "INFO"]

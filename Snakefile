@@ -29,6 +29,7 @@ wildcard_constraints:
     faces=r"\d+",
     anon_iters=r"\d+",
     det_iters=r"\d+",
+    seed=r"\d+",
     split="train|val|crops",
 
 
@@ -44,6 +45,7 @@ rule all:
     input:
         f"{RESULTS}/tables/map.csv",
         f"{RESULTS}/tables/image_metrics.csv",
+        f"{RESULTS}/tables/summary.csv",
         f"{RESULTS}/tables/correlation.csv",
         f"{RESULTS}/figures/study",
         f"{RESULTS}/figures/methods_side_by_side.png",

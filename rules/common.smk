@@ -28,9 +28,12 @@ check_anonymizer_blocks(
 
 # Grid-point folders, Paramspace style: the path says what it holds. A point
 # folder holds the anonymized train split, its audit and image metrics; one
-# subfolder per detector length holds the detector, predictions and map.json.
+# subfolder per detector length and, below it, one per replicate training
+# (the detector's seed) holds the detector, predictions and map.json.
 POINT = f"{RESULTS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}"
-RUN = f"{POINT}/det_iters~{{det_iters}}"
+RUN = f"{POINT}/det_iters~{{det_iters}}/seed~{{seed}}"
+# The same, for log and benchmark paths.
+RUN_NAME = "runs/anonymizer~{anonymizer}/faces~{faces}/anon_iters~{anon_iters}/det_iters~{det_iters}/seed~{seed}"
 GAN_MODEL = f"{RESULTS}/anonymizers/{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}"
 
 
@@ -94,7 +97,11 @@ def crop_set(faces):
 
 
 def grid():
-    """Every (anonymizer, faces, anon_iters, det_iters) that some experiment asks for."""
+    """Every (anonymizer, faces, anon_iters, det_iters, seed) that some experiment asks for.
+
+    An experiment's `seeds` are replicate detector trainings of each of its
+    grid points (the detector's seed; the anonymized split is the same).
+    """
     points = set()
     for name, exp in config["experiments"].items():
         for method in exp["methods"]:
@@ -106,22 +113,24 @@ def grid():
                     crop_set(f)
             else:
                 faces, iters = [0], [0]
-            for f, a, d in product(faces, iters, exp["det_iters"]):
-                points.add((method, int(f), int(a), int(d)))
+            for f, a, d, s in product(
+                faces, iters, exp["det_iters"], exp.get("seeds", [0])
+            ):
+                points.add((method, int(f), int(a), int(d), int(s)))
     return sorted(points)
 
 
 def anonymized_points():
     """The distinct anonymized train splits of the grid (the original excluded)."""
-    return sorted({(m, f, a) for m, f, a, _ in grid() if m != "original"})
+    return sorted({(m, f, a) for m, f, a, *_ in grid() if m != "original"})
 
 
 def point_dir(m, f, a):
     return POINT.format(anonymizer=m, faces=f, anon_iters=a)
 
 
-def run_dir(m, f, a, d):
-    return RUN.format(anonymizer=m, faces=f, anon_iters=a, det_iters=d)
+def run_dir(m, f, a, d, s):
+    return RUN.format(anonymizer=m, faces=f, anon_iters=a, det_iters=d, seed=s)
 
 
 def detector_inputs(wildcards):
@@ -166,7 +175,11 @@ def gan_work_dir(wildcards):
 def detector_work_dir(wildcards):
     """Checkpoints of a detector training in progress (resumed after an interruption)."""
     run = run_dir(
-        wildcards.anonymizer, wildcards.faces, wildcards.anon_iters, wildcards.det_iters
+        wildcards.anonymizer,
+        wildcards.faces,
+        wildcards.anon_iters,
+        wildcards.det_iters,
+        wildcards.seed,
     )
     return str(Path(run, "detector_work"))
 
@@ -219,6 +232,10 @@ def all_map_files():
     return [f"{run_dir(*point)}/map.json" for point in grid()]
 
 
+def all_prediction_dirs():
+    return [f"{run_dir(*point)}/predictions" for point in grid()]
+
+
 def all_metric_files():
     return [f"{point_dir(*point)}/image_metrics.json" for point in anonymized_points()]
 
@@ -252,7 +269,7 @@ def check_paths():
             )
     # An external split's folder is checked when it is imported, not here: the
     # other tool needs the train split that this workflow generates first.
-    used_faces = {f for m, f, _, _ in grid() if m in GANS}
+    used_faces = {f for m, f, *_ in grid() if m in GANS}
     for i, entry in enumerate(config["crop_sets"]):
         if entry["faces"] in used_faces and entry["source"] in (
             "fdf",

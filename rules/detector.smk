@@ -8,9 +8,9 @@ rule train_detector:
         model=protected(f"{RUN}/detector.pt"),
         losses=f"{RUN}/detector_losses.csv",
     log:
-        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/train_detector.log",
+        f"{LOGS}/{RUN_NAME}/train_detector.log",
     benchmark:
-        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/train_detector.tsv"
+        f"{BENCH}/{RUN_NAME}/train_detector.tsv"
     conda:
         "../envs/safefakes.yaml"
     threads: 2
@@ -31,9 +31,9 @@ rule predict:
     output:
         directory(f"{RUN}/predictions"),
     log:
-        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/predict.log",
+        f"{LOGS}/{RUN_NAME}/predict.log",
     benchmark:
-        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/predict.tsv"
+        f"{BENCH}/{RUN_NAME}/predict.tsv"
     conda:
         "../envs/safefakes.yaml"
     threads: 2

@@ -9,9 +9,9 @@ rule evaluate_map:
         scores=f"{RUN}/map.json",
         curves=f"{RUN}/pr_curves.png",
     log:
-        f"{LOGS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/evaluate_map.log",
+        f"{LOGS}/{RUN_NAME}/evaluate_map.log",
     benchmark:
-        f"{BENCH}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{anon_iters}}/det_iters~{{det_iters}}/evaluate_map.tsv"
+        f"{BENCH}/{RUN_NAME}/evaluate_map.tsv"
     conda:
         "../envs/safefakes.yaml"
     params:

@@ -30,6 +30,33 @@ rule tables:
         "../workflow_scripts/tables.py"
 
 
+rule summary:
+    input:
+        table=f"{RESULTS}/tables/map.csv",
+        predictions=all_prediction_dirs(),
+        split=data_dir("val"),
+    output:
+        csv=report(
+            f"{RESULTS}/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+        markdown=f"{RESULTS}/tables/summary.md",
+    log:
+        f"{LOGS}/report/summary.log",
+    benchmark:
+        f"{BENCH}/report/summary.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        runs_root=lambda w, input: str(Path(input.predictions[0]).parents[RUN.count("~")]),
+        resamples=config["report"]["bootstrap_resamples"],
+        seed=config["report"]["bootstrap_seed"],
+        code=script_code("summary.py"),
+    script:
+        "../workflow_scripts/summary.py"
+
+
 rule correlation:
     input:
         f"{RESULTS}/tables/map.csv",
@@ -55,7 +82,8 @@ rule correlation:
 
 rule figures:
     input:
-        f"{RESULTS}/tables/map.csv",
+        table=f"{RESULTS}/tables/map.csv",
+        summary=f"{RESULTS}/tables/summary.csv",
     output:
         report(
             directory(f"{RESULTS}/figures/study"),

@@ -39,8 +39,8 @@ def scipy_pair(rows: pd.DataFrame, metric: str) -> tuple[float, float]:
 
 def test_agrees_with_scipy_per_group():
     corr = correlate(TABLE, method_kinds(), ["lpips", "fid"])
-    assert list(corr.columns) == ["metric", "target", "group", "n", "pearson", "pearson_p",
-                                  "spearman", "spearman_p"]
+    assert list(corr.columns) == ["metric", "target", "group", "n", "pearson", "pearson_low", "pearson_high",
+                                  "pearson_p", "spearman", "spearman_p"]
     picks = {
         "all": TABLE.iloc[1:],  # everything but the original, the unknown method included
         "gan": TABLE.iloc[1:4],
@@ -53,6 +53,12 @@ def test_agrees_with_scipy_per_group():
             pearson, spearman = scipy_pair(rows, metric)
             assert row.pearson == pytest.approx(pearson)
             assert row.spearman == pytest.approx(spearman)
+            # scipy's own Fisher-z interval (n >= 4; the 3 GAN runs have none).
+            if len(rows) >= 4:
+                ci = stats.pearsonr(rows[metric], rows["map"]).confidence_interval(0.95)
+                assert (row.pearson_low, row.pearson_high) == (pytest.approx(ci.low), pytest.approx(ci.high))
+            else:
+                assert math.isnan(row.pearson_low)
     # LPIPS rises as mAP falls: strongly negative over all runs.
     assert corr[(corr.metric == "lpips") & (corr.group == "all")].pearson.iloc[0] < -0.8
 
@@ -89,12 +95,13 @@ def test_markdown_and_files(tmp_path):
     md = to_markdown(corr)
     lines = md.splitlines()
     header = next(line for line in lines if line.startswith("| Metric"))
-    assert "All r (n=8)" in header and "GAN r (n=3)" in header and "Conventional r (n=4)" in header
+    assert "All r [95 % CI] (n=8)" in header and "GAN r [95 % CI] (n=3)" in header
+    assert "Conventional r [95 % CI] (n=4)" in header
     lpips_row = next(line for line in lines if line.startswith("| LPIPS"))
     expected = stats.pearsonr(TABLE.lpips[1:], TABLE["map"][1:]).statistic
-    assert lpips_row.split("|")[2].strip() == f"{expected:+.2f}"
+    assert lpips_row.split("|")[2].strip().startswith(f"{expected:+.2f} [")
     csv_path, md_path = write_correlation(corr, tmp_path / "out")
-    assert pd.read_csv(csv_path).shape == (6, 8)
+    assert pd.read_csv(csv_path).shape == (6, 10)
     assert md_path.read_text() == md
 
 

@@ -99,6 +99,20 @@ def test_metrics_grow_with_blur_strength(original, tmp_path, nets):
     assert summaries[-1]["fid"] > summaries[0]["fid"]
 
 
+def test_kid_intervals_and_the_distribution_sample(original, tmp_path, nets):
+    anon = make_anonymized(original, tmp_path / "blur31", blur(31), method="blur")
+    full = compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets).summary
+    assert full["n_kid_faces"] == full["n_distribution_faces"] == full["n_faces"] == 4
+    assert full["kid_low"] < full["kid"] < full["kid_high"]
+    for metric in ("l1", "l2", "ssim", "lpips"):
+        assert full[f"{metric}_low"] < full[metric] < full[f"{metric}_high"]
+    # FID and KID on a seeded sample of 3 of the 4 faces; the per-pair metrics keep all 4.
+    sample = compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets,
+                                   distribution_faces=3).summary
+    assert sample["n_faces"] == 4 and sample["n_distribution_faces"] == sample["n_kid_faces"] == 3
+    assert sample["l1"] == full["l1"] and sample["kid"] != full["kid"]
+
+
 def test_pixel_and_ssim_move_with_noise_by_hand():
     rng = np.random.default_rng(0)
     clean = rng.integers(0, 256, (2, 32, 32, 3)).astype(np.uint8)

@@ -162,3 +162,25 @@ def test_too_few_faces_are_reported_not_guessed(tmp_path):
     assert r["leakage_recognizer"] == "cross-fitted on the originals"
     with pytest.raises(ValueError, match="unknown leakage source"):
         compute_leakage(original.root, anon, source="face++")
+
+
+def test_chance_level_by_hand():
+    from safefakes.evaluation.leakage import identification_rates
+
+    # Two identities at 0 and 10 (one dimension); three faces of the first, one of the second.
+    # Every probe sits at 0, as a black box's constant estimate would: it "re-identifies" the
+    # three faces of identity 0 (3/4) but only by chance: identity 0 is 3/4 of the faces.
+    gallery = np.array([[0.0], [10.0]])
+    own = np.array([0, 0, 0, 1])
+    rates = identification_rates(np.zeros((4, 1)), gallery, own, threshold=1.0)
+    assert rates["reid_rate"] == 0.75 and rates["reid_chance"] == 0.75
+    assert rates["top1_rate"] == 0.75 and rates["top1_chance"] == 0.75
+    # Per-face excess 1/4, 1/4, 1/4, -3/4: mean 0, sd 1/2, half-width 1.959964 * 0.5 / 2.
+    assert rates["reid_excess_low"] == pytest.approx(-0.489991, abs=1e-6)
+    assert rates["reid_excess_high"] == pytest.approx(0.489991, abs=1e-6)
+
+    # Probes at their own identity: every face re-identified, chance still 3/4 * 3/4 + 1/4 * 1/4.
+    informed = identification_rates(gallery[own], gallery, own, threshold=1.0)
+    assert informed["reid_rate"] == 1.0
+    assert informed["reid_chance"] == pytest.approx(0.75 * 0.75 + 0.25 * 0.25)
+    assert informed["reid_excess_low"] > 0

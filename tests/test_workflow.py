@@ -89,7 +89,7 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
     fig7 = {detector.format("deepprivacy", f, 4000000, 60000) for f in (38000, 100000, 1471253)}
     fig9 = {detector.format("deepprivacy", 1471253, a, 60000) for a in (800000, 4000000, 10000000, 40000000)}
     assert (len(fig4), len(fig6), len(fig7), len(fig9)) == (8, 24, 3, 4)
-    runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+)/detector\.pt", out))
+    runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+)/seed~0/detector\.pt", out))
     for experiment in (fig4, fig6, fig7, fig9):
         assert experiment <= runs
     # 24 + 3 (Fig. 7) + 2 (Fig. 9's 0.8M and 10M; its 4M is Fig. 7's, its 40M Fig. 4's) = 29.
@@ -116,12 +116,14 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "predict": 29,
         "evaluate_map": 29,
         "tables": 1,
+        "summary": 1,
         "correlation": 1,
         "figures": 1,
         "example_figure": 1,
         "all": 1,
         "total": 142,
     }
+    # The paper preset trains one seed per grid point.
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
     model = str(tmp_path / "results/anonymizers/deepprivacy/faces~1471253/anon_iters~{}/model.pt")
     for shorter, longer in ((800000, 4000000), (4000000, 10000000), (10000000, 40000000)):
@@ -141,9 +143,17 @@ def test_default_study_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n").stdout
     counts = job_counts(out)
     assert counts["synthetic_dataset"] == counts["identity_recognizer"] == 1
-    # 8 methods at 400 iterations, 2 of them also at 100 and 200, DeepPrivacy on
-    # 750 faces and for 2,750 images: 8 + 4 + 1 + 1 detectors.
-    assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 14
+    # 8 methods at 400 iterations with 3 seeds each, 2 of them also at 100 and 200
+    # (seed 0), DeepPrivacy on 750 faces and for 2,750 images (seed 0): 24 + 4 + 1 + 1.
+    assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 30
+    runs = set(re.findall(r"runs/anonymizer~(\w+)/faces~\d+/anon_iters~\d+/det_iters~(\d+)/seed~(\d+)/detector\.pt",
+                          out))
+    for method in ("original", "blur", "blackout", "pixelate", "fullblur", "deepprivacy", "ciagan", "sun2018"):
+        assert {(method, "400", s) for s in "012"} <= runs
+    assert ("original", "100", "0") in runs and ("original", "100", "1") not in runs
+    # The summary reads every run's predictions.
+    summary = planned_inputs(out, "summary")["results/tables/summary.csv"]
+    assert sum(p.endswith("/predictions") for p in summary) == 30
     # DeepPrivacy (1500 faces, 5500 and 2750 images; 750 faces), CIAGAN, Sun2018.
     assert counts["train_anonymizer"] == 5
     assert counts["audit"] == counts["image_metrics"] == 4 + 5
@@ -151,6 +161,19 @@ def test_default_study_dry_run(tmp_path):
     trainings = planned_inputs(out, "train_anonymizer")
     assert model.format(1500, 2750) in trainings[model.format(1500, 5500)]
     assert not any("model.pt" in i for i in trainings[model.format(750, 5500)])
+
+
+def test_seeds_expand_replicate_trainings(tmp_path):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"one": {"methods": ["original", "blur"], "det_iters": [50], "seeds": [3, 5]}}
+    path = tmp_path / "seeds.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake(tmp_path, "-n", "--configfile", str(path)).stdout
+    assert job_counts(out)["train_detector"] == 4
+    runs = set(re.findall(r"anonymizer~(\w+)/faces~0/anon_iters~0/det_iters~50/seed~(\d+)/detector\.pt", out))
+    assert runs == {("original", "3"), ("original", "5"), ("blur", "3"), ("blur", "5")}
+    # The seed reaches the detector's training as a wildcard of its run folder.
+    assert re.search(r"wildcards: anonymizer=blur, faces=0, anon_iters=0, det_iters=50, seed=5", out)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -33,10 +34,11 @@ TINY = {
     },
     "detector": {"preset": "mini", "settings": {"batch_size": 2, "input_size": 64}, "allow_random_init": True},
     "metrics": {"allow_random_init": True, "max_faces": 4, "min_size": 8, "crop_size": 32},
-    "experiments": {"methods": {"methods": ["original", "blur", "deepprivacy"], "det_iters": [2]}},
+    "experiments": {"methods": {"methods": ["original", "blur", "deepprivacy"], "det_iters": [2], "seeds": [0, 1]}},
+    "report": {"bootstrap_resamples": 200},
 }
 WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "schemas", "report", "envs", "config.yaml", "safefakes")
-AGGREGATES = {"tables", "correlation", "figures", "example_figure", "all"}
+AGGREGATES = {"tables", "summary", "correlation", "figures", "example_figure", "all"}
 
 
 def _snakemake(workdir: Path, *args: str) -> str:
@@ -81,6 +83,17 @@ def test_the_study_ran_and_nothing_reruns(study):
     assert (results / "tables" / "map.csv").exists()
     assert (results / "tables" / "correlation.csv").exists()
     assert (results / "figures" / "methods_side_by_side.png").exists()
+    # Two seeds of each method: one summary row per method, each method against the original.
+    runs = pd.read_csv(results / "tables" / "map.csv")
+    assert sorted(runs.seed) == [0, 0, 0, 1, 1, 1]
+    summary = pd.read_csv(results / "tables" / "summary.csv").set_index("anonymizer")
+    assert list(summary.n_seeds) == [2, 2, 2]
+    for method in ("blur", "deepprivacy"):
+        row = summary.loc[method]
+        assert row.diff_low <= row["diff"] <= row.diff_high and row.n_resamples == 200
+        means = runs[runs.anonymizer == method]["map"].mean() - runs[runs.anonymizer == "original"]["map"].mean()
+        assert row["diff"] == pytest.approx(means, abs=1e-6)
+    assert (results / "figures" / "study" / "map_difference_to_original.png").exists()
     assert planned_in(study) == set()
 
 
@@ -130,7 +143,8 @@ def test_changing_detector_code_reruns_every_detector_job(study):
     for rule, wildcards in jobs:
         by_rule.setdefault(rule, set()).add(wildcards)
     assert set(by_rule) - AGGREGATES == {"train_detector", "predict", "evaluate_map"}
-    assert len(by_rule["train_detector"]) == 3  # original, blur, deepprivacy
+    assert len(by_rule["train_detector"]) == 6  # original, blur, deepprivacy, two seeds each
+    assert {w.rsplit("seed=", 1)[1] for w in by_rule["train_detector"]} == {"0", "1"}
     assert {"tables", "correlation", "figures"} <= set(by_rule)
 
 

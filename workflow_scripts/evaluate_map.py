@@ -13,5 +13,6 @@ with log_to(snakemake.log[0]):
     write_text_atomic(snakemake.output.scores, result.to_json() + "\n")
     w = snakemake.wildcards
     plot_pr_curves(snakemake.output.curves, result, label=w.anonymizer,
-                   title=f"{w.anonymizer}, faces {w.faces}, anonymizer {w.anon_iters}, detector {w.det_iters}")
+                   title=f"{w.anonymizer}, faces {w.faces}, anonymizer {w.anon_iters}, "
+                         f"detector {w.det_iters}, seed {w.seed}")
     print(result.to_json())

@@ -1,4 +1,4 @@
-"""Snakemake adapter: L1, L2, SSIM, LPIPS, FID and identity leakage of one anonymized split."""
+"""Snakemake adapter: L1, L2, SSIM, LPIPS, FID, KID and identity leakage of one anonymized split."""
 
 import json
 
@@ -20,6 +20,7 @@ with log_to(snakemake.log[0]):
         min_size=s["min_size"], crop_size=s["crop_size"],
         lpips_weights=s["lpips_weights"], inception_weights=s["inception_weights"],
         allow_random_init=s["allow_random_init"], max_faces=s["max_faces"],
+        distribution_faces=s["distribution_faces"],
     )
     summary = dict(result.summary)
     # The same seed picks the same faces as the image metrics.

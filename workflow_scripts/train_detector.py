@@ -15,8 +15,9 @@ with log_to(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     settings = snakemake.params.settings
     overrides = dict(settings["settings"])
+    # The run path's seed~N: replicate trainings of one grid point differ only in it.
     overrides.update(backbone_weights=settings["backbone_weights"],
-                     allow_random_init=settings["allow_random_init"])
+                     allow_random_init=settings["allow_random_init"], seed=int(snakemake.wildcards.seed))
     config = DetectorConfig.from_dict(overrides, base=preset(settings["preset"]), source="config.yaml: detector")
     # Checkpoints of an interrupted run are resumed only when they come from the same settings and code.
     work = prepare_work_dir(snakemake.params.work, {"config": config.to_dict(), "code": snakemake.params.code,

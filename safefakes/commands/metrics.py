@@ -42,6 +42,9 @@ def add_parser(subparsers) -> None:
                    help=f"side of the square face crops (default {DEFAULT_CROP_SIZE})")
     p.add_argument("--max-faces", type=int, metavar="N",
                    help="measure a seeded sample of at most N faces (default: every face)")
+    p.add_argument("--distribution-faces", type=int, metavar="N",
+                   help="FID and KID (Inception, the slow part on a CPU) on a seeded sample of at most N "
+                        "faces (default: the faces of --max-faces)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
     p.add_argument("--device", metavar="DEV", help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--leakage", choices=("auto", "dlib", "synthetic-identity", "none"), default="auto",
@@ -88,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         min_size=args.min_size, crop_size=args.crop_size,
         lpips_weights=args.lpips_weights, inception_weights=args.inception_weights,
         allow_random_init=args.allow_random_init, device=args.device, batch_size=args.batch_size,
-        max_faces=args.max_faces, seed=args.seed,
+        max_faces=args.max_faces, seed=args.seed, distribution_faces=args.distribution_faces,
     )
     summary = dict(result.summary)
     if args.leakage == "none":

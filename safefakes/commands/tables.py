@@ -1,4 +1,4 @@
-"""``safefakes collect | correlate | figures | example-figure``: the study's tables and figures."""
+"""``safefakes collect | summary | correlate | figures | example-figure``: the study's tables and figures."""
 
 from __future__ import annotations
 
@@ -16,6 +16,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("runs", metavar="RUNS_DIR")
     p.add_argument("--out", required=True, metavar="TABLE.csv")
     p.set_defaults(func=run_collect)
+
+    p = subparsers.add_parser("summary", help="per grid point: mean and 95 %% interval over seeds, and the "
+                                              "paired-bootstrap difference to the original",
+                              description="Reads the run table (safefakes collect), each run's predictions "
+                                          "under RUNS_DIR and the validation ground truth; writes "
+                                          "summary.csv and summary.md.")
+    p.add_argument("table", metavar="TABLE.csv")
+    p.add_argument("runs", metavar="RUNS_DIR", help="the folder the table was collected from")
+    p.add_argument("--gt", required=True, metavar="GT_DIR",
+                   help="folder with the four wider_*_val.mat files (the validation split)")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's draws (default 0)")
+    p.set_defaults(func=run_summary)
 
     p = subparsers.add_parser("correlate", help="Pearson and Spearman of each metric with mAP (Table II)",
                               description="Correlate each metric with mAP over all anonymized runs, GAN "
@@ -50,6 +64,18 @@ def run_collect(args: argparse.Namespace) -> int:
         log.warning("no map.json under %s", args.runs)
     write_table(table, args.out)
     log.info("%d runs -> %s", len(table), args.out)
+    return 0
+
+
+def run_summary(args: argparse.Namespace) -> int:
+    from safefakes.evaluation.summary import summary_table, to_markdown, write_summary
+    from safefakes.evaluation.tables import read_table
+
+    summary = summary_table(read_table(args.table), args.runs, args.gt, n_resamples=args.resamples,
+                            seed=args.seed)
+    out = Path(args.out)
+    write_summary(summary, out / "summary.csv", out / "summary.md")
+    print(to_markdown(summary), end="")
     return 0
 
 

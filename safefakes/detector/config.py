@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from safefakes.errors import InputError
 
 PRESETS = ("mini", "paper")
+OPTIMIZERS = ("sgd", "adamw")
 # Where the user sets the ImageNet VGG-16 file (named in MissingWeightsError).
 BACKBONE_CONFIG_KEY = "detector.backbone_weights"
 
@@ -34,6 +35,7 @@ class DetectorConfig:
     width: float = 1.0  # channel multiplier: 1.0 is VGG-16 as published
     # -- optimisation ----------------------------------------------------------
     batch_size: int = 4
+    optimizer: str = "sgd"  # "sgd" (with momentum, as DSFD) or "adamw"
     lr: float = 2.5e-4
     momentum: float = 0.9
     weight_decay: float = 5e-4
@@ -80,6 +82,8 @@ class DetectorConfig:
             problems.append("batch_size must be >= 1 and iterations >= 0")
         if any(not 0 < s < 1 for s in self.lr_steps):
             problems.append("lr_steps are fractions of the run length, each in (0, 1)")
+        if self.optimizer not in OPTIMIZERS:
+            problems.append(f"optimizer {self.optimizer!r} must be one of {', '.join(OPTIMIZERS)}")
         if not 0 < self.match_threshold < 1:
             problems.append("match_threshold must be in (0, 1)")
         if problems:
@@ -124,7 +128,24 @@ def mini_config() -> DetectorConfig:
         input_size=96,
         width=0.125,
         batch_size=8,
-        lr=0.01,
+        # AdamW instead of DSFD's SGD: SGD from random weights had not found the
+        # faces reliably after 400 iterations, so a run's mAP hung on its seed and
+        # on the thread count. Measured on the synthetic set (seed 0, 400 train /
+        # 100 val images), mean AP (easy, medium, hard) of the original train
+        # split after 400 iterations, one training per cell, 2 threads unless said:
+        #
+        #   optimizer, lr       seed 0   seed 1   seed 2   mean (std)      1 thread: seed 0   seed 1
+        #   SGD 0.01            0.183    0.401    0.619    0.401 (0.218)             0.510        -
+        #   AdamW 0.001         0.791    0.777    0.801    0.790 (0.012)             0.714    0.516
+        #   AdamW 0.001, 250 it 0.068    -        -        -                         -        -
+        #
+        # (AdamW at 250 iterations has not taken off yet: the detector's mAP rises
+        # late, when the learning rate drops; 400 iterations stay.) The thread
+        # count still moves a run by 0.08 and 0.26: the run-to-run spread is larger
+        # than three two-thread seeds show, and the 0.03 target is not met. AdamW's
+        # weight decay is decoupled, so its 5e-4 is not SGD's 5e-4 L2 term.
+        optimizer="adamw",
+        lr=0.001,
         iterations=400,
         # A short run from random weights needs its full learning rate longer:
         # dropping it at 2/3 and 5/6 (the paper schedule) cuts the run before
@@ -183,5 +204,5 @@ def load_config(path: str | Path | None = None, preset_name: str = "mini") -> De
     return DetectorConfig.from_dict(data, base=config, source=path)
 
 
-__all__ = ["DetectorConfig", "PRESETS", "BACKBONE_CONFIG_KEY", "paper_config", "mini_config",
+__all__ = ["DetectorConfig", "PRESETS", "OPTIMIZERS", "BACKBONE_CONFIG_KEY", "paper_config", "mini_config",
            "preset", "load_config"]

@@ -21,13 +21,24 @@ import pandas as pd
 from scipy import stats
 
 from safefakes.data.images import atomic_path, write_text_atomic
-from safefakes.evaluation.tables import IMAGE_METRICS, LEAKAGE_METRICS, MAP, METHOD, ORIGINAL, add_map_mean
+from safefakes.evaluation.tables import (
+    GRID_COLUMNS,
+    IMAGE_METRICS,
+    LEAKAGE_METRICS,
+    MAP,
+    METHOD,
+    ORIGINAL,
+    SEED,
+    add_map_mean,
+)
 
 #: "all" plus the method kinds that get their own column (the registry's kind names).
 GROUPS = ("all", "gan", "conventional")
 #: Fewest runs for which a correlation is reported (two points always correlate perfectly).
 MIN_RUNS = 3
-COLUMNS = ("metric", "target", "group", "n", "pearson", "pearson_p", "spearman", "spearman_p")
+COLUMNS = ("metric", "target", "group", "n", "pearson", "pearson_low", "pearson_high", "pearson_p",
+           "spearman", "spearman_p")
+CONFIDENCE = 0.95
 _GROUP_TITLES = {"all": "All", "gan": "GAN", "conventional": "Conventional"}
 
 
@@ -54,16 +65,47 @@ def _group_rows(table: pd.DataFrame, group: str, method_column: str,
     return table[keep]
 
 
-def _pair(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float]:
-    nan = (math.nan,) * 4
+def pearson_interval(r: float, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Fisher's z interval of a Pearson r from n pairs: tanh(atanh(r) -+ z / sqrt(n - 3)).
+
+    Needs n >= 4 (NaN otherwise); a perfect |r| = 1 has the degenerate interval (r, r).
+    """
+    if n < 4 or math.isnan(r):
+        return math.nan, math.nan
+    if abs(r) >= 1:
+        return r, r
+    z = math.atanh(r)
+    half = float(stats.norm.ppf(0.5 + confidence / 2)) / math.sqrt(n - 3)
+    return math.tanh(z - half), math.tanh(z + half)
+
+
+def _pair(x: np.ndarray, y: np.ndarray) -> tuple[float, ...]:
+    nan = (math.nan,) * 6
     if len(x) < MIN_RUNS or np.ptp(x) == 0 or np.ptp(y) == 0:
         return nan
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pearson = stats.pearsonr(x, y)
         spearman = stats.spearmanr(x, y)
-    return (float(pearson.statistic), float(pearson.pvalue),
+    r = float(pearson.statistic)
+    return (r, *pearson_interval(r, len(x)), float(pearson.pvalue),
             float(spearman.statistic), float(spearman.pvalue))
+
+
+def seed_means(table: pd.DataFrame, target: str = MAP) -> pd.DataFrame:
+    """One row per grid point: ``target`` averaged over its seeds (replicate runs).
+
+    A grid point's image metrics do not depend on the detector's seed, so its
+    replicates are one dataset, not several: counting them as points would
+    inflate n. Tables without a seed column are returned as they are.
+    """
+    if SEED not in table.columns:
+        return table
+    point = [c for c in GRID_COLUMNS if c in table.columns and c != SEED]
+    rest = [c for c in table.columns if c not in point and c not in (SEED, target, "run")]
+    agg = {c: "first" for c in rest}
+    agg[target] = "mean"
+    return table.groupby(point, sort=False, dropna=False).agg(agg).reset_index()
 
 
 def correlate(
@@ -73,16 +115,18 @@ def correlate(
     target: str = MAP,
     method_column: str = METHOD,
 ) -> pd.DataFrame:
-    """One row per metric and group: n, Pearson r and p, Spearman rho and p.
+    """One row per metric and group: n, Pearson r with its 95 % interval and p, Spearman rho and p.
 
     method_kinds: method -> kind ("gan", "conventional", ...), e.g. the registry's
     ``method_kinds()``; a method of another or no kind counts in "all" only.
-    Only the runs of the longest detector training count (``final_detector_runs``).
+    Only the runs of the longest detector training count (``final_detector_runs``),
+    and the seeds of a grid point count once, by their mean (``seed_means``): n is
+    the number of anonymized datasets.
     metrics: default every image and leakage metric present in the table.
     Runs without a value for the metric or the target are not counted in n.
     A group with fewer than three runs, or a constant column, gets NaN.
     """
-    table = final_detector_runs(add_map_mean(table))
+    table = seed_means(final_detector_runs(add_map_mean(table)), target)
     if metrics is None:
         metrics = [m for m in (*IMAGE_METRICS, *LEAKAGE_METRICS) if m in table.columns]
     missing = [c for c in (*metrics, target, method_column) if c not in table.columns]
@@ -109,15 +153,18 @@ def to_markdown(correlation: pd.DataFrame) -> str:
         n = {g: int(block[block.group == g].n.max()) for g in GROUPS}
         header = ["Metric"]
         for g in GROUPS:
-            header += [f"{_GROUP_TITLES[g]} r (n={n[g]})", f"{_GROUP_TITLES[g]} ρ"]
-        lines = [f"Correlation with {target} (Pearson r, Spearman ρ; – = fewer than "
-                 f"{MIN_RUNS} runs or a constant column)", "",
+            header += [f"{_GROUP_TITLES[g]} r [95 % CI] (n={n[g]})", f"{_GROUP_TITLES[g]} ρ"]
+        lines = [f"Correlation with {target} (Pearson r with its Fisher-z 95 % interval, Spearman ρ; "
+                 f"n = anonymized datasets, seeds averaged; – = fewer than {MIN_RUNS} datasets or a "
+                 f"constant column; no interval below 4)", "",
                  "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         for metric, rows in block.groupby("metric", sort=False):
             cells = [metric.upper() if len(metric) <= 5 else metric]
             for g in GROUPS:
                 r = rows[rows.group == g].iloc[0]
-                cells += [_fmt(r.pearson), _fmt(r.spearman)]
+                interval = ("" if math.isnan(r.pearson_low) else
+                            f" [{_fmt(r.pearson_low)}, {_fmt(r.pearson_high)}]")
+                cells += [_fmt(r.pearson) + interval, _fmt(r.spearman)]
             lines.append("| " + " | ".join(cells) + " |")
         parts.append("\n".join(lines))
     return "\n\n".join(parts) + "\n"

@@ -1,4 +1,4 @@
-"""How far each anonymized face is from its original: L1, L2, SSIM, LPIPS and FID.
+"""How far each anonymized face is from its original: L1, L2, SSIM, LPIPS, FID and KID.
 
 Every anonymized face is paired with the same face of the original split (by
 image name and face index, from the anonymized split's ``manifest.csv``; a
@@ -17,10 +17,18 @@ Both crops of a pair are cut from the face box and resized to one size,
 * ``lpips``: the ``lpips`` package, AlexNet v0.1, per pair, averaged.
 * ``fid``: Frechet distance between the Gaussians fitted to the 2048-d pool
   features of pytorch-fid's Inception on the original and on the anonymized
-  crops (two sets, not pairs; needs at least two faces).
+  crops (two sets, not pairs; needs at least two faces). Biased upwards when
+  faces are few: its covariance has 2,048^2 entries.
+* ``kid``: Kernel Inception Distance on the same features (``kid.py``),
+  unbiased at any number of faces, with a 95 % jackknife interval.
+
+The per-pair means carry 95 % t-intervals over faces (``l1_low``, ``l1_high``,
+...). FID and KID may use a seeded sample of the faces (``distribution_faces``):
+Inception at 299 px is the costly part on a CPU.
 
 The images are streamed and the crops processed in batches; the Inception
-statistics are kept as running sums, so memory does not grow with the split.
+statistics are kept as running sums (and KID's sample as a bounded
+reservoir), so memory does not grow with the split.
 The networks run on the first visible GPU when there is one (torch follows
 ``CUDA_VISIBLE_DEVICES``), else on the CPU.
 """
@@ -35,6 +43,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from safefakes.data.anonymized import Status
 from safefakes.data.anonymized import read_manifest as read_manifest_rows
@@ -42,6 +51,7 @@ from safefakes.data.boxes import clip_box
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
 from safefakes.errors import InputError
+from safefakes.evaluation.kid import PairReservoir, kernel_inception_distance
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +62,8 @@ DEFAULT_BATCH_SIZE = 32
 #: Manifest statuses whose face is a pair of an anonymization; 'original' pairs
 #: each face with itself (the study's baseline, distance zero).
 PAIRED_STATUSES = frozenset(Status.CHANGED | {Status.ORIGINAL})
+#: Metrics of each face pair, averaged over faces (each with a 95 % interval).
+PAIR_METRICS = ("l1", "l2", "ssim", "lpips")
 
 
 # --------------------------------------------------------------------------- #
@@ -356,6 +368,34 @@ class ImageMetrics:
     per_face: pd.DataFrame = field(repr=False)  # image, face_index, l1, l2, ssim, lpips
 
 
+def _stream_crops(pairs: Iterator[ImagePair], crop_size: int, batch_size: int, consume) -> None:
+    """Crop both faces of every pair and hand them to ``consume`` in batches of about batch_size."""
+    buffer: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+    pending = 0
+    for pair in pairs:
+        # Cut into batch_size pieces so that an image with many faces does not overflow a batch.
+        for start in range(0, len(pair.boxes), batch_size):
+            sl = slice(start, start + batch_size)
+            buffer.append((pair.name, pair.face_indices[sl],
+                           crop_faces(pair.original, pair.boxes[sl], crop_size),
+                           crop_faces(pair.anonymized, pair.boxes[sl], crop_size)))
+            pending += len(pair.boxes[sl])
+            if pending >= batch_size:
+                consume(buffer)
+                buffer = []
+                pending = 0
+    if buffer:
+        consume(buffer)
+
+
+def _face_interval(values: pd.Series) -> tuple[float | None, float | None]:
+    x = values.to_numpy(dtype=np.float64)
+    if len(x) < 2:
+        return None, None
+    half = float(stats.t.ppf(0.975, len(x) - 1)) * float(x.std(ddof=1)) / np.sqrt(len(x))
+    return float(x.mean()) - half, float(x.mean()) + half
+
+
 def compute_image_metrics(
     original_root: str | Path,
     anonymized_root: str | Path,
@@ -370,12 +410,16 @@ def compute_image_metrics(
     backbones: Backbones | None = None,
     max_faces: int | None = None,
     seed: int = 0,
+    distribution_faces: int | None = None,
 ) -> ImageMetrics:
-    """L1, L2, SSIM, LPIPS and FID of an anonymized split against its original.
+    """L1, L2, SSIM, LPIPS, FID and KID of an anonymized split against its original.
 
     ``backbones`` (from ``load_backbones``) saves reloading the networks when
     several splits are measured in one process; the weight arguments are then unused.
     max_faces, seed: measure a seeded sample of at most max_faces faces (see iter_image_pairs).
+    distribution_faces: FID and KID (Inception features, the costly part on a CPU)
+    on a seeded sample of at most this many faces, drawn by the same rule; None:
+    on the faces of the per-pair metrics.
     """
     if crop_size < 32:
         raise ValueError(f"crop_size {crop_size} is below 32, the smallest input AlexNet (LPIPS) accepts")
@@ -387,38 +431,38 @@ def compute_image_metrics(
 
     rows: list[pd.DataFrame] = []
     stats_original, stats_anonymized = GaussianStats(), GaussianStats()
-    buffer: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
+    reservoir = PairReservoir(seed=seed)
+    separate_sample = distribution_faces is not None
 
-    def flush() -> None:
-        if not buffer:
-            return
-        names = [n for n, idx, _, _ in buffer for _ in idx]
-        indices = np.concatenate([idx for _, idx, _, _ in buffer])
-        orig = np.concatenate([o for _, _, o, _ in buffer])
-        anon = np.concatenate([a for _, _, _, a in buffer])
-        buffer.clear()
+    def add_features(orig: np.ndarray, anon: np.ndarray) -> None:
+        f_orig = inception_features(inception, orig, device)
+        f_anon = inception_features(inception, anon, device)
+        stats_original.add(f_orig)
+        stats_anonymized.add(f_anon)
+        reservoir.add(f_orig, f_anon)
+
+    def per_pair(batch: list) -> None:
+        names = [n for n, idx, _, _ in batch for _ in idx]
+        indices = np.concatenate([idx for _, idx, _, _ in batch])
+        orig = np.concatenate([o for _, _, o, _ in batch])
+        anon = np.concatenate([a for _, _, _, a in batch])
         l1, l2 = pixel_distances(orig, anon)
         rows.append(pd.DataFrame({
             "image": names, "face_index": indices, "l1": l1, "l2": l2,
             "ssim": ssim_pairs(orig, anon), "lpips": lpips_pairs(lpips_model, orig, anon, device),
         }))
-        stats_original.add(inception_features(inception, orig, device))
-        stats_anonymized.add(inception_features(inception, anon, device))
+        if not separate_sample:
+            add_features(orig, anon)
+
+    def distribution(batch: list) -> None:
+        add_features(np.concatenate([o for _, _, o, _ in batch]), np.concatenate([a for _, _, _, a in batch]))
 
     counts = PairCounts()
-    pending = 0
-    for pair in iter_image_pairs(original_root, anonymized_root, min_size, counts, max_faces, seed):
-        # Cut into batch_size pieces so that an image with many faces does not overflow a batch.
-        for start in range(0, len(pair.boxes), batch_size):
-            sl = slice(start, start + batch_size)
-            buffer.append((pair.name, pair.face_indices[sl],
-                           crop_faces(pair.original, pair.boxes[sl], crop_size),
-                           crop_faces(pair.anonymized, pair.boxes[sl], crop_size)))
-            pending += len(pair.boxes[sl])
-            if pending >= batch_size:
-                flush()
-                pending = 0
-    flush()
+    _stream_crops(iter_image_pairs(original_root, anonymized_root, min_size, counts, max_faces, seed),
+                  crop_size, batch_size, per_pair)
+    if separate_sample:
+        _stream_crops(iter_image_pairs(original_root, anonymized_root, min_size, None, distribution_faces, seed),
+                      crop_size, batch_size, distribution)
 
     per_face = (pd.concat(rows, ignore_index=True) if rows
                 else pd.DataFrame(columns=["image", "face_index", "l1", "l2", "ssim", "lpips"]))
@@ -434,7 +478,13 @@ def compute_image_metrics(
         "ssim": mean("ssim"),
         "lpips": mean("lpips"),
         "fid": frechet_distance(stats_original, stats_anonymized),
+        **kernel_inception_distance(*reservoir.arrays()),
+        # 95 % t-intervals of the per-pair means, over faces.
+        **{f"{col}_{end}": value for col in PAIR_METRICS
+           for end, value in zip(("low", "high"), _face_interval(per_face[col]))},
         "n_faces": int(len(per_face)),
+        "n_distribution_faces": int(stats_original.n),
+        "distribution_faces": distribution_faces,
         "n_too_small": counts.too_small,
         "n_not_anonymized": counts.not_anonymized,
         "n_over_cap": counts.over_cap,

@@ -45,7 +45,10 @@ Two recognizers, chosen by what the original split knows:
     each original face's estimate and the vectors of *other* identities.
     ``original_reid_rate`` and ``original_top1_rate``, the same rates for the
     un-anonymized faces, show what the recognizer achieves at best; an
-    anonymizer's rates read against them (chance top-1 is 1 / n_identities).
+    anonymizer's rates read against them and against their *measured* chance
+    level (``reid_chance``, ``top1_chance``: the rates of the same estimates
+    with the identities shuffled among the faces, see ``identification_rates``).
+    A black box re-identifies at chance: only ``*_excess_low`` > 0 is a leak.
 """
 
 from __future__ import annotations
@@ -81,6 +84,11 @@ RECOGNIZER_FORMAT = "safefakes-identity-recognizer-1"
 # --------------------------------------------------------------------------- #
 # The rates
 # --------------------------------------------------------------------------- #
+#: What ``identification_rates`` adds to a rate: its chance level and the excess's 95 % interval.
+CHANCE_KEYS = ("reid_chance", "top1_chance", "reid_excess_low", "reid_excess_high", "top1_excess_low",
+               "top1_excess_high")
+
+
 def _euclidean(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """(n, m) Euclidean distances, via the Gram trick (clipped at zero)."""
     d2 = (a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2 * a @ b.T
@@ -94,32 +102,63 @@ def identification_rates(
     threshold: float,
     scale: float = 1.0,
 ) -> dict:
-    """Re-identification and top-1 rates of probes against a gallery.
+    """Re-identification and top-1 rates of probes against a gallery, and their chance levels.
 
     probes: (n, D) descriptors of the anonymized faces; gallery: (m, D)
     descriptors of the originals; own: (n,) index into gallery of each probe's
-    own original; distance = Euclidean / scale. Returns reid_rate, top1_rate
-    and the mean distance to the own original.
+    own original; distance = Euclidean / scale. Returns reid_rate, top1_rate,
+    the mean distance to the own original, and for each rate its chance level
+    and its excess over chance with a 95 % interval (``*_excess_low/high``).
+
+    Chance is the rate the same probes reach when their identities are
+    shuffled among the faces: a probe that carries no identity (a black box)
+    still lands within the threshold of some identities and still has a
+    nearest one. Its expectation is exact, no shuffle is drawn: for probe j,
+    the share of faces whose identity lies within the threshold of j (re-id),
+    and the share of faces of j's nearest identity (top-1). Only the excess
+    over chance is information about the person.
     """
     probes = np.asarray(probes, dtype=np.float64)
     gallery = np.asarray(gallery, dtype=np.float64)
     own = np.asarray(own, dtype=np.int64)
     n = len(probes)
     if n == 0:
-        return {"reid_rate": None, "top1_rate": None, "mean_distance": None}
+        return {"reid_rate": None, "top1_rate": None, "mean_distance": None, "reid_chance": None,
+                "top1_chance": None, "reid_excess_low": None, "reid_excess_high": None,
+                "top1_excess_low": None, "top1_excess_high": None}
+    share = np.bincount(own, minlength=len(gallery)) / n  # how often each identity is a face's own
     own_d = np.linalg.norm(probes - gallery[own], axis=1) / scale
     hits = np.zeros(n, dtype=bool)
+    reid_chance = np.zeros(n)
+    top1_chance = np.zeros(n)
     chunk = max(1, int(2e7 // max(len(gallery), 1)))  # bounded memory for large splits
     for start in range(0, n, chunk):
         stop = min(start + chunk, n)
         d = _euclidean(probes[start:stop], gallery) / scale
+        reid_chance[start:stop] = (d < threshold) @ share
+        top1_chance[start:stop] = share[d.argmin(axis=1)]
         d[np.arange(stop - start), own[start:stop]] = np.inf
         hits[start:stop] = own_d[start:stop] < d.min(axis=1)
+    reid = own_d < threshold
     return {
-        "reid_rate": float(np.mean(own_d < threshold)),
+        "reid_rate": float(np.mean(reid)),
         "top1_rate": float(np.mean(hits)),
         "mean_distance": float(np.mean(own_d)),
+        "reid_chance": float(np.mean(reid_chance)),
+        "top1_chance": float(np.mean(top1_chance)),
+        **_excess_interval("reid", reid - reid_chance),
+        **_excess_interval("top1", hits - top1_chance),
     }
+
+
+def _excess_interval(name: str, per_face: np.ndarray) -> dict:
+    """The 95 % normal interval of the mean per-face excess over chance (None for one face)."""
+    n = len(per_face)
+    if n < 2:
+        return {f"{name}_excess_low": None, f"{name}_excess_high": None}
+    mean = float(per_face.mean())
+    half = 1.959964 * float(per_face.std(ddof=1)) / np.sqrt(n)
+    return {f"{name}_excess_low": mean - half, f"{name}_excess_high": mean + half}
 
 
 # --------------------------------------------------------------------------- #
@@ -165,6 +204,7 @@ def dlib_leakage(original_root: str | Path, anonymized_root: str | Path,
     return {
         "reid_rate": rates["reid_rate"],
         "top1_rate": rates["top1_rate"],
+        **{k: rates[k] for k in CHANCE_KEYS},
         "leakage_source": DLIB,
         "leakage_threshold": DLIB_MATCH_DISTANCE,
         "leakage_mean_distance": rates["mean_distance"],
@@ -304,7 +344,7 @@ def collect_synthetic_faces(original_root: str | Path, anonymized_root: str | Pa
 
 def _no_result(result: dict, reason: str) -> dict:
     log.warning("identity leakage not measured: %s", reason)
-    return {**result, "reid_rate": None, "top1_rate": None, "leakage_threshold": None,
+    return {**result, "reid_rate": None, "top1_rate": None, **dict.fromkeys(CHANCE_KEYS), "leakage_threshold": None,
             "original_reid_rate": None, "original_top1_rate": None, "leakage_mean_distance": None}
 
 
@@ -364,6 +404,7 @@ def synthetic_leakage_from_faces(faces: IdentityFaces, training: IdentityFaces |
         **result,
         "reid_rate": anon_rates["reid_rate"],
         "top1_rate": anon_rates["top1_rate"],
+        **{k: anon_rates[k] for k in CHANCE_KEYS},
         "leakage_threshold": threshold,
         "leakage_mean_distance": anon_rates["mean_distance"],
         "original_reid_rate": orig_rates["reid_rate"],

@@ -1,7 +1,7 @@
 """The tidy per-run table: one row per run, one column per grid dimension and per score.
 
 A run folder names its grid point in Snakemake's Paramspace style, e.g.
-``results/runs/anonymizer~deepprivacy/faces~38000/anon_iters~4000000/det_iters~60000/``
+``results/runs/anonymizer~deepprivacy/faces~38000/anon_iters~4000000/det_iters~60000/seed~0/``
 and holds ``map.json`` ``{easy, medium, hard}``. The anonymized split's
 ``image_metrics.json`` (l1, l2, ssim, lpips, fid, reid_rate, ...) belongs to a
 grid point without the detector's training length (the metrics do not depend
@@ -23,12 +23,14 @@ from safefakes.errors import InputError
 MAP_JSON = "map.json"
 IMAGE_METRICS_JSON = "image_metrics.json"
 METHOD = "anonymizer"
-#: Grid dimensions of the study, in the order the run folders nest them.
-GRID_COLUMNS = (METHOD, "faces", "anon_iters", "det_iters")
+#: Grid dimensions of the study, in the order the run folders nest them (seed: the
+#: detector's, one replicate training of a grid point).
+SEED = "seed"
+GRID_COLUMNS = (METHOD, "faces", "anon_iters", "det_iters", SEED)
 #: The mean of the three difficulties, the paper's single "mAP".
 MAP = "map"
 MAP_COLUMNS = (*SUBSETS, MAP)
-IMAGE_METRICS = ("l1", "l2", "ssim", "lpips", "fid")
+IMAGE_METRICS = ("l1", "l2", "ssim", "lpips", "fid", "kid")
 LEAKAGE_METRICS = ("reid_rate", "top1_rate")
 ORIGINAL = "original"
 
@@ -125,9 +127,9 @@ def collect_runs(root: str | Path) -> pd.DataFrame:
 
 
 def per_split_metrics(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per anonymized split (grid point without det_iters): its image metrics and leakage."""
-    point = [c for c in GRID_COLUMNS if c in table.columns and c != "det_iters"]
-    scores = {*MAP_COLUMNS, "det_iters", "run"}
+    """One row per anonymized split (grid point without det_iters and seed): its image metrics and leakage."""
+    point = [c for c in GRID_COLUMNS if c in table.columns and c not in ("det_iters", SEED)]
+    scores = {*MAP_COLUMNS, "det_iters", SEED, "run"}
     columns = point + [c for c in table.columns if c not in scores and c not in point]
     rows = table[table[METHOD] != ORIGINAL]
     return rows[columns].drop_duplicates(subset=point).reset_index(drop=True)

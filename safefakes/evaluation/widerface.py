@@ -219,14 +219,30 @@ def _cumulative_counts(first: np.ndarray, n_t: int) -> np.ndarray:
     return np.cumsum(np.bincount(first, minlength=n_t + 1)[:n_t])
 
 
-def evaluate(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
-             iou_threshold: float = IOU_THRESHOLD, n_thresholds: int = N_THRESHOLDS) -> WiderEvaluation:
-    """APs and PR curves of ``predictions`` (``"event/stem"`` -> (N, 5) x y w h score).
+@dataclass(frozen=True)
+class MatchedDetections:
+    """Every detection of an evaluation, flattened image-major, with the face it takes.
 
-    Keys of ``predictions`` must be images of ``ground_truth``; an image without
-    a key has no detections and is listed in ``WiderEvaluation.missing``.
-    Inputs are not modified.
+    Which face a detection takes depends on the boxes only, not on the scores,
+    so this is computed once per prediction set; the scores' normalisation and
+    the thresholds come after (``evaluate``, ``per_image_counts``).
     """
+
+    n_images: int
+    scores: np.ndarray  # (D,) raw detection scores
+    det_img: np.ndarray  # (D,) image index of each detection
+    evaluated: np.ndarray  # (D,) bool: its image has a ground-truth box
+    hit_det: np.ndarray  # detections whose best box has IoU >= the threshold ...
+    hit_gt: np.ndarray  # ... and that box (global face index)
+    gt_img: np.ndarray  # (F,) image index of each face
+    kept: dict[str, np.ndarray]  # subset -> (F,) bool
+    kept_counts: dict[str, np.ndarray]  # subset -> (n_images,) length of each image's kept list
+    missing: list[str]
+
+
+def match_detections(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
+                     iou_threshold: float = IOU_THRESHOLD) -> MatchedDetections:
+    """Flatten ground truth and predictions and find each detection's best face (official rules)."""
     images = ground_truth.images
     keys = [im.key for im in images]
     index = dict(zip(keys, range(len(keys))))
@@ -243,7 +259,7 @@ def evaluate(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
         raise ValueError("ground-truth boxes must be (N, 4) x y w h arrays, one per image")
     gt_img = np.repeat(np.arange(len(images)), gt_counts)
     kept = {}
-    n_faces = {}
+    kept_counts = {}
     for s in SUBSETS:
         idx = [im.kept[s] for im in images]
         lens = np.fromiter(map(len, idx), dtype=np.int64, count=len(idx))
@@ -251,7 +267,7 @@ def evaluate(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
         mask[_concat(idx, (-1,), np.int64) + np.repeat(gt_offsets, lens)] = True
         kept[s] = mask
         # The official denominator is the length of each kept list, duplicates and all.
-        n_faces[s] = int(lens.sum())
+        kept_counts[s] = lens
 
     # Detections, flattened the same way.
     missing = []
@@ -278,7 +294,46 @@ def evaluate(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
     # "the last one above a threshold" means "all those above it", and whether a
     # face was matched depends only on which of its detections are above it.
 
-    scores = dets[:, 4]
+    # Images without any ground-truth box are skipped entirely (their detections are no proposals).
+    evaluated = gt_counts[det_img] > 0
+    ev = np.flatnonzero(evaluated)
+    det_rows = _xyxy_rows(dets[ev])
+    gt_rows = _xyxy_rows(gt_xywh)
+    hit_local, hit_gt = _best_matches(det_rows, det_img[ev], gt_rows, gt_img, iou_threshold)
+    return MatchedDetections(len(images), dets[:, 4].copy(), det_img, evaluated, ev[hit_local], hit_gt,
+                             gt_img, kept, kept_counts, missing)
+
+
+def normalised_scores(scores: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """The official global min-max normalisation (an equal lo and hi leaves every score NaN)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (scores - lo) / (hi - lo)
+
+
+def _subset_firsts(matched: MatchedDetections, first_t: np.ndarray, subset: str,
+                   n_thresholds: int) -> tuple[np.ndarray, np.ndarray]:
+    """(face_first, proposal): each face's first matched threshold, and which detections are proposals."""
+    on_kept = matched.kept[subset][matched.hit_gt]
+    proposal = matched.evaluated.copy()
+    proposal[matched.hit_det[~on_kept]] = False  # its best box is a face outside the subset: ignored
+    # Of several detections of a kept face the highest-scored one matches it and
+    # the others stay false positives: the face counts as matched from the
+    # highest threshold that any of its detections reaches.
+    face_first = np.full(len(matched.gt_img), n_thresholds, dtype=np.int64)
+    np.minimum.at(face_first, matched.hit_gt[on_kept], first_t[matched.hit_det[on_kept]])
+    return face_first, proposal
+
+
+def evaluate(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
+             iou_threshold: float = IOU_THRESHOLD, n_thresholds: int = N_THRESHOLDS) -> WiderEvaluation:
+    """APs and PR curves of ``predictions`` (``"event/stem"`` -> (N, 5) x y w h score).
+
+    Keys of ``predictions`` must be images of ``ground_truth``; an image without
+    a key has no detections and is listed in ``WiderEvaluation.missing``.
+    Inputs are not modified.
+    """
+    matched = match_detections(ground_truth, predictions, iou_threshold)
+    scores = matched.scores
     if len(scores):
         lo, hi = scores.min(), scores.max()
         if hi == lo:
@@ -286,37 +341,43 @@ def evaluate(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
                 f"all {len(scores)} detection scores equal {lo:g}: the official min-max normalisation "
                 "divides by zero, so no detection reaches any threshold and every AP is 0. Give the "
                 "detections distinct confidence scores.", EqualScoresWarning, stacklevel=2)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            scores = (scores - lo) / (hi - lo)
-
-    # Images without any ground-truth box are skipped entirely (their detections are no proposals).
-    evaluated = gt_counts[det_img] > 0
-    ev = np.flatnonzero(evaluated)
-    det_rows = _xyxy_rows(dets[ev])
-    gt_rows = _xyxy_rows(gt_xywh)
-    hit_local, hit_gt = _best_matches(det_rows, det_img[ev], gt_rows, gt_img, iou_threshold)
-    hit_det = ev[hit_local]
+        scores = normalised_scores(scores, lo, hi)
 
     thresholds = score_thresholds(n_thresholds)
     first_t = first_reached_threshold(scores, thresholds)
     curves = {}
     for s in SUBSETS:
-        on_kept = kept[s][hit_gt]
-        proposal = evaluated.copy()
-        proposal[hit_det[~on_kept]] = False  # its best box is a face outside the subset: ignored
-        # Of several detections of a kept face the highest-scored one matches it and
-        # the others stay false positives: the face counts as matched from the
-        # highest threshold that any of its detections reaches.
-        face_first = np.full(len(gt_xywh), n_thresholds, dtype=np.int64)
-        np.minimum.at(face_first, hit_gt[on_kept], first_t[hit_det[on_kept]])
+        n_faces = int(matched.kept_counts[s].sum())
+        face_first, proposal = _subset_firsts(matched, first_t, s, n_thresholds)
         proposals = _cumulative_counts(first_t[proposal], n_thresholds)
         matches = _cumulative_counts(face_first, n_thresholds)
         with np.errstate(invalid="ignore", divide="ignore"):
             precision = matches / proposals
-            recall = matches / n_faces[s] if n_faces[s] else np.full(len(thresholds), np.nan)
-        ap = average_precision(recall, precision) if n_faces[s] else float("nan")
-        curves[s] = PRCurve(s, thresholds, precision, recall, ap, n_faces[s])
-    return WiderEvaluation(curves, len(images), int(len(dets)), missing)
+            recall = matches / n_faces if n_faces else np.full(len(thresholds), np.nan)
+        ap = average_precision(recall, precision) if n_faces else float("nan")
+        curves[s] = PRCurve(s, thresholds, precision, recall, ap, n_faces)
+    return WiderEvaluation(curves, matched.n_images, int(len(scores)), matched.missing)
+
+
+def per_image_counts(matched: MatchedDetections, lo: float, hi: float,
+                     n_thresholds: int = N_THRESHOLDS) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per subset, each image's cumulative (matches, proposals) at every threshold: two (n_images, T) arrays.
+
+    Scores are normalised with ``lo`` and ``hi`` (the min and max over the
+    images being evaluated). Summing rows, an image counted as often as it is
+    drawn, gives ``evaluate``'s counts for that multiset of images: the
+    bootstrap over validation images rests on this.
+    """
+    first_t = first_reached_threshold(normalised_scores(matched.scores, lo, hi), score_thresholds(n_thresholds))
+    n, width = matched.n_images, n_thresholds + 1
+    out = {}
+    for s in SUBSETS:
+        face_first, proposal = _subset_firsts(matched, first_t, s, n_thresholds)
+        hist_m = np.bincount(matched.gt_img * width + face_first, minlength=n * width).reshape(n, width)
+        hist_p = np.bincount(matched.det_img[proposal] * width + first_t[proposal],
+                             minlength=n * width).reshape(n, width)
+        out[s] = (np.cumsum(hist_m[:, :n_thresholds], axis=1), np.cumsum(hist_p[:, :n_thresholds], axis=1))
+    return out
 
 
 def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path,
@@ -355,6 +416,7 @@ def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path,
 
 
 __all__ = [
-    "IOU_THRESHOLD", "N_THRESHOLDS", "EqualScoresWarning", "PRCurve", "WiderEvaluation",
+    "IOU_THRESHOLD", "N_THRESHOLDS", "EqualScoresWarning", "PRCurve", "WiderEvaluation", "MatchedDetections",
     "score_thresholds", "first_reached_threshold", "average_precision", "evaluate", "evaluate_folder",
+    "match_detections", "normalised_scores", "per_image_counts",
 ]

@@ -1,8 +1,9 @@
 """mAP against the anonymizer's training-set size (Fig. 7) and its training length (Fig. 9).
 
 Only methods trained on data (the GANs) have more than one value along these
-axes; each is a line, one panel per difficulty, with the detector trained on
-the original data as a dashed reference.
+axes; each is a line (mean over seeds, with its 95 % interval where a point
+has two or more), one panel per difficulty, with the detector trained on the
+original data as a dashed reference and its interval as a band.
 
 A sweep need not run at the method's main setting: the paper trains Fig. 7's
 three face sets for 4M images each, while its reference DeepPrivacy (1.47M
@@ -16,21 +17,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from safefakes.data.wider import SUBSETS
+from safefakes.evaluation.summary import half_interval
 from safefakes.evaluation.tables import METHOD, ORIGINAL
 from safefakes.plots.style import (
     SUBSET_LABELS,
     color,
     count_label,
     count_ticks,
+    error_bars,
     label,
     main_setting,
     ordered_methods,
     original_rows,
     plt,
     save_figure,
+    seed_curves,
 )
 
 FACES = "faces"
@@ -77,22 +82,25 @@ def _plot_sweep(table: pd.DataFrame, column: str, xlabel: str, title: str, out_s
         raise ValueError(f"no method has two or more values of '{column}' in the table")
     runs, mains = sweep_rows(table, column)
     other = ANON_ITERS if column == FACES else FACES
-    curves = runs.groupby([METHOD, column])[list(SUBSETS)].mean().reset_index()
+    curves = seed_curves(runs, column)
     points = mains.groupby([METHOD, column, other])[list(SUBSETS)].mean().reset_index()
     reference = main_setting(original_rows(table))
     fig, axes = plt.subplots(1, len(SUBSETS), figsize=(3.2 * len(SUBSETS), 3.0))
     for k, (ax, subset) in enumerate(zip(axes, SUBSETS)):
         for i, method in enumerate(methods):
             c = curves[curves[METHOD] == method].sort_values(column)
-            ax.plot(c[column], c[subset], marker="o", markersize=3, color=color(method, i),
-                    label=label(method))
+            ax.errorbar(c[column], c[subset], yerr=error_bars(c[f"{subset}_half"]), marker="o",
+                        markersize=3, capsize=2, color=color(method, i), label=label(method))
             for _, p in points[points[METHOD] == method].iterrows():
                 ax.plot([p[column]], [p[subset]], marker="*", markersize=9, linestyle="none",
                         color=color(method, i),
                         label=f"{label(method)}, {count_label(p[other])} {UNITS[other]}")
         if len(reference):
-            ax.axhline(reference[subset].mean(), color=color(ORIGINAL), linestyle="--", linewidth=1,
-                       label=label(ORIGINAL))
+            mean = reference[subset].mean()
+            ax.axhline(mean, color=color(ORIGINAL), linestyle="--", linewidth=1, label=label(ORIGINAL))
+            band = half_interval(reference[subset])
+            if np.isfinite(band):
+                ax.axhspan(mean - band, mean + band, color=color(ORIGINAL), alpha=0.12, linewidth=0)
         xs = pd.concat([curves[column], points[column]]).astype(float)
         if xs.min() > 0 and xs.max() / xs.min() >= 20:
             ax.set_xscale("log")

@@ -10,6 +10,7 @@ import pandas as pd
 from safefakes.plots.anonymizer_sweeps import plot_map_vs_anonymizer_iterations, plot_map_vs_training_faces
 from safefakes.plots.leakage import plot_leakage_vs_map
 from safefakes.plots.map_bars import plot_map_by_method
+from safefakes.plots.map_differences import plot_map_differences
 from safefakes.plots.metric_scatter import plot_metrics_vs_map
 from safefakes.plots.training_curves import DET_ITERS, plot_map_vs_detector_iterations
 
@@ -29,6 +30,10 @@ FIGURES = {
 }
 
 
+#: The difference of every anonymized grid point to the original, from the summary table.
+DIFFERENCES = "map_difference_to_original"
+
+
 def _skip_reason(name: str, table: pd.DataFrame) -> str | None:
     if name == "map_vs_detector_iterations" and (
             DET_ITERS not in table.columns or table[DET_ITERS].nunique() < 2):
@@ -36,10 +41,19 @@ def _skip_reason(name: str, table: pd.DataFrame) -> str | None:
     return None
 
 
-def draw_study_figures(table: pd.DataFrame, out_dir: str | Path) -> dict[str, list[Path]]:
-    """Draw each figure of FIGURES the table has data for; log the ones it has not."""
+def draw_study_figures(table: pd.DataFrame, out_dir: str | Path,
+                       summary: pd.DataFrame | None = None) -> dict[str, list[Path]]:
+    """Draw each figure of FIGURES the table has data for; log the ones it has not.
+
+    With the summary table (``evaluation.summary``), also ``map_difference_to_original``.
+    """
     out_dir = Path(out_dir)
     drawn = {}
+    if summary is not None:
+        try:
+            drawn[DIFFERENCES] = plot_map_differences(summary, out_dir / DIFFERENCES)
+        except ValueError as exc:
+            log.info("skipped %s: %s", DIFFERENCES, exc)
     for name, (what, plot) in FIGURES.items():
         reason = _skip_reason(name, table)
         if reason is None:

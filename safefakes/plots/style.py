@@ -9,11 +9,14 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display; must precede pyplot
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from safefakes.anonymizers.registry import METHODS  # noqa: E402
 from safefakes.data.images import atomic_path  # noqa: E402
-from safefakes.evaluation.tables import GRID_COLUMNS, METHOD, ORIGINAL  # noqa: E402
+from safefakes.data.wider import SUBSETS  # noqa: E402
+from safefakes.evaluation.summary import half_interval  # noqa: E402
+from safefakes.evaluation.tables import GRID_COLUMNS, METHOD, ORIGINAL, SEED  # noqa: E402
 
 #: Method colours in the registry's display order (the reference, the GANs, the conventional methods).
 PALETTE = ("#333333", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#ff7f0e", "#e377c2", "#7f7f7f")
@@ -93,7 +96,8 @@ def main_setting(table: pd.DataFrame, vary: str | None = None) -> pd.DataFrame:
     keep = []
     for _, rows in table.groupby(METHOD, sort=False):
         for column in GRID_COLUMNS:
-            if column in (METHOD, vary) or column not in rows.columns:
+            # Seeds are replicates of a setting, not settings: all of them stay.
+            if column in (METHOD, vary, SEED) or column not in rows.columns:
                 continue
             values = pd.to_numeric(rows[column], errors="coerce")
             if values.notna().any():
@@ -104,3 +108,18 @@ def main_setting(table: pd.DataFrame, vary: str | None = None) -> pd.DataFrame:
 
 def original_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[table[METHOD].astype(str) == ORIGINAL]
+
+
+def seed_curves(runs: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Per method and value of ``column``: the mean of each subset over seeds and its
+    95 % half interval (``<subset>_half``, NaN for a single seed)."""
+    grouped = runs.groupby([METHOD, column])[list(SUBSETS)]
+    means = grouped.mean()
+    halves = grouped.agg(half_interval).add_suffix("_half")
+    return means.join(halves).reset_index()
+
+
+def error_bars(half) -> np.ndarray | None:
+    """matplotlib's yerr from half intervals; None when no point has one."""
+    values = np.nan_to_num(np.asarray(half, dtype=float))
+    return values if values.any() else None

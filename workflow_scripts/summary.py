@@ -1,0 +1,17 @@
+"""Snakemake adapter: the summary table (mean and 95 % interval over seeds, paired bootstrap vs the original)."""
+
+from pathlib import Path
+
+from _logging import log_to
+
+from safefakes.evaluation.summary import summary_table, write_summary
+from safefakes.evaluation.tables import read_table
+
+snakemake = globals()["snakemake"]
+
+with log_to(snakemake.log[0]):
+    runs_root = Path(snakemake.params.runs_root)
+    summary = summary_table(read_table(snakemake.input.table), runs_root, snakemake.input.split,
+                            n_resamples=snakemake.params.resamples, seed=snakemake.params.seed)
+    write_summary(summary, snakemake.output.csv, snakemake.output.markdown)
+    print(Path(snakemake.output.markdown).read_text())

@@ -38,13 +38,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import save
-from safefakes.engine.split import anonymize_split
-from safefakes.engine.worker import write_atomic
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.data.images import decode_image, encode_image, write_image
 from safefakes.data.split import IMAGES, Split
 from safefakes.data.synthetic import generate
 from safefakes.data.wider import ImageFaces
+from safefakes.engine.split import anonymize_split
+from safefakes.engine.worker import write_atomic
 
 WIDER_TRAIN_IMAGES = 12_880
 WIDER_TRAIN_FACES = 159_424
@@ -239,7 +239,8 @@ def run(quick: bool) -> None:
             "cpu_count": os.cpu_count(),
             # A run of the small split takes a fifth of a second: best of 7.
             "synthetic_train": measure(source, tmp / "out", "synthetic train split", 7),
-            "wider_sized": measure(wider, tmp / "out", "WIDER-sized copy (strips of synthetic images, repeated)", repeat),
+            "wider_sized": measure(wider, tmp / "out", "WIDER-sized copy (strips of synthetic images, repeated)",
+                                   repeat),
         }
     path = save("anonymize" + ("_quick" if quick else ""), payload)
     print(f"results: {path}")

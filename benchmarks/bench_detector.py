@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import tempfile
-import time
 from pathlib import Path
 
 import torch

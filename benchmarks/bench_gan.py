@@ -178,6 +178,7 @@ def run(quick: bool = False) -> None:
                   f"{r['mini_preset_train_s_estimate']:.0f} s (step s by resolution: "
                   + ", ".join(f"{k} px {v:.3f}" for k, v in r["step_s_by_resolution"].items()) + ")")
             print(f"  anonymization: {r['anonymize_faces_per_s']:.1f} faces/s vs generator alone "
-                  f"{r['generator_only_faces_per_s']:.1f} faces/s (crop+paste overhead x{r['anonymize_overhead_ratio']:.2f})")
+                  f"{r['generator_only_faces_per_s']:.1f} faces/s "
+                  f"(crop+paste overhead x{r['anonymize_overhead_ratio']:.2f})")
     path = save("gan", {"quick": quick, "results": results})
     print(f"  -> {path}")

@@ -42,12 +42,16 @@ def _bench_method(name: str, crops: Path, scenes, out: Path, quick: bool) -> dic
     import torch
 
     from safefakes.anonymizers.gan.dataset import open_crop_dataset
-    from safefakes.anonymizers.gan.training import Trainer, TrainConfig
+    from safefakes.anonymizers.gan.training import TrainConfig, Trainer
 
     if name == "ciagan":
-        from safefakes.anonymizers.gan.ciagan import CIAGAN as Method, PRESETS, CiaganAnonymizer as Anon
+        from safefakes.anonymizers.gan.ciagan import CIAGAN as Method
+        from safefakes.anonymizers.gan.ciagan import PRESETS
+        from safefakes.anonymizers.gan.ciagan import CiaganAnonymizer as Anon
     else:
-        from safefakes.anonymizers.gan.sun2018 import PRESETS, Sun2018 as Method, Sun2018Anonymizer as Anon
+        from safefakes.anonymizers.gan.sun2018 import PRESETS
+        from safefakes.anonymizers.gan.sun2018 import Sun2018 as Method
+        from safefakes.anonymizers.gan.sun2018 import Sun2018Anonymizer as Anon
     model, train = PRESETS["mini"]["model"], dict(PRESETS["mini"]["train"])
     method = Method(model)
     data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)

@@ -49,7 +49,9 @@ rule summary:
     conda:
         "../envs/safefakes.yaml"
     params:
-        runs_root=lambda w, input: str(Path(input.predictions[0]).parents[RUN.count("~")]),
+        runs_root=lambda w, input: str(
+            Path(input.predictions[0]).parents[RUN.count("~")]
+        ),
         resamples=config["report"]["bootstrap_resamples"],
         seed=config["report"]["bootstrap_seed"],
         code=script_code("summary.py"),

@@ -20,7 +20,6 @@ from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces, write_annotations
 from safefakes.detector.config import DetectorConfig, mini_config
 
-
 # --------------------------------------------------------------------------- #
 # Cartoon faces on noise (engine and audit tests)
 # --------------------------------------------------------------------------- #
@@ -179,8 +178,9 @@ def draw_landmark_face(img: np.ndarray, box: tuple[int, int, int, int], identity
              max(h // 16, 1))
 
 
-def write_landmark_split(root: Path, faces_per_image: list[list[tuple[int, int, int, int]]], identities: list[list[int]],
-                size: int = 48, landmarks: list[list[bool]] | None = None, seed: int = 0) -> Path:
+def write_landmark_split(root: Path, faces_per_image: list[list[tuple[int, int, int, int]]],
+                         identities: list[list[int]], size: int = 48, landmarks: list[list[bool]] | None = None,
+                         seed: int = 0) -> Path:
     """A tiny WIDER-format split with dlib68 keypoints.json and identities.json; returns ``root``."""
     rng = np.random.default_rng(seed)
     images, kps, ids = [], {}, {}

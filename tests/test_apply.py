@@ -12,22 +12,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from builders import make_split, tree
 from PIL import Image
 
 import safefakes.engine.pool as pool
 import safefakes.engine.worker as worker
-from safefakes.data.anonymized import MANIFEST_COLUMNS, Status, read_input_hashes
-from safefakes.engine.journal import PARTS_DIR
-from safefakes.engine.report import AnonymizationError
-from safefakes.engine.split import anonymize_split
 from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
 from safefakes.anonymizers.registry import AnonymizerSpec, build_anonymizer
 from safefakes.commands import anonymize as anonymize_command
+from safefakes.data.anonymized import MANIFEST_COLUMNS, Status, read_input_hashes
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces
+from safefakes.engine.journal import PARTS_DIR
+from safefakes.engine.report import AnonymizationError
+from safefakes.engine.split import anonymize_split
 from safefakes.errors import InputError, SafeFakesError
-from builders import make_split, tree
 
 FACES = {
     "0--A/a0.jpg": [[20, 16, 40, 48], [90, 30, 30, 36]],
@@ -174,7 +174,8 @@ def test_grayscale_and_rgba_inputs(tmp_path):
     rgba = rng.integers(60, 200, (64, 80, 4), dtype=np.uint8)
     rgba[..., 3] = 255
     Image.fromarray(rgba, "RGBA").save(root / "images/0--A/c.png")
-    Split(root, [ImageFaces("0--A/g.jpg", [[10, 10, 30, 30]]), ImageFaces("0--A/c.png", [[20, 5, 40, 40]])]).save_metadata()
+    faces = [ImageFaces("0--A/g.jpg", [[10, 10, 30, 30]]), ImageFaces("0--A/c.png", [[20, 5, 40, 40]])]
+    Split(root, faces).save_metadata()
     out = tmp_path / "out"
     blackout = build_anonymizer("blackout", region="box", mask_scale=1.0)
     report = anonymize_split(root, out, blackout, workers=1, progress=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_widerface_eval import random_gt_and_preds
 
 from safefakes.data.wider import SUBSETS, GroundTruth, GroundTruthImage
 from safefakes.evaluation.bootstrap import (
@@ -13,7 +14,6 @@ from safefakes.evaluation.bootstrap import (
     resample_weights,
 )
 from safefakes.evaluation.widerface import average_precision, evaluate
-from test_widerface_eval import random_gt_and_preds
 
 FACE = [20.0, 20.0, 40.0, 40.0]  # x y w h
 FAR = [150.0, 150.0, 30.0, 30.0]  # a false positive, nowhere near the face

@@ -10,15 +10,15 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from builders import face_keypoints, tiny_crop_set, write_landmark_split
 
-from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan import landmarks as lm
 from safefakes.anonymizers.gan.ciagan import CIAGAN, CiaganAnonymizer, trained_identity_slots
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.geometry import square_box
-from safefakes.anonymizers.gan.training import Trainer, TrainConfig
+from safefakes.anonymizers.gan.training import TrainConfig, Trainer
+from safefakes.data.anonymized import Status
 from safefakes.data.images import read_image
-from builders import face_keypoints, tiny_crop_set, write_landmark_split
 
 torch.set_num_threads(1)
 

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import REPO
+
 from safefakes.code_version import code_version, import_closure
 
 SCRIPTS = REPO / "workflow_scripts"

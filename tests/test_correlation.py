@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from builders import run_command
 from scipy import stats
 
 from safefakes.anonymizers.registry import method_kinds
@@ -20,7 +21,6 @@ from safefakes.evaluation.correlation import (
     write_correlation,
 )
 from safefakes.evaluation.tables import collect_runs, grid_point, read_table, runs_table, write_table
-from builders import run_command
 
 # A hand-made table: 3 GAN runs, 4 conventional, the original, and one method of neither group.
 TABLE = pd.DataFrame({
@@ -87,7 +87,8 @@ def test_only_the_longest_detector_training_counts():
     short = TABLE.assign(det_iters=7500, map=TABLE["map"][::-1].to_numpy())  # would flip the sign
     both = pd.concat([long, short], ignore_index=True)
     assert len(final_detector_runs(both)) == len(TABLE)
-    pd.testing.assert_frame_equal(correlate(both, method_kinds(), ["lpips"]), correlate(long, method_kinds(), ["lpips"]))
+    pd.testing.assert_frame_equal(correlate(both, method_kinds(), ["lpips"]),
+                                  correlate(long, method_kinds(), ["lpips"]))
 
 
 def test_markdown_and_files(tmp_path):

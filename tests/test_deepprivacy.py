@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
-from safefakes.anonymizers.gan.training import Trainer, TrainConfig, latest_checkpoint, progressive_phase
+from safefakes.anonymizers.gan.training import TrainConfig, Trainer, latest_checkpoint, progressive_phase
+from safefakes.data.anonymized import Status
 from safefakes.data.crops import Crop, CropList, write_crop_set
 from safefakes.data.images import read_image
 from safefakes.errors import InputError, MissingWeightsError
@@ -196,13 +196,13 @@ def test_train_anonymizer_command(crop_dir, tmp_path):
 
 def test_anonymize_split_end_to_end_passes_the_audit(trained, tmp_path):
     """Through the registry and the dataset engine, with oracle keypoints; then the privacy audit."""
-    from safefakes.data.anonymized import read_manifest
-    from safefakes.engine.split import anonymize_split
-    from safefakes.engine.audit import audit_split
     from safefakes.anonymizers.registry import AnonymizerSpec
+    from safefakes.data.anonymized import read_manifest
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
     from safefakes.data.wider import ImageFaces
+    from safefakes.engine.audit import audit_split
+    from safefakes.engine.split import anonymize_split
     from safefakes.keypoints import make_keypoint_provider
 
     root = tmp_path / "split"
@@ -238,8 +238,8 @@ def test_progressive_training_grows_to_full_resolution(crop_dir, tmp_path):
 
 def test_safefakes_anonymize_command_with_a_checkpoint(trained, tmp_path):
     """`safefakes anonymize ... --method deepprivacy --checkpoint FILE`, then `safefakes audit`."""
-    from safefakes.data.anonymized import read_manifest
     from safefakes.cli import main
+    from safefakes.data.anonymized import read_manifest
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
     from safefakes.data.wider import ImageFaces
@@ -274,8 +274,8 @@ def test_lower_resolution_batches_keep_the_box_black_and_unknown():
 
 def test_safefakes_anonymize_command_with_a_keypoint_source(trained, tmp_path):
     """`--keypoints oracle-deepprivacy7` feeds the split's own points to the GAN: no fallback."""
-    from safefakes.data.anonymized import read_manifest
     from safefakes.cli import main
+    from safefakes.data.anonymized import read_manifest
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
     from safefakes.data.wider import ImageFaces

@@ -5,17 +5,16 @@ The tiny splits come from ``builders`` (shared with the other ``test_detector_*`
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
+from builders import make_face_split, plain_config
 
 from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces
 from safefakes.detector.augment import augment, crop_resize
 from safefakes.detector.config import DetectorConfig, mini_config
 from safefakes.detector.data import FaceTrainingSet, training_boxes
-from builders import make_face_split, plain_config
 
 torch.set_num_threads(1)
 

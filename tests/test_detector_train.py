@@ -8,13 +8,13 @@ import json
 import numpy as np
 import pytest
 import torch
+from builders import make_face_split, plain_config
 
 from safefakes.data.wider import read_prediction, read_predictions
 from safefakes.detector import train as train_module
 from safefakes.detector.predict import detect_split
 from safefakes.detector.train import build_detector, load_checkpoint, train_detector
 from safefakes.errors import InputError
-from builders import make_face_split, plain_config
 
 torch.set_num_threads(1)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from safefakes.engine.examples import anonymize_example, choose_example_image
 from safefakes.data.images import write_image
 from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces
+from safefakes.engine.examples import anonymize_example, choose_example_image
 from safefakes.plots.examples import plot_image_panels
 
 

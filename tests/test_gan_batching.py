@@ -6,10 +6,10 @@ import csv
 
 import numpy as np
 import torch
-
-from safefakes.data.anonymized import Status
-from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from test_deepprivacy import crop_dir, trained  # noqa: F401 - fixtures
+
+from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
+from safefakes.data.anonymized import Status
 
 torch.set_num_threads(1)
 
@@ -46,9 +46,10 @@ def test_batched_images_give_the_bytes_of_one_at_a_time(trained):  # noqa: F811
 
 
 def test_the_engine_gives_the_same_split_batched_or_not(trained, tmp_path):  # noqa: F811
-    from safefakes.engine.split import anonymize_split
     from builders import make_split, tree
     from test_apply import FACES
+
+    from safefakes.engine.split import anonymize_split
 
     class OneAtATime(GANAnonymizer):
         batches_images = False

@@ -5,13 +5,12 @@ The 68-point face template and the tiny splits come from ``builders``.
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 import torch
+from builders import face_keypoints, template_landmarks
 
 from safefakes.anonymizers.gan import landmarks as lm
-from builders import face_keypoints, template_landmarks
 
 
 # --------------------------------------------------------------------------- #

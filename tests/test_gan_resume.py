@@ -11,13 +11,13 @@ import csv
 
 import pytest
 import torch
-
 from builders import tiny_crop_set
+
 from safefakes.anonymizers.gan.ciagan import CIAGAN
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
 from safefakes.anonymizers.gan.sun2018 import Sun2018
-from safefakes.anonymizers.gan.training import Trainer, TrainConfig
+from safefakes.anonymizers.gan.training import TrainConfig, Trainer
 
 torch.set_num_threads(1)
 

@@ -75,7 +75,7 @@ def test_blur_of_each_face_is_fullblurs_image_there(scenes):
         height, width = image.shape[:2]
         blurred = Blur(kernel=31, region="box", mask_scale=1.0).anonymize(image, boxes).image
         full = FullBlur(kernel=31).anonymize(image, boxes).image
-        for status, region in face_regions(boxes.tolist(), width, height):
+        for _status, region in face_regions(boxes.tolist(), width, height):
             if region is not None:
                 np.testing.assert_array_equal(blurred[region.slices], full[region.slices])
 

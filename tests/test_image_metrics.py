@@ -11,26 +11,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import blur, make_anonymized, make_identity_split, run_command
 
-from safefakes.data.anonymized import Status
 from safefakes.commands import metrics as metrics_command
+from safefakes.data.anonymized import Status
 from safefakes.data.split import Split
 from safefakes.errors import InputError, MissingWeightsError
 from safefakes.evaluation import backbones
 from safefakes.evaluation.image_metrics import (
     Backbones,
     GaussianStats,
-    load_backbones,
     PairCounts,
-    iter_image_pairs,
     compute_image_metrics,
     crop_faces,
     frechet_distance,
+    iter_image_pairs,
+    load_backbones,
     pixel_distances,
     read_manifest,
     ssim_pairs,
 )
-from builders import blur, make_anonymized, make_identity_split, run_command
 
 torch.set_num_threads(1)
 

@@ -8,8 +8,10 @@ import sys
 import numpy as np
 import pytest
 import torch
+from builders import blur, make_anonymized, make_identity_split
 
 from safefakes.data.anonymized import Status
+from safefakes.errors import InputError
 from safefakes.evaluation.leakage import (
     DLIB,
     SYNTHETIC,
@@ -24,8 +26,6 @@ from safefakes.evaluation.leakage import (
     train_identity_recognizer,
     train_recognizer_on_split,
 )
-from safefakes.errors import InputError
-from builders import blur, make_anonymized, make_identity_split
 
 torch.set_num_threads(1)
 # Fewer steps than the default keep the tests fast; the drawn faces are easy to recognise.

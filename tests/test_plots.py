@@ -5,14 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from builders import blur, make_anonymized, make_identity_split
 from PIL import Image
 
 from safefakes.evaluation.tables import read_table, write_table
 from safefakes.plots.anonymizer_sweeps import (
     plot_map_vs_anonymizer_iterations,
     plot_map_vs_training_faces,
-    swept_methods,
     sweep_rows,
+    swept_methods,
 )
 from safefakes.plots.examples import plot_method_examples
 from safefakes.plots.leakage import plot_leakage_vs_map
@@ -21,7 +22,6 @@ from safefakes.plots.metric_scatter import plot_metrics_vs_map
 from safefakes.plots.study import FIGURES, draw_study_figures
 from safefakes.plots.style import main_setting
 from safefakes.plots.training_curves import plot_map_vs_detector_iterations
-from builders import blur, make_anonymized, make_identity_split
 
 # Final mAP (easy, medium, hard) and metrics per method, shaped like the paper's results.
 METHODS = {

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import REPO
+
 from safefakes.study_config import check_anonymizer_blocks
 
 SCHEMA = REPO / "schemas" / "config.schema.yaml"

@@ -8,11 +8,15 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from test_bootstrap import two_image_case
+from test_image_metrics import run_command
 
 from safefakes.anonymizers.registry import method_kinds
+from safefakes.commands import tables as tables_command
 from safefakes.data.wider import write_ground_truth, write_predictions
 from safefakes.errors import InputError
-from safefakes.evaluation.correlation import correlate, pearson_interval, to_markdown as correlation_markdown
+from safefakes.evaluation.correlation import correlate, pearson_interval
+from safefakes.evaluation.correlation import to_markdown as correlation_markdown
 from safefakes.evaluation.summary import (
     compare_with_original,
     mean_interval,
@@ -21,11 +25,8 @@ from safefakes.evaluation.summary import (
     to_markdown,
     write_summary,
 )
-from safefakes.commands import tables as tables_command
 from safefakes.evaluation.tables import collect_runs, write_table
 from safefakes.plots.study import DIFFERENCES, draw_study_figures
-from test_bootstrap import two_image_case
-from test_image_metrics import run_command
 
 # t(0.975, 2) = 4.302653, by hand from a t table.
 T_975_2 = 4.302653

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from builders import face_keypoints, tiny_crop_set, write_landmark_split
 
-from safefakes.data.anonymized import Status
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.sun2018 import Sun2018, Sun2018Anonymizer, _ScaledConv2d, box_regions
-from safefakes.anonymizers.gan.training import Trainer, TrainConfig
-from builders import face_keypoints, tiny_crop_set, write_landmark_split
+from safefakes.anonymizers.gan.training import TrainConfig, Trainer
+from safefakes.data.anonymized import Status
 
 torch.set_num_threads(1)
 

@@ -220,7 +220,7 @@ def test_crops_use_people_disjoint_from_train_and_val(tiny):
     vectors = crops.identity_vectors
     det_vectors = Split.load(out / "train").identity_vectors
     for cid in set(crop_ids):
-        for did, dv in det_vectors.items():
+        for _did, dv in det_vectors.items():
             assert identity_distance(vectors[cid], dv) > 0
 
 

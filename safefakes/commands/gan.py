@@ -108,7 +108,8 @@ def crops(args: argparse.Namespace) -> int:
         table = import_fdf(args.root, args.out_dir, subsets=args.subsets, imsize=args.imsize,
                            keypoints=args.keypoints, keypoint_weights=args.keypoint_weights, **common)
     elif args.crops_command == "import-celeba":
-        table = import_celeba(args.root, args.out_dir, keypoints=None if args.keypoints == "celeba5" else args.keypoints,
+        keypoints = None if args.keypoints == "celeba5" else args.keypoints
+        table = import_celeba(args.root, args.out_dir, keypoints=keypoints,
                               keypoint_weights=args.keypoint_weights, min_identity_images=args.min_identity_images,
                               max_identities=args.max_identities or None, crop_size=args.crop_size, **common)
     else:

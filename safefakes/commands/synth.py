@@ -17,13 +17,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "deterministic by seed.",
     )
     p.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="folder to write the three splits into")
-    p.add_argument("--seed", type=int, default=0, help="random seed; same seed and sizes give identical files (default: %(default)s)")
-    p.add_argument("--train-images", type=int, default=400, metavar="N", help="detection images in train (default: %(default)s)")
-    p.add_argument("--val-images", type=int, default=150, metavar="N", help="detection images in val (default: %(default)s)")
-    p.add_argument("--crops", type=int, default=1500, metavar="N", help="single-face crops for the anonymizers (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed; same seed and sizes give identical files (default: %(default)s)")
+    p.add_argument("--train-images", type=int, default=400, metavar="N",
+                   help="detection images in train (default: %(default)s)")
+    p.add_argument("--val-images", type=int, default=150, metavar="N",
+                   help="detection images in val (default: %(default)s)")
+    p.add_argument("--crops", type=int, default=1500, metavar="N",
+                   help="single-face crops for the anonymizers (default: %(default)s)")
     p.add_argument("--image-size", type=int, nargs=2, default=[192, 192], metavar=("W", "H"),
                    help="size of the detection images in pixels (default: 192 192)")
-    p.add_argument("--crop-size", type=int, default=64, metavar="PX", help="side of the square crops in pixels (default: %(default)s)")
+    p.add_argument("--crop-size", type=int, default=64, metavar="PX",
+                   help="side of the square crops in pixels (default: %(default)s)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
                    help="worker processes (default: all CPU cores); the output does not depend on it")
     p.add_argument("--preview", type=Path, default=None, metavar="FILE.png",

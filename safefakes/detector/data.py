@@ -55,7 +55,7 @@ class FaceTrainingSet(torch.utils.data.Dataset):
     def n_images(self) -> int:
         return len(self.names)
 
-    @lru_cache(maxsize=4)
+    @lru_cache(maxsize=4)  # noqa: B019 - the set lives as long as its training; 4 permutations are kept
     def permutation(self, epoch: int) -> np.ndarray:
         return np.random.default_rng([self.seed, 1, epoch]).permutation(self.n_images)
 

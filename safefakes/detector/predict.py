@@ -37,7 +37,7 @@ from safefakes.data.split import Split
 from safefakes.data.wider import write_prediction
 from safefakes.detector.anchors import anchor_boxes, decode
 from safefakes.detector.augment import resize_for_test
-from safefakes.detector.boxes import box_iou, nms
+from safefakes.detector.boxes import nms
 from safefakes.detector.config import DetectorConfig
 from safefakes.detector.model import DSFD
 from safefakes.detector.train import build_detector, load_checkpoint

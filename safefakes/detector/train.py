@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 from typing import Iterator
 
-import numpy as np
 import torch
 from tqdm import tqdm
 

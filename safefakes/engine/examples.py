@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from safefakes.data.seeding import image_seed
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.data.images import read_image
+from safefakes.data.seeding import image_seed
 from safefakes.data.split import Split
 from safefakes.errors import InputError
 

@@ -34,5 +34,6 @@ def describe_keypoints(instance: Anonymizer, provider, split_keypoints) -> str:
         describe = getattr(provider, "describe", None)
         if callable(describe):
             return json.dumps(describe(), sort_keys=True)
-        return f"provider {getattr(provider, '__module__', '?')}.{getattr(provider, '__qualname__', type(provider).__name__)}"
+        name = getattr(provider, "__qualname__", type(provider).__name__)
+        return f"provider {getattr(provider, '__module__', '?')}.{name}"
     return "split keypoints.json" if split_keypoints is not None else "none"

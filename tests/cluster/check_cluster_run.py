@@ -197,7 +197,8 @@ def check_run(
             if job["partition"] not in gpu_partitions or not asked_gpu:
                 raise CheckError(
                     f"{where} declares gpu={sub.gpus} but ran in partition {job['partition']!r} "
-                    f"with TresPerJob={job['tres_per_job']!r}; expected one of {sorted(gpu_partitions)} and a gpu request"
+                    f"with TresPerJob={job['tres_per_job']!r}; "
+                    f"expected one of {sorted(gpu_partitions)} and a gpu request"
                 )
         elif job["partition"] not in cpu_partitions or asked_gpu:
             raise CheckError(
@@ -274,7 +275,8 @@ def check_probe(workdir: Path, log: RunLog, jobs: dict, cancelled_job: str, gpu_
     if jobs[second.slurm_jobid]["SubmitTime"] < jobs[first.slurm_jobid]["EndTime"]:
         raise CheckError(
             f"GPU job {second.slurm_jobid} was submitted at {jobs[second.slurm_jobid]['SubmitTime']}, before GPU job "
-            f"{first.slurm_jobid} ended at {jobs[first.slurm_jobid]['EndTime']}: the global gpu resource did not cap them"
+            f"{first.slurm_jobid} ended at {jobs[first.slurm_jobid]['EndTime']}: "
+            "the global gpu resource did not cap them"
         )
 
     cpu = read_fields(workdir / "probe" / "cpu.txt")
@@ -284,7 +286,8 @@ def check_probe(workdir: Path, log: RunLog, jobs: dict, cancelled_job: str, gpu_
     retried = read_fields(workdir / "probe" / "retried.txt")
     attempts = by_rule.get("killed_then_retried", [])
     if len(attempts) != 2:
-        raise CheckError(f"killed_then_retried was submitted {len(attempts)} times, expected 2 (cancelled, then retried)")
+        raise CheckError(f"killed_then_retried was submitted {len(attempts)} times, "
+                         "expected 2 (cancelled, then retried)")
     first, second = attempts
     if first.slurm_jobid != cancelled_job or jobs[first.slurm_jobid]["state"] != "CANCELLED":
         raise CheckError(
@@ -475,7 +478,8 @@ def check_same_results(slurm_results: Path, local_results: Path) -> Comparison:
         else:
             differing.append(rel + (f" (even without {', '.join(rule.fields)})" if rule else ""))
     if differing:
-        raise CheckError(f"{len(differing)} of {len(local)} result files differ between SLURM and local: {differing[:5]}")
+        raise CheckError(f"{len(differing)} of {len(local)} result files differ between SLURM and local: "
+                         f"{differing[:5]}")
     return result
 
 

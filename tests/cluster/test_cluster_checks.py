@@ -12,10 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import check_cluster_run as ccr
 import pytest
 import yaml
-
-import check_cluster_run as ccr
 
 REPO = Path(__file__).resolve().parents[2]
 GPU_RULES = {"train_anonymizer", "anonymize_gan", "train_detector", "predict", "image_metrics"}
@@ -189,7 +188,8 @@ def test_check_probe_accepts_a_correct_probe_run(tmp_path):
 )
 def test_check_probe_rejects_what_it_must(tmp_path, probe, changes, cancelled, message):
     with pytest.raises(ccr.CheckError, match=message):
-        ccr.check_probe(write_probe(tmp_path, **probe), probe_log_with_cpu_job(), squeue_view(**changes), cancelled, {"gpu"})
+        ccr.check_probe(write_probe(tmp_path, **probe), probe_log_with_cpu_job(), squeue_view(**changes), cancelled,
+                        {"gpu"})
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> Path:
@@ -313,7 +313,8 @@ def squeue_view_study(**changes: dict) -> dict[str, dict[str, str]]:
     return jobs
 
 
-def study_log(rules=tuple(sorted(GPU_RULES)), gpus=1) -> ccr.RunLog:
+def study_log(rules=None, gpus=1) -> ccr.RunLog:
+    rules = tuple(sorted(GPU_RULES)) if rules is None else rules
     subs = [ccr.Submission(rule, 10 + i, str(i), gpus) for i, rule in enumerate(rules, start=1)]
     return ccr.RunLog("run", [], subs, set())
 

@@ -6,6 +6,7 @@ registry and ``safefakes --help`` stay light.
 
 from __future__ import annotations
 
+
 def method_class(name: str):
     """The class of a GAN method by name (its module is imported here, on demand)."""
     if name == "deepprivacy":

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
-from safefakes.data.anonymized import Status
-from safefakes.data.boxes import clip_box
 from safefakes.anonymizers.gan import get_method
 from safefakes.anonymizers.gan.geometry import EXPAND, crop_face, paste_face, paste_order
+from safefakes.data.anonymized import Status
+from safefakes.data.boxes import clip_box
 from safefakes.devices import resolve_device
 from safefakes.errors import InputError, MissingWeightsError
 from safefakes.keypoints.layouts import SIZES, convert_keypoints
@@ -77,7 +77,7 @@ class GANAnonymizer(Anonymizer):
         """Per-face statuses, and the faces to replace (the others are recorded and left as they are)."""
         statuses = [Status.ANONYMIZED] * len(boxes)
         todo: list[int] = []
-        for i, (x, y, w, h) in enumerate(boxes):
+        for i, (_x, _y, w, h) in enumerate(boxes):
             if w <= 0 or h <= 0:
                 statuses[i] = Status.DEGENERATE_BOX
             elif clip_box(boxes[i], width, height) is None:

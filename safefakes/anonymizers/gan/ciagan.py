@@ -57,17 +57,20 @@ from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
 from safefakes.anonymizers.base import AnonymizedImage
-from safefakes.data.anonymized import Status
-from safefakes.data.boxes import clip_box
-from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer, load_checkpoint
+from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.geometry import EXPAND, paste_order, real_crop, square_box
-from safefakes.anonymizers.gan.identity import MARGIN, IdentityBank, IdentityNet, batch_contrastive_loss, \
-    contrastive_loss
+from safefakes.anonymizers.gan.identity import (
+    MARGIN,
+    IdentityBank,
+    IdentityNet,
+    batch_contrastive_loss,
+    contrastive_loss,
+)
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, ciagan_inputs, ciagan_mask
 from safefakes.anonymizers.gan.training import ConfiguredMethod
-from safefakes.devices import resolve_device
-from safefakes.errors import InputError
+from safefakes.data.anonymized import Status
+from safefakes.data.boxes import clip_box
 
 NAME = "ciagan"
 # Channels per resolution at width 1: CIAGAN's 32/64/128/256/256 encoder (and the

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from safefakes.anonymizers.gan.training import ConfiguredMethod
 from safefakes.anonymizers.gan.blocks import (
     ConvBlock,
     MinibatchStd,
@@ -29,6 +28,7 @@ from safefakes.anonymizers.gan.blocks import (
     resolutions,
     upsample,
 )
+from safefakes.anonymizers.gan.training import ConfiguredMethod
 
 NAME = "deepprivacy"
 # Channels per resolution at width 1 (ProGAN-style: wide at low resolution).

@@ -40,15 +40,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from safefakes.anonymizers.base import AnonymizedImage
-from safefakes.data.anonymized import Status
-from safefakes.data.boxes import clip_box
-from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer, load_checkpoint
+from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.geometry import EXPAND, crop_face, paste_face, paste_order, real_crop
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, N_LANDMARKS, heatmap_radius, landmark_heatmaps
 from safefakes.anonymizers.gan.training import ConfiguredMethod
-from safefakes.devices import resolve_device
-from safefakes.errors import InputError
+from safefakes.data.anonymized import Status
+from safefakes.data.boxes import clip_box
 
 NAME = "sun2018"
 INPUTS = ("black", "blur")

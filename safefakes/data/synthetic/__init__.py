@@ -40,8 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-from safefakes.data.seeding import image_seed
 from safefakes.data.images import image_size, read_image, write_image
+from safefakes.data.seeding import image_seed
 from safefakes.data.split import IMAGES, Split
 from safefakes.data.synthetic.face import (  # noqa: F401  (re-exported layout constants)
     CHIN,
@@ -228,7 +228,7 @@ def generate(
     pool_size = population_size(train_images, val_images)
     plan: dict[str, list[tuple]] = {s: [] for s in SPLITS}
     stages = {s: out / f".{s}.partial" for s in SPLITS}
-    for s, stage in stages.items():
+    for _s, stage in stages.items():
         if stage.exists():
             shutil.rmtree(stage)  # left over from a killed run
         stage.mkdir(parents=True)

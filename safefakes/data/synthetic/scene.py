@@ -23,8 +23,8 @@ from safefakes.data.synthetic.face import (
     RIGHT_SHOULDER,
     Placement,
     Pose,
-    _Layer,
     _composite,
+    _Layer,
     draw_head,
     draw_torso,
     face_box,
@@ -359,7 +359,7 @@ def render_scene(
             np.maximum(occluded, _occlude(img, rng, drawn[i][0]), out=occluded)
 
     records: list[FaceRecord] = []
-    for i, (ident_id, ident, pose, labels, place) in enumerate(placed):
+    for i, (ident_id, _ident, _pose, labels, _place) in enumerate(placed):
         box_f, kp70, shoulders = drawn[i]
         box = _int_box(box_f, W, H)
         kp = np.zeros((N_KEYPOINTS, 3))

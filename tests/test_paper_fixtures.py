@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
-
 from fixtures import weights, widerface
 from fixtures.celeba import write_celeba
 from fixtures.fdf import write_fdf
 from fixtures.pipa import write_pipa
 from paper.build_fixtures import SIZES
+
 from safefakes.data.split import Split
 from safefakes.data.wider import read_annotations, read_ground_truth
 from safefakes.data.widerface_import import import_split

@@ -53,7 +53,8 @@ def check(results: Path, fixtures: Path) -> list[str]:
         source, layout = meta.parent.name.split("~", 1)
         data = imported[meta.parent.name]
         expect(data.get("source") == source, f"{meta}: source {data.get('source')!r}, not {source}")
-        expect(data.get("keypoint_layout") == layout, f"{meta}: keypoints {data.get('keypoint_layout')!r}, not {layout}")
+        expect(data.get("keypoint_layout") == layout,
+               f"{meta}: keypoints {data.get('keypoint_layout')!r}, not {layout}")
         expect((data.get("n_faces") or 0) > 0, f"{meta}: no faces")
     expect({name.split("~", 1)[0] for name in imported} == set(CROP_SOURCES),
            f"crop sets imported: {sorted(imported)} (want each of {CROP_SOURCES})")
@@ -87,7 +88,8 @@ def check(results: Path, fixtures: Path) -> list[str]:
             want = "keypointrcnn" if method == "deepprivacy" else "dlib68"
             expect(keypoints["source"] == want, f"{record}: keypoints from {keypoints['source']}, not {want}")
             if method == "deepprivacy":
-                expect(Path(keypoints["weights"]).resolve() == (weights / "keypointrcnn_resnet50_fpn_coco-fc266e95.pth").resolve(),
+                krcnn = (weights / "keypointrcnn_resnet50_fpn_coco-fc266e95.pth").resolve()
+                expect(Path(keypoints["weights"]).resolve() == krcnn,
                        f"{record}: Keypoint R-CNN weights {keypoints['weights']}")
 
     # -- the detector: paper preset with the VGG-16 file, multi-scale test -----------------------

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-
+import yaml
 from fixtures import weights, widerface
-from paper import crop_sources
-from safefakes.data import crops
+from fixtures.celeba import write_celeba
+from fixtures.fdf import write_fdf
+from fixtures.pipa import write_pipa
+from paper.build_fixtures import SIZES
+
 from safefakes.data.split import Split
 from safefakes.data.wider import read_annotations, read_ground_truth
 from safefakes.data.widerface_import import import_split
+from safefakes.importers import import_celeba, import_fdf, import_pipa
 
 
 def test_widerface_tree_imports_and_matches_its_ground_truth(tmp_path):
@@ -30,18 +36,37 @@ def test_widerface_tree_imports_and_matches_its_ground_truth(tmp_path):
         root / "wider_face_split/wider_face_train_bbx_gt.txt"))
 
 
-def test_crop_sources_import(tmp_path):
-    fdf = crops.import_fdf(crop_sources.write_fdf(tmp_path / "fdf", 3), tmp_path / "c_fdf")
-    celeba = crops.import_celeba(crop_sources.write_celeba(tmp_path / "celeba", 3), tmp_path / "c_celeba")
-    pipa = crops.import_pipa(crop_sources.write_pipa(tmp_path / "pipa", 3), tmp_path / "c_pipa")
-    assert (fdf.n_faces, celeba.n_faces, pipa.n_faces) == (3, 3, 3)
-    assert fdf.keypoint_layout == "deepprivacy7" and celeba.keypoint_layout == "celeba5"
-    # The landmarks land on the faces: each crop's nose lies inside its face box.
-    for split in (fdf, celeba):
-        for im in split.images:
-            x, y, w, h = im.boxes[0]
-            nose = split.keypoints[im.name][0][0 if split is fdf else 2]
-            assert x <= nose[0] <= x + w and y <= nose[1] <= y + h
+@pytest.mark.slow
+def test_paper_crop_sets_survive_the_importers_with_the_faces_the_overrides_ask(tmp_path):
+    """Each crop set of tests/paper/overrides.yaml, imported as the workflow does, holds its faces."""
+    overrides = yaml.safe_load((Path(__file__).parent / "paper" / "overrides.yaml").read_text())
+    # The crop sources as tests/paper/build_fixtures.py writes them (its sizes, without the weight files).
+    write_fdf(tmp_path / "fx" / "fdf", *SIZES["fdf"], seed=1)
+    write_celeba(tmp_path / "fx" / "celeba", SIZES["celeba"], seed=2)
+    write_pipa(tmp_path / "fx" / "pipa", SIZES["pipa"], seed=3)
+    keypoints = {"fdf": "deepprivacy7", "celeba": "dlib68", "pipa": "dlib68"}  # the GANs the overrides give them
+    needed: dict[str, int] = {}
+    for entry in overrides["crop_sets"]:
+        needed[entry["source"]] = max(needed.get(entry["source"], 0), entry["faces"])
+    entry = {e["source"]: e for e in overrides["crop_sets"]}
+    tables = {
+        "fdf": import_fdf(tmp_path / "fx" / "fdf", tmp_path / "fdf", subsets=entry["fdf"]["subsets"]),
+        "celeba": import_celeba(tmp_path / "fx" / "celeba", tmp_path / "celeba", keypoints="dlib68",
+                                min_identity_images=entry["celeba"]["min_identity_images"],
+                                max_identities=entry["celeba"]["max_identities"]),
+        "pipa": import_pipa(tmp_path / "fx" / "pipa", tmp_path / "pipa", keypoints="dlib68",
+                            min_size=entry["pipa"]["min_size"]),
+    }
+    assert set(tables) == set(needed)
+    for source, table in tables.items():
+        assert table.keypoint_layout == keypoints[source]
+        # Some faces are dropped (faceless crops, CelebA's excluded identity) and enough stay.
+        assert needed[source] <= len(table), (source, len(table))
+    # CelebA: identities 1-3 (>= 3 images), the faceless 5th and 10th images dropped; identity 4 left out.
+    assert len(tables["celeba"]) == 8 and sorted(set(tables["celeba"].identities.tolist())) == [1, 2, 3]
+    # PIPA: one real head a photo; the faceless heads and the boxes outside the photo are dropped.
+    assert len(tables["pipa"]) == SIZES["pipa"]
+    assert len(tables["fdf"]) == sum(SIZES["fdf"])
 
 
 def test_seeded_values_are_reproducible_and_shaped_like_trained_weights():

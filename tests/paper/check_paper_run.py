@@ -21,9 +21,10 @@ from pathlib import Path
 import torch
 
 GANS = ("deepprivacy", "ciagan", "sun2018")
-# The imported crop sets the run's GANs train on. CelebA joins when CIAGAN can
-# train on it (issue 16's importer; see tests/paper/overrides.yaml).
-CROP_SOURCES = ("fdf", "pipa")
+# The keypoints each GAN learns with (rules/common.smk, GAN_KEYPOINTS).
+GAN_KEYPOINTS = {"deepprivacy": "deepprivacy7", "ciagan": "dlib68", "sun2018": "dlib68"}
+# The imported crop sets the run's GANs train on (tests/paper/overrides.yaml).
+CROP_SOURCES = ("fdf", "celeba", "pipa")
 
 
 def load_torch(path: Path) -> dict:
@@ -46,10 +47,17 @@ def check(results: Path, fixtures: Path) -> list[str]:
                f"{images} does not link to the fixture's {folder}/images")
     for name in ("wider_face_val.mat", "wider_easy_val.mat", "wider_medium_val.mat", "wider_hard_val.mat"):
         expect((results / "data" / "widerface" / "val" / name).is_file(), f"val split lacks {name}")
-    for source in CROP_SOURCES:
-        meta = results / "crops" / source / "crops.json"
-        expect(meta.is_file() and json.loads(meta.read_text()).get("source") == source,
-               f"{meta}: not a crop set imported from {source}")
+    imported = {}  # crops/{source}~{keypoints} -> its crops.json
+    for meta in sorted((results / "crops").glob("*~*/crops.json")):
+        imported[meta.parent.name] = json.loads(meta.read_text())
+        source, layout = meta.parent.name.split("~", 1)
+        data = imported[meta.parent.name]
+        expect(data.get("source") == source, f"{meta}: source {data.get('source')!r}, not {source}")
+        expect(data.get("keypoint_layout") == layout,
+               f"{meta}: keypoints {data.get('keypoint_layout')!r}, not {layout}")
+        expect((data.get("n_faces") or 0) > 0, f"{meta}: no faces")
+    expect({name.split("~", 1)[0] for name in imported} == set(CROP_SOURCES),
+           f"crop sets imported: {sorted(imported)} (want each of {CROP_SOURCES})")
 
     # -- GANs: paper presets, trained and used --------------------------------------------------
     models = sorted((results / "anonymizers").glob("*/faces~*/anon_iters~*/model.pt"))
@@ -59,6 +67,19 @@ def check(results: Path, fixtures: Path) -> list[str]:
         cfg = state["model_config"]
         expect(cfg.get("resolution") == 128 and cfg.get("width") == 1.0,
                f"{model}: resolution {cfg.get('resolution')}, width {cfg.get('width')} (paper: 128, 1.0)")
+        # Each GAN trained on an imported crop set carrying the keypoints it needs.
+        gan, faces = model.parts[-4], int(model.parts[-3].split("~", 1)[1])
+        trained_on = state.get("source") or {}
+        want = GAN_KEYPOINTS.get(gan)
+        expect(trained_on.get("source") in CROP_SOURCES,
+               f"{model}: trained on {trained_on.get('source')!r}, not an imported crop set")
+        expect(state.get("keypoint_layout") == want and trained_on.get("keypoint_layout") == want,
+               f"{model}: trained with {state.get('keypoint_layout')!r} keypoints from a "
+               f"{trained_on.get('keypoint_layout')!r} crop set (needs {want})")
+        expect((trained_on.get("n_faces") or 0) >= faces,
+               f"{model}: its crop set holds {trained_on.get('n_faces')} faces, fewer than {faces}")
+        expect(gan != "ciagan" or trained_on.get("source") == "celeba", f"{model}: CIAGAN not trained on CelebA")
+        expect(gan != "sun2018" or trained_on.get("source") == "pipa", f"{model}: Sun2018 not trained on PIPA")
     for record in sorted((results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/train/anonymization.json")):
         method = record.parts[-5].split("~", 1)[1]
         data = json.loads(record.read_text())
@@ -67,7 +88,8 @@ def check(results: Path, fixtures: Path) -> list[str]:
             want = "keypointrcnn" if method == "deepprivacy" else "dlib68"
             expect(keypoints["source"] == want, f"{record}: keypoints from {keypoints['source']}, not {want}")
             if method == "deepprivacy":
-                expect(Path(keypoints["weights"]).resolve() == (weights / "keypointrcnn_resnet50_fpn_coco-fc266e95.pth").resolve(),
+                krcnn = (weights / "keypointrcnn_resnet50_fpn_coco-fc266e95.pth").resolve()
+                expect(Path(keypoints["weights"]).resolve() == krcnn,
                        f"{record}: Keypoint R-CNN weights {keypoints['weights']}")
 
     # -- the detector: paper preset with the VGG-16 file, multi-scale test -----------------------

@@ -97,6 +97,16 @@ def paste(out: np.ndarray, region: FaceRegion, new: np.ndarray) -> None:
         target[region.mask] = new[region.mask]
 
 
+
+def _blur_filter(kernel: int, sigma: float, exact: bool) -> tuple:
+    """(filter, kernel, sigma, exact) of a blur; kernel 0 scales with the face (no fixed filter: None)."""
+    if int(kernel) == 0:
+        if sigma:
+            raise ValueError("sigma needs a fixed kernel: give kernel=K (odd) with it, or leave sigma at 0")
+        return None, 0, 0.0, bool(exact)
+    fixed = gaussian_filter(kernel, sigma, exact)
+    return fixed, fixed.kernel, fixed.sigma, fixed.exact
+
 class RegionAnonymizer(Anonymizer):
     """A method that changes each face's region on its own (blur, blackout, pixelate)."""
 
@@ -150,15 +160,8 @@ class Blur(RegionAnonymizer):
         if not np.isfinite(kernel_share) or kernel_share <= 0:
             raise ValueError(f"kernel_share must be > 0, got {kernel_share}")
         self.kernel_share = float(kernel_share)
-        self.scaled = int(kernel) == 0
-        if self.scaled:
-            if sigma:
-                raise ValueError("sigma needs a fixed kernel: give kernel=K (odd) with it, or leave sigma at 0")
-            self.filter = None
-            self.kernel, self.sigma, self.exact = 0, 0.0, bool(exact)
-        else:
-            self.filter = gaussian_filter(kernel, sigma, exact)
-            self.kernel, self.sigma, self.exact = self.filter.kernel, self.filter.sigma, self.filter.exact
+        self.filter, self.kernel, self.sigma, self.exact = _blur_filter(kernel, sigma, exact)
+        self.scaled = self.filter is None
 
     def _change(self, image: np.ndarray, out: np.ndarray, regions: list[FaceRegion]) -> None:
         if self.filter is not None:
@@ -244,15 +247,8 @@ class FullBlur(Anonymizer):
             raise ValueError(f"kernel_share must be > 0, got {kernel_share}")
         check_region_options(PHOTO_REGION, float(mask_scale), 0.0)
         self.kernel_share, self.mask_scale = float(kernel_share), float(mask_scale)
-        self.scaled = int(kernel) == 0
-        if self.scaled:
-            if sigma:
-                raise ValueError("sigma needs a fixed kernel: give kernel=K (odd) with it, or leave sigma at 0")
-            self.filter = None
-            self.kernel, self.sigma, self.exact = 0, 0.0, bool(exact)
-        else:
-            self.filter = gaussian_filter(kernel, sigma, exact)
-            self.kernel, self.sigma, self.exact = self.filter.kernel, self.filter.sigma, self.filter.exact
+        self.filter, self.kernel, self.sigma, self.exact = _blur_filter(kernel, sigma, exact)
+        self.scaled = self.filter is None
 
     def anonymize(self, image, boxes, keypoints=None, rng=None) -> AnonymizedImage:
         _check_image(image)

@@ -121,7 +121,7 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "figures": 1,
         "example_figure": 1,
         "all": 1,
-        "total": 142,
+        "total": 143,
     }
     # The paper preset trains one seed per grid point.
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
@@ -229,10 +229,11 @@ def test_a_split_of_another_tool_is_one_more_method(tmp_path):
     counts = job_counts(out)
     assert counts["import_external_split"] == 1
     assert counts["audit"] == counts["image_metrics"] == 4 + 5 + 1
-    assert counts["train_detector"] == 14 + 1
+    # The default study's 30 detectors, and the new method at the three seeds of its experiment.
+    assert counts["train_detector"] == 30 + 3
     point = "results/runs/anonymizer~othertool/faces~0/anon_iters~0"
     assert planned_inputs(out, "import_external_split")[f"{point}/train"] == ["results/data/synthetic/train"]
-    assert f"{point}/audit.json" in planned_inputs(out, "train_detector")[f"{point}/det_iters~400/detector.pt"]
+    assert f"{point}/audit.json" in planned_inputs(out, "train_detector")[f"{point}/det_iters~400/seed~0/detector.pt"]
 
 
 @pytest.mark.parametrize("externals, method, fragment", [

@@ -331,7 +331,7 @@ class Normalisation:
 
 
 GAN_DIR = "anonymizers/*/faces~*/anon_iters~*"
-DET_DIR = "runs/anonymizer~*/faces~*/anon_iters~*/det_iters~*"
+DET_DIR = "runs/anonymizer~*/faces~*/anon_iters~*/det_iters~*/seed~*"
 # Training checkpoints (.pt) hold wall-time fields, so they are compared by
 # their loaded contents (tensors by dtype, shape and bytes), less the fields
 # listed. Every other .pt must be equal byte for byte: safefakes writes torch

@@ -8,7 +8,7 @@
 #     the profile's `retries` must resubmit;
 #  3. run STUDY_TARGETS on the cluster, with tests/cluster/study.yaml: by
 #     default the mAP and the image metrics of one DeepPrivacy grid point
-#     (faces~8/anon_iters~8/det_iters~2), i.e. synthetic_dataset,
+#     (faces~8/anon_iters~8/det_iters~2/seed~0), i.e. synthetic_dataset,
 #     identity_recognizer, train_anonymizer, anonymize_gan, audit,
 #     image_metrics, train_detector, predict and evaluate_map: 9 SLURM jobs,
 #     among them every GPU rule of the study (5 GPU jobs);
@@ -37,7 +37,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 # GPU rule of the study, at the smallest size that still runs them; the checker
 # fails unless each of its STUDY_GPU_RULES ran as a SLURM GPU job.
 POINT=results/runs/anonymizer~deepprivacy/faces~8/anon_iters~8
-STUDY_TARGETS=${STUDY_TARGETS:-"$POINT/det_iters~2/map.json $POINT/image_metrics.json"}
+STUDY_TARGETS=${STUDY_TARGETS:-"$POINT/det_iters~2/seed~0/map.json $POINT/image_metrics.json"}
 STUDY_CONFIG=${STUDY_CONFIG:-$REPO/tests/cluster/study.yaml}
 # -----------------------------------------------------------------------------------
 STUDY_SNAKEFILE=${STUDY_SNAKEFILE:-$REPO/Snakefile}

@@ -214,7 +214,7 @@ def test_check_same_results_compares_bytes_but_not_logs(tmp_path):
 
 
 GAN = "anonymizers/deepprivacy/faces~8/anon_iters~8"
-DET = "runs/anonymizer~deepprivacy/faces~8/anon_iters~8/det_iters~2"
+DET = "runs/anonymizer~deepprivacy/faces~8/anon_iters~8/det_iters~2/seed~0"
 
 
 def test_check_same_results_ignores_only_the_listed_timing_fields(tmp_path):

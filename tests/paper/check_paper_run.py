@@ -93,7 +93,7 @@ def check(results: Path, fixtures: Path) -> list[str]:
                        f"{record}: Keypoint R-CNN weights {keypoints['weights']}")
 
     # -- the detector: paper preset with the VGG-16 file, multi-scale test -----------------------
-    runs = sorted((results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/det_iters~*"))
+    runs = sorted((results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/det_iters~*/seed~*"))
     expect(len(runs) > 0, "no detector run")
     for run in runs:
         state = load_torch(run / "detector.pt")

@@ -33,6 +33,7 @@ class DetectorConfig:
     # -- model -------------------------------------------------------------
     input_size: int = 640  # square training crops, pixels
     width: float = 1.0  # channel multiplier: 1.0 is VGG-16 as published
+    batch_norm: bool = False  # batch normalisation after every backbone convolution (training from scratch)
     # -- optimisation ----------------------------------------------------------
     batch_size: int = 4
     optimizer: str = "sgd"  # "sgd" (with momentum, as DSFD) or "adamw"
@@ -44,6 +45,7 @@ class DetectorConfig:
     lr_gamma: float = 0.1
     warmup_iterations: int = 0  # linear warm-up from lr/10 (0: none)
     grad_clip: float | None = None  # max gradient norm; None = no clipping
+    ema_decay: float = 0.0  # detect with an exponential moving average of the weights (0: the last weights)
     amp: bool = True  # torch.autocast mixed precision, CUDA only
     seed: int = 0
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
@@ -84,6 +86,8 @@ class DetectorConfig:
             problems.append("lr_steps are fractions of the run length, each in (0, 1)")
         if self.optimizer not in OPTIMIZERS:
             problems.append(f"optimizer {self.optimizer!r} must be one of {', '.join(OPTIMIZERS)}")
+        if not 0 <= self.ema_decay < 1:
+            problems.append(f"ema_decay {self.ema_decay} must be in [0, 1)")
         if not 0 < self.match_threshold < 1:
             problems.append("match_threshold must be in (0, 1)")
         if problems:

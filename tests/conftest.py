@@ -20,3 +20,16 @@ def wider_val_gt_dir() -> Path:
     if not (SHARED_VAL_GT / "wider_face_val.mat").exists():
         pytest.skip("../shared/data/widerface_val_gt is not present")
     return SHARED_VAL_GT
+
+
+@pytest.fixture(scope="session")
+def centerface_weights() -> Path:
+    """CenterFace's ONNX file as the code finds it; skips when it is not installed (`make setup` installs it)."""
+    from safefakes.errors import MissingWeightsError
+    from safefakes.weights import CENTERFACE, resolve
+
+    try:
+        return resolve(CENTERFACE)
+    except MissingWeightsError as exc:
+        pytest.skip(f"CenterFace's weights are not installed ({exc.path}): run `make setup` or "
+                    f"`python -m safefakes.weights centerface`")

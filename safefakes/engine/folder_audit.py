@@ -112,12 +112,15 @@ def audit_folder(
     threshold: float | None = None,
     upsample: int | None = None,
     max_side: int | None = None,
+    weights: str | Path | None = None,
 ) -> FolderAuditReport:
     """Audit an ``anonymize-images`` output folder against the input root it was made from.
 
     detector, threshold, upsample, max_side: default to the run's own (from
-    ``anonymization.json``); a stronger detector (e.g. ``cnn``) also catches
-    faces the run's detector missed, which the copy then still shows.
+    ``anonymization.json``); another detector (e.g. ``cnn`` after a ``hog``
+    run) also catches faces the run's detector missed, which the copy then
+    still shows. Given another detector, its own defaults apply. weights:
+    CenterFace's file (default: as ``FaceFinder`` resolves it).
     """
     original, anonymized = Path(original), Path(anonymized)
     if not original.is_dir():
@@ -128,12 +131,15 @@ def audit_folder(
         raise InputError(anonymized / RUN_FILE, f"not an anonymize-images output (kind {run.get('kind')!r})",
                          hint="audit an anonymized split against its original split instead")
     recorded = run.get("face_finder") or {}
+    # Runs recorded before CenterFace existed used hog, the default then.
+    own = detector is None or detector == recorded.get("detector", "hog")
     try:
         finder = FaceFinder(
             detector or recorded.get("detector", "hog"),
-            float(recorded.get("threshold", 0.0) if threshold is None else threshold),
-            recorded.get("upsample") if upsample is None and detector is None else upsample,
-            recorded.get("max_side") if max_side is None and detector is None else max_side,
+            recorded.get("threshold") if threshold is None and own else threshold,
+            recorded.get("upsample") if upsample is None and own else upsample,
+            recorded.get("max_side") if max_side is None and own else max_side,
+            None if weights is None else str(weights),
         )
     except ValueError as exc:
         raise SafeFakesError(str(exc)) from exc

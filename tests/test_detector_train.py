@@ -39,7 +39,8 @@ def _losses(path):
 
 
 def test_checkpoint_round_trip(tiny_split, tmp_path):
-    config = tiny_config(lr_steps=[0.9])  # no step inside 2 iterations
+    # No step inside 2 iterations; the last weights (the average has its own test).
+    config = tiny_config(lr_steps=[0.9], ema_decay=0.0)
     ckpt_path = train_detector(tiny_split, tmp_path / "run", config, iterations=2, progress=False)
     ckpt = load_checkpoint(ckpt_path)
     assert ckpt["iteration"] == 2 and ckpt["total_iterations"] == 2
@@ -64,8 +65,9 @@ def test_checkpoint_round_trip(tiny_split, tmp_path):
     assert ckpt_path.stat().st_mtime_ns == mtime
 
 
-def test_resume_after_interruption_is_bit_identical(tiny_split, tmp_path, monkeypatch):
-    config = tiny_config(checkpoint_every=2)
+@pytest.mark.parametrize("averaged", [False, True], ids=["last-weights", "weight-average"])
+def test_resume_after_interruption_is_bit_identical(tiny_split, tmp_path, monkeypatch, averaged):
+    config = tiny_config(checkpoint_every=2, batch_norm=averaged, ema_decay=0.9 if averaged else 0.0)
     straight = load_checkpoint(train_detector(tiny_split, tmp_path / "straight", config, iterations=4,
                                               progress=False))
 
@@ -89,6 +91,11 @@ def test_resume_after_interruption_is_bit_identical(tiny_split, tmp_path, monkey
     assert resumed["iteration"] == 4
     for key, value in straight["model"].items():
         assert torch.equal(value, resumed["model"][key]), key
+    assert bool(straight["ema"]) == averaged
+    if averaged:
+        assert straight["ema"]["updates"] == resumed["ema"]["updates"] == 4
+        for key, value in straight["ema"]["weights"].items():
+            assert torch.equal(value, resumed["ema"]["weights"][key]), key
     # Every optimizer buffer (AdamW's moments and step in the mini preset, SGD's momentum otherwise).
     for pid, state in straight["optimizer"]["state"].items():
         assert state, pid
@@ -96,6 +103,31 @@ def test_resume_after_interruption_is_bit_identical(tiny_split, tmp_path, monkey
             assert torch.equal(torch.as_tensor(value), torch.as_tensor(resumed["optimizer"]["state"][pid][name])), name
     assert straight["scheduler"]["last_epoch"] == resumed["scheduler"]["last_epoch"] == 4
     assert _losses(tmp_path / "straight" / "losses.csv") == _losses(tmp_path / "resumed" / "losses.csv")
+
+
+def test_weight_average_is_what_the_detector_runs_with(tiny_split, tmp_path):
+    from safefakes.detector.train import WeightAverage
+
+    ckpt = load_checkpoint(train_detector(tiny_split, tmp_path / "run", tiny_config(ema_decay=0.5, batch_norm=True),
+                                          iterations=3, progress=False))
+    model, _ = build_detector(ckpt)
+    weights = model.state_dict()
+    assert all(torch.equal(weights[k], v) for k, v in ckpt["ema"]["weights"].items())
+    assert not torch.equal(weights["vgg.0.weight"], ckpt["model"]["vgg.0.weight"])
+    # Batch-norm statistics are the trained model's, not averaged.
+    assert torch.equal(weights["vgg.1.running_mean"], ckpt["model"]["vgg.1.running_mean"])
+
+    # The average by hand: decay min(d, (1 + t) / (10 + t)) at update t.
+    layer = torch.nn.Linear(1, 1, bias=False)
+    average = WeightAverage(layer, decay=0.5)
+    expected = layer.weight.item()
+    for t, value in enumerate((2.0, -1.0, 4.0), start=1):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        average.update(layer)
+        decay = min(0.5, (1 + t) / (10 + t))
+        expected = decay * expected + (1 - decay) * value
+        assert average.state["weight"].item() == pytest.approx(expected)
 
 
 def test_resume_refuses_a_different_run_length(tiny_split, tmp_path):
@@ -164,6 +196,6 @@ def test_optimizer_setting():
     assert isinstance(make_optimizer(model, paper_config()), torch.optim.SGD)
     adamw = make_optimizer(model, mini_config())
     assert isinstance(adamw, torch.optim.AdamW)
-    assert adamw.param_groups[0]["betas"] == (0.9, 0.999) and adamw.param_groups[0]["lr"] == 0.001
+    assert adamw.param_groups[0]["betas"] == (0.9, 0.999) and adamw.param_groups[0]["lr"] == 0.003
     with pytest.raises(InputError, match="optimizer 'adam'"):
         DetectorConfig.from_dict({"optimizer": "adam"}, base=mini_config())

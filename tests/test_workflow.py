@@ -143,14 +143,14 @@ def test_default_study_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n").stdout
     counts = job_counts(out)
     assert counts["synthetic_dataset"] == counts["identity_recognizer"] == 1
-    # 8 methods at 400 iterations with 3 seeds each, 2 of them also at 100 and 200
+    # 8 methods at 200 iterations with 3 seeds each, 2 of them also at 50 and 100
     # (seed 0), DeepPrivacy on 750 faces and for 2,750 images (seed 0): 24 + 4 + 1 + 1.
     assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 30
     runs = set(re.findall(r"runs/anonymizer~(\w+)/faces~\d+/anon_iters~\d+/det_iters~(\d+)/seed~(\d+)/detector\.pt",
                           out))
     for method in ("original", "blur", "blackout", "pixelate", "fullblur", "deepprivacy", "ciagan", "sun2018"):
-        assert {(method, "400", s) for s in "012"} <= runs
-    assert ("original", "100", "0") in runs and ("original", "100", "1") not in runs
+        assert {(method, "200", s) for s in "012"} <= runs
+    assert ("original", "50", "0") in runs and ("original", "50", "1") not in runs
     # The summary reads every run's predictions.
     summary = planned_inputs(out, "summary")["results/tables/summary.csv"]
     assert sum(p.endswith("/predictions") for p in summary) == 30
@@ -233,7 +233,7 @@ def test_a_split_of_another_tool_is_one_more_method(tmp_path):
     assert counts["train_detector"] == 30 + 3
     point = "results/runs/anonymizer~othertool/faces~0/anon_iters~0"
     assert planned_inputs(out, "import_external_split")[f"{point}/train"] == ["results/data/synthetic/train"]
-    assert f"{point}/audit.json" in planned_inputs(out, "train_detector")[f"{point}/det_iters~400/seed~0/detector.pt"]
+    assert f"{point}/audit.json" in planned_inputs(out, "train_detector")[f"{point}/det_iters~200/seed~0/detector.pt"]
 
 
 @pytest.mark.parametrize("externals, method, fragment", [

@@ -89,6 +89,9 @@ def _check_shapes(targets: dict[str, torch.Tensor], own: dict[str, torch.Tensor]
 def load_vgg16_weights(model, path: str | Path) -> str:
     """Copy VGG-16 weights (either format) into ``model``; returns ``"<file name> (<format>)"``."""
     path = Path(path)
+    if getattr(model, "batch_norm", False):
+        raise InputError(path, "this detector has batch normalisation (batch_norm: true), which the ImageNet "
+                               "VGG-16 files do not have", hint="set the detector's batch_norm to false to load them")
     state = _read_state_dict(path)
     targets: dict[str, torch.Tensor] = {}
     if "features.0.weight" in state:

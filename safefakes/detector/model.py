@@ -20,8 +20,8 @@ from torch import nn
 
 # torchvision's vgg16 "D" configuration: channels, "M" = 2x2 max pool.
 VGG16_LAYERS = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
-# Indices in ``vgg`` after which conv3_3, conv4_3 and conv5_3 (post-ReLU) are tapped.
-SOURCE_TAPS = (15, 22, 29)
+# Convolutions (counted from 0) whose ReLU output is a source map: conv3_3, conv4_3, conv5_3.
+SOURCE_CONVS = (6, 9, 12)
 L2NORM_SCALES = (10.0, 8.0, 5.0)  # as S3FD/DSFD: conv3_3, conv4_3, conv5_3
 
 # Input normalisation of the two backbone formats.
@@ -110,26 +110,39 @@ class DetectorOutput(NamedTuple):
 class DSFD(nn.Module):
     """Dual Shot Face Detector with a VGG-16 backbone."""
 
-    def __init__(self, width: float = 1.0, normalisation: str = "torchvision") -> None:
+    def __init__(self, width: float = 1.0, normalisation: str = "torchvision", batch_norm: bool = False) -> None:
         super().__init__()
         self.width = float(width)
+        self.batch_norm = bool(batch_norm)
         c = lambda n: scaled(n, width)  # noqa: E731 - local shorthand
         layers: list[nn.Module] = []
+        taps: list[int] = []
         in_ch = 3
         for v in VGG16_LAYERS:
             if v == "M":
                 # ceil_mode keeps every map at ceil(size / stride) for any input size.
                 layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))
             else:
-                layers += [nn.Conv2d(in_ch, c(v), 3, padding=1), nn.ReLU(inplace=True)]
+                layers.append(nn.Conv2d(in_ch, c(v), 3, padding=1))
+                if batch_norm:
+                    layers.append(nn.BatchNorm2d(c(v)))
+                layers.append(nn.ReLU(inplace=True))
+                if sum(isinstance(m, nn.Conv2d) for m in layers) - 1 in SOURCE_CONVS:
+                    taps.append(len(layers) - 1)
                 in_ch = c(v)
-        self.vgg = nn.Sequential(*layers)  # index-compatible with torchvision vgg16.features
+        # Index-compatible with torchvision's vgg16().features (vgg16_bn's with batch_norm).
+        self.vgg = nn.Sequential(*layers)
+        self.taps = tuple(taps)
+        norm = (lambda ch: nn.BatchNorm2d(ch)) if batch_norm else (lambda ch: nn.Identity())
         self.fc6 = nn.Conv2d(c(512), c(1024), 3, padding=3, dilation=3)
         self.fc7 = nn.Conv2d(c(1024), c(1024), 1)
         self.conv6_1 = nn.Conv2d(c(1024), c(256), 1)
         self.conv6_2 = nn.Conv2d(c(256), c(512), 3, stride=2, padding=1)
         self.conv7_1 = nn.Conv2d(c(512), c(128), 1)
         self.conv7_2 = nn.Conv2d(c(128), c(256), 3, stride=2, padding=1)
+        # Batch normalisation after each extra convolution too (ScratchDet): identities without it.
+        self.extra_norms = nn.ModuleDict({name: norm(getattr(self, name).out_channels) for name in
+                                          ("fc6", "fc7", "conv6_1", "conv6_2", "conv7_1", "conv7_2")})
         self.l2norms = nn.ModuleList(
             L2Norm(ch, s) for ch, s in zip((c(256), c(512), c(512)), L2NORM_SCALES))
         self.source_channels = [c(256), c(512), c(512), c(1024), c(512), c(256)]
@@ -157,6 +170,9 @@ class DSFD(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
                 nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
         prior = 0.01  # initial face probability: keeps the first losses from exploding
         for head in (self.first_head, self.second_head):
             for conv in (*head.loc, *head.conf):
@@ -173,17 +189,15 @@ class DSFD(nn.Module):
     def source_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
         maps = []
         start = 0
-        for tap, norm in zip(SOURCE_TAPS, self.l2norms):
+        for tap, norm in zip(self.taps, self.l2norms):
             x = self.vgg[start:tap + 1](x)
             maps.append(norm(x))
             start = tap + 1
         x = self.vgg[start:](x)  # pool5
-        x = F.relu(self.fc7(F.relu(self.fc6(x))))
-        maps.append(x)
-        x = F.relu(self.conv6_2(F.relu(self.conv6_1(x))))
-        maps.append(x)
-        x = F.relu(self.conv7_2(F.relu(self.conv7_1(x))))
-        maps.append(x)
+        for names in (("fc6", "fc7"), ("conv6_1", "conv6_2"), ("conv7_1", "conv7_2")):
+            for name in names:
+                x = F.relu(self.extra_norms[name](getattr(self, name)(x)))
+            maps.append(x)
         return maps
 
     def forward(self, images: torch.Tensor, first_shot: bool = True) -> DetectorOutput:
@@ -212,7 +226,7 @@ def feature_sizes(height: int, width: int, n_levels: int = 6) -> list[tuple[int,
 
 def build_model(config) -> DSFD:
     """A DSFD sized by a ``DetectorConfig`` (weights: see ``backbone.prepare_backbone``)."""
-    return DSFD(width=config.width)
+    return DSFD(width=config.width, batch_norm=config.batch_norm)
 
 
 __all__ = ["DSFD", "DetectorOutput", "FeatureEnhance", "L2Norm", "feature_sizes", "build_model",

@@ -102,6 +102,39 @@ def _set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+class WeightAverage:
+    """An exponential moving average of a model's weights, the weights a run detects with.
+
+    The decay ramps up as (1 + t) / (10 + t) early in the run so that the
+    average does not remember the random initialisation; buffers (batch-norm
+    statistics) are copied, not averaged.
+    """
+
+    def __init__(self, model: torch.nn.Module, decay: float) -> None:
+        self.decay = float(decay)
+        self.state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.averaged = {name for name, _ in model.named_parameters()}
+        self.updates = 0
+
+    def update(self, model: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        with torch.no_grad():
+            for key, value in model.state_dict().items():
+                if key in self.averaged:
+                    self.state[key].lerp_(value, 1.0 - decay)
+                else:
+                    self.state[key].copy_(value)
+
+    def state_dict(self) -> dict:
+        return {"decay": self.decay, "updates": self.updates, "weights": self.state}
+
+    def load_state_dict(self, saved: dict) -> None:
+        self.updates = int(saved["updates"])
+        for key, value in saved["weights"].items():
+            self.state[key].copy_(value)
+
+
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint written by ``train_detector`` (tensors and plain values only)."""
     path = Path(path)
@@ -121,8 +154,10 @@ def load_checkpoint(path: str | Path) -> dict:
 def build_detector(ckpt: dict) -> tuple[DSFD, DetectorConfig]:
     """The model and config stored in a checkpoint (on the CPU)."""
     config = DetectorConfig.from_dict(ckpt["config"], base=DetectorConfig())
-    model = DSFD(width=config.width, normalisation=ckpt.get("normalisation", "torchvision"))
-    model.load_state_dict(ckpt["model"])
+    model = DSFD(width=config.width, normalisation=ckpt.get("normalisation", "torchvision"),
+                 batch_norm=config.batch_norm)
+    # A run with weight averaging detects with the average (see WeightAverage).
+    model.load_state_dict(ckpt["ema"]["weights"] if ckpt.get("ema") else ckpt["model"])
     return model, config
 
 
@@ -182,7 +217,7 @@ class DetectorTrainer:
         self.use_amp = bool(config.amp and self.device.type == "cuda")
         self.dataset = FaceTrainingSet(train_split_dir, config)
         torch.manual_seed(config.seed)  # deterministic random initialisation
-        self.model = DSFD(width=config.width)
+        self.model = DSFD(width=config.width, batch_norm=config.batch_norm)
         self.resuming = resume and self.ckpt_path.exists()
         # A resumed run takes its weights from the checkpoint, not from the backbone file.
         self.backbone = RANDOM_INIT if self.resuming else prepare_backbone(self.model, config)
@@ -194,6 +229,7 @@ class DetectorTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, StepSchedule(milestones, config.lr_gamma, config.warmup_iterations))
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.average = WeightAverage(self.model, config.ema_decay) if config.ema_decay else None
         self.iteration = 0
         self.rows: list[dict] = []
         self.elapsed = 0.0
@@ -211,6 +247,8 @@ class DetectorTrainer:
         if ckpt.get("scaler"):
             self.scaler.load_state_dict(ckpt["scaler"])
         _set_rng_state(ckpt["rng"])
+        if self.average is not None:
+            self.average.load_state_dict(ckpt["ema"])
         self.iteration = int(ckpt["iteration"])
         self.backbone = ckpt["backbone_weights"]
         self.elapsed = float(ckpt.get("seconds", 0.0))
@@ -230,6 +268,7 @@ class DetectorTrainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "scaler": self.scaler.state_dict() if self.use_amp else {},
+            "ema": self.average.state_dict() if self.average is not None else {},
             "rng": _rng_state(),
             # The data order is a function of these (see data.py): sample k = iteration * batch + j.
             "data_order": {"seed": self.dataset.seed, "next_sample": self.iteration * config.batch_size,
@@ -265,6 +304,8 @@ class DetectorTrainer:
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        if self.average is not None:
+            self.average.update(self.model)
         self.iteration += 1
         values = [float(v.detach()) for v in (loss.total, loss.first.conf, loss.first.loc,
                                               loss.second.conf, loss.second.loc)]

@@ -304,3 +304,28 @@ def test_workers_give_the_same_report_and_the_command_audits_an_external_split(d
     assert args.func(args) == 1
     printed = capsys.readouterr().out
     assert "external split" in printed and "[survival] 1--B/b0.jpg face 0" in printed
+
+
+def test_a_black_box_edge_next_to_a_faint_small_face_is_not_a_survivor(tmp_path):
+    """The default study's blackout split once failed its own audit: on the synthetic image
+    2_Party_train_00164 (data seed 0), a faint 20 x 24 px face, blacked out, scored survival
+    0.76 from the box's edge shifted into it. Re-encoding the same face is still caught."""
+    from safefakes.data.images import decode_image
+    from safefakes.data.synthetic import EVENTS, _render_task, _scene_name, population_size
+    from safefakes.engine.survival import survival
+
+    name = _scene_name("train", 164)
+    assert name == "2--Party/2_Party_train_00164.jpg"
+    _, records = _render_task(("scene", str(tmp_path), "train", name, 0, ((192, 192), population_size(400, 100),
+                                                                         164 % len(EVENTS))))
+    original = read_image(tmp_path / "images" / name)
+    boxes = np.array([r.box for r in records], dtype=np.int64)
+    x, y, w, h = (int(v) for v in boxes[1])
+    assert (w, h) == (20, 24)
+    # As the study writes it: the paper's black box, JPEG at quality 95, 4:4:4.
+    blacked = build_anonymizer("blackout", region="box", mask_scale=1.0).anonymize(original, boxes).image
+    out = decode_image(encode_image(blacked, ".jpg", 95, "4:4:4"))
+    box = (x, y, x + w, y + h)
+    assert survival(original, out, box) < 0.75
+    reencoded = decode_image(encode_image(original, ".jpg", 90, "4:4:4"))
+    assert survival(original, reencoded, box) > 0.75

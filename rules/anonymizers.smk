@@ -160,6 +160,7 @@ rule audit:
     conda:
         "../envs/safefakes.yaml"
     params:
+        settings=config["audit"],
         code=script_code("audit.py"),
     script:
         "../workflow_scripts/audit.py"

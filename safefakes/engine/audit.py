@@ -101,6 +101,7 @@ class AuditFailure:
     image: str | None
     face_index: int | None
     message: str
+    value: float | None = None  # the measured score (survival) where the check has one
 
     def __str__(self) -> str:
         where = self.image or "-"
@@ -393,7 +394,7 @@ def _audit_image(item: tuple) -> dict:
         if kept > settings["max_survival"]:
             fail(AuditFailure("survival", name, i,
                               f"the original face is still there: survival {kept:.2f} > {settings['max_survival']:g} "
-                              "(its detail is in the output, maybe re-encoded or shifted)"))
+                              "(its detail is in the output, maybe re-encoded or shifted)", value=round(kept, 4)))
     return out
 
 

@@ -329,3 +329,54 @@ def test_a_black_box_edge_next_to_a_faint_small_face_is_not_a_survivor(tmp_path)
     assert survival(original, out, box) < 0.75
     reencoded = decode_image(encode_image(original, ".jpg", 90, "4:4:4"))
     assert survival(original, reencoded, box) > 0.75
+
+
+def _study_audit(tmp_path, original, anonymized, survival_policy):
+    """Run the workflow's audit adapter as Snakemake would, with ``audit.survival`` set."""
+    import runpy
+    import sys
+    from types import SimpleNamespace
+
+    scripts = Path(__file__).resolve().parents[1] / "workflow_scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        job = SimpleNamespace(input=SimpleNamespace(original=str(original), anonymized=str(anonymized)),
+                              output=[str(tmp_path / "audit.json")], log=[str(tmp_path / "audit.log")], threads=1,
+                              params=SimpleNamespace(settings={"survival": survival_policy}))
+        runpy.run_path(str(scripts / "audit.py"), init_globals={"snakemake": job})
+    finally:
+        sys.path.remove(str(scripts))
+
+
+def test_the_study_records_faces_the_papers_pixelation_keeps_and_stops_on_a_face_left_as_is(tmp_path):
+    """Synthetic train image 0 (data seed 0): its 30 x 42 px face keeps its detail under the
+    paper's 8 x 8 pixelation (survival 0.93). ``audit.survival: record`` lists it and goes on;
+    ``fail`` stops; a face copied back as it was stops the study under either policy."""
+    from safefakes.data.synthetic import EVENTS, _render_task, _scene_name, population_size
+
+    name = _scene_name("train", 0)
+    orig, anon = tmp_path / "orig", tmp_path / "anon"
+    _, records = _render_task(("scene", str(orig), "train", name, 0, ((192, 192), population_size(400, 100),
+                                                                      0 % len(EVENTS))))
+    Split(orig, [ImageFaces(name, np.array([r.box for r in records], dtype=np.int64))]).save_metadata()
+    anonymize_split(orig, anon, build_anonymizer("pixelate", blocks=8, region="box", mask_scale=1.0), workers=1,
+                    progress=False)
+    with pytest.raises(SystemExit, match="privacy audit failed"):
+        _study_audit(tmp_path, orig, anon, "fail")
+    assert not (tmp_path / "audit.json").exists()
+    _study_audit(tmp_path, orig, anon, "record")
+    saved = json.loads((tmp_path / "audit.json").read_text())
+    survivors = [f for f in saved["failures"] if f["check"] == "survival"]
+    assert survivors and all(0.75 < f["value"] < 0.98 for f in survivors), survivors
+    assert "keep their detail" in (tmp_path / "audit.log").read_text()
+    (tmp_path / "audit.json").unlink()
+    # The face at its worst: copied back untouched (what a broken method would leave).
+    out = read_image(anon / "images" / name).copy()
+    x, y, w, h = (int(v) for v in records[survivors[0]["face_index"]].box)
+    out[y:y + h, x:x + w] = read_image(orig / "images" / name)[y:y + h, x:x + w]
+    write_image(anon / "images" / name, out, quality=100)
+    with pytest.raises(SystemExit, match="privacy audit failed"):
+        _study_audit(tmp_path, orig, anon, "record")
+    assert not (tmp_path / "audit.json").exists()
+    untouched = [f for f in audit_split(orig, anon).failures if f.face_index == survivors[0]["face_index"]]
+    assert [f.check for f in untouched] == ["survival"] and untouched[0].value >= 0.98, untouched

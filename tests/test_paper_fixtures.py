@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from fixtures import weights, widerface
+from fixtures import keypoint_rcnn, weights, widerface
 from fixtures.celeba import write_celeba
 from fixtures.fdf import write_fdf
 from fixtures.pipa import write_pipa
 from paper.build_fixtures import SIZES
 
+from safefakes.data.crops import DROP_NO_LANDMARKS, read_crop_source
 from safefakes.data.split import Split
 from safefakes.data.wider import read_annotations, read_ground_truth
 from safefakes.data.widerface_import import import_split
@@ -113,3 +114,49 @@ def test_weight_files_load_through_the_studys_loaders(tmp_path):
     model = build_keypoint_rcnn(files["anonymizers.deepprivacy.keypoint_weights"])
     key = "roi_heads.keypoint_predictor.kps_score_lowres.weight"
     assert torch.equal(model.state_dict()[key], krcnn[key]) and krcnn[key].shape[1] == 17
+
+
+def test_keypoint_rcnns_planted_position_code_puts_deepprivacys_points_in_their_cells():
+    """Whatever the RoI features (content, scale), each of the seven heatmaps peaks in its planted cell."""
+    from torchvision.models.detection.keypoint_rcnn import KeypointRCNNHeads, KeypointRCNNPredictor
+    from torchvision.models.detection.roi_heads import heatmaps_to_keypoints
+
+    heads, predictor = KeypointRCNNHeads(256, [512] * 8), KeypointRCNNPredictor(512, 17)
+    state = {f"{keypoint_rcnn.HEAD}.{k}": v for k, v in heads.state_dict().items()}
+    state.update({f"roi_heads.keypoint_predictor.{k}": v for k, v in predictor.state_dict().items()})
+    state = weights.seeded_values(state, 0)
+    keypoint_rcnn.plant_position_code(state)
+    heads.load_state_dict({k.removeprefix(f"{keypoint_rcnn.HEAD}."): v for k, v in state.items()
+                           if k.startswith(keypoint_rcnn.HEAD)})
+    predictor.load_state_dict({k.removeprefix("roi_heads.keypoint_predictor."): v for k, v in state.items()
+                               if k.startswith("roi_heads.keypoint_predictor.")})
+    torch.manual_seed(0)
+    features = torch.randn(3, 256, 14, 14) * torch.tensor([1.0, 30.0, 1000.0]).view(3, 1, 1, 1)
+    boxes = torch.tensor([[10.0, 20.0, 150.0, 160.0], [0.0, 0.0, 68.0, 136.0], [100.0, 50.0, 372.0, 186.0]])
+    with torch.no_grad():
+        points, _ = heatmaps_to_keypoints(predictor(heads(features)), boxes)
+    for k, (cx, cy) in enumerate(keypoint_rcnn.POINT_CELLS.values()):
+        size = boxes[:, 2:] - boxes[:, :2]
+        want = boxes[:, :2] + (torch.tensor([cx, cy]) + 0.5) / keypoint_rcnn.GRID * size
+        # within a quarter of a cell of the cell's centre
+        assert ((points[:, k, :2] - want).abs() <= size / keypoint_rcnn.GRID / 4 + 1).all(), (k, points[:, k], want)
+
+
+@pytest.mark.slow
+def test_fixture_keypoint_rcnn_keeps_the_astronauts_heads_and_drops_the_faceless_ones(tmp_path):
+    """DeepPrivacy's PIPA import with the fixture's Keypoint R-CNN file, through the library unchanged:
+    its score threshold and the rule that the nose and both eyes lie in the head box decide."""
+    path = weights.write_keypoint_rcnn(tmp_path / weights.KEYPOINT_RCNN, seed=0)  # as build_fixtures writes it
+    pipa = write_pipa(tmp_path / "pipa", 2, seed=3)  # the paper fixture's first two photos
+    table = import_pipa(pipa, tmp_path / "dp", keypoints="deepprivacy7", keypoint_weights=path, min_size=24,
+                        workers=2)
+    meta = read_crop_source(tmp_path / "dp")
+    assert meta["keypoints"]["source"] == "keypointrcnn" and meta["keypoints"]["weights"] == str(path)
+    # Index lines 0 and 2 are the astronaut's heads, 1 and 3 the faceless patches.
+    assert meta["found"] == 4 and meta["dropped"] == {DROP_NO_LANDMARKS: 2} and len(table) == 2
+    origins = {row.split(",")[1].rsplit("#", 1)[1] for row in (tmp_path / "dp" / "faces.csv").read_text().split()[1:]}
+    assert origins == {"0", "2"}
+    for i in range(len(table)):  # DeepPrivacy's rule, seen in the crop: nose and eyes inside the head box
+        x, y, w, h = table.boxes[i]
+        face = table.keypoints[i, :3]
+        assert ((face[:, 0] >= x) & (face[:, 0] <= x + w) & (face[:, 1] >= y) & (face[:, 1] <= y + h)).all()

@@ -30,7 +30,9 @@ from fixtures.pipa import write_pipa  # noqa: E402
 # the 8-face set. CelebA: identities of 4, 3, 3 and 1 images, every fifth faceless
 # (dlib drops it), and min_identity_images 3 leaves the fourth out: 8 faces with
 # dlib's landmarks for CIAGAN's 7. PIPA: one real head a photo (plus a faceless
-# one, and a box outside the photo every fourth) -> 7 heads for the 6-face sets.
+# one, and a box outside the photo every fourth) -> 7 heads, with dlib's points for
+# Sun2018's 6 faces and with Keypoint R-CNN's for DeepPrivacy's 5 (the fixture's
+# Keypoint R-CNN finds the astronaut's heads: tests/fixtures/keypoint_rcnn.py).
 SIZES = {"train_images": 4, "val_images": 2, "image_size": [160, 120], "fdf": [6, 2],
          "celeba": [4, 3, 3, 1], "pipa": 7}
 STAMP = "fixtures.json"

@@ -4,10 +4,14 @@
 
 Snakemake's exit status already says that every planned job ran; this checks
 what the jobs ran on and with: the imported WIDER FACE tree, the imported FDF /
-CelebA / PIPA crop sets, the weight files (VGG-16 into DSFD, LPIPS' AlexNet,
-FID's Inception, Keypoint R-CNN) instead of a random initialisation, the paper
-presets (640 px full-width DSFD, GANs at 128 px and full width), DSFD's
-multi-scale test, and that the tables and figures of a study came out.
+CelebA / PIPA crop sets (PIPA's twice: with dlib's 68 points for Sun2018, with
+Keypoint R-CNN's 7 for DeepPrivacy, whose acceptance rules keep the
+astronaut's heads and drop the faceless ones), the weight files (VGG-16 into
+DSFD, LPIPS' AlexNet, FID's Inception, Keypoint R-CNN) instead of a random
+initialisation, the paper presets (640 px full-width DSFD, GANs at 128 px and
+full width), DSFD's multi-scale test, and that the tables and figures of a
+study came out, Fig. 6 with a curve of two or more detector lengths for the
+original and DeepPrivacy.
 Exits 1 with one line per problem.
 """
 
@@ -18,13 +22,26 @@ import json
 import sys
 from pathlib import Path
 
+import pandas as pd
 import torch
+import yaml
+
+from safefakes.data.crops import DROP_NO_LANDMARKS
+from safefakes.plots.study import FIGURES
+from safefakes.plots.style import main_setting, seed_curves
 
 GANS = ("deepprivacy", "ciagan", "sun2018")
 # The keypoints each GAN learns with (rules/common.smk, GAN_KEYPOINTS).
 GAN_KEYPOINTS = {"deepprivacy": "deepprivacy7", "ciagan": "dlib68", "sun2018": "dlib68"}
 # The imported crop sets the run's GANs train on (tests/paper/overrides.yaml).
 CROP_SOURCES = ("fdf", "celeba", "pipa")
+# Each GAN's crop sources (DeepPrivacy: PIPA for the smaller set of Fig. 7, FDF for the full one).
+GAN_SOURCES = {"deepprivacy": {"pipa", "fdf"}, "ciagan": {"celeba"}, "sun2018": {"pipa"}}
+KEYPOINT_RCNN = "keypointrcnn_resnet50_fpn_coco-fc266e95.pth"
+PIPA_FACELESS = "300 40 100 100"  # the faceless "head" of every fixture photo (tests/fixtures/pipa.py)
+# Fig. 6: mAP against detector training length, a curve for each method of the experiment.
+FIG6, FIG6_EXPERIMENT, DET_ITERS = "map_vs_detector_iterations", "detector_length", "det_iters"
+OVERRIDES = Path(__file__).with_name("overrides.yaml")
 
 
 def load_torch(path: Path) -> dict:
@@ -58,10 +75,12 @@ def check(results: Path, fixtures: Path) -> list[str]:
         expect((data.get("n_faces") or 0) > 0, f"{meta}: no faces")
     expect({name.split("~", 1)[0] for name in imported} == set(CROP_SOURCES),
            f"crop sets imported: {sorted(imported)} (want each of {CROP_SOURCES})")
+    problems += check_pipa_keypoint_rcnn(results / "crops" / "pipa~deepprivacy7", fixtures)
 
     # -- GANs: paper presets, trained and used --------------------------------------------------
     models = sorted((results / "anonymizers").glob("*/faces~*/anon_iters~*/model.pt"))
     expect({m.parts[-4] for m in models} == set(GANS), f"GAN models trained: {sorted({m.parts[-4] for m in models})}")
+    trained_sources: dict[str, set] = {}
     for model in models:
         state = load_torch(model)
         cfg = state["model_config"]
@@ -78,8 +97,8 @@ def check(results: Path, fixtures: Path) -> list[str]:
                f"{trained_on.get('keypoint_layout')!r} crop set (needs {want})")
         expect((trained_on.get("n_faces") or 0) >= faces,
                f"{model}: its crop set holds {trained_on.get('n_faces')} faces, fewer than {faces}")
-        expect(gan != "ciagan" or trained_on.get("source") == "celeba", f"{model}: CIAGAN not trained on CelebA")
-        expect(gan != "sun2018" or trained_on.get("source") == "pipa", f"{model}: Sun2018 not trained on PIPA")
+        trained_sources.setdefault(gan, set()).add(trained_on.get("source"))
+    expect(trained_sources == GAN_SOURCES, f"GANs trained on {trained_sources} (want {GAN_SOURCES})")
     for record in sorted((results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/train/anonymization.json")):
         method = record.parts[-5].split("~", 1)[1]
         data = json.loads(record.read_text())
@@ -129,9 +148,57 @@ def check(results: Path, fixtures: Path) -> list[str]:
            f"map.csv methods: {sorted({r['anonymizer'] for r in rows})}")
     expect((results / "tables" / "correlation.csv").is_file(), "no correlation table")
     figures = {p.stem for p in (results / "figures" / "study").glob("*.png")}
-    for name in ("map_by_method", "map_vs_training_faces", "map_vs_anonymizer_iterations", "metrics_vs_map"):
+    for name in ("map_by_method", FIG6, "map_vs_training_faces", "map_vs_anonymizer_iterations", "metrics_vs_map"):
         expect(name in figures, f"figure {name} missing (drawn: {sorted(figures)})")
+    problems += check_fig6(results)
     expect((results / "figures" / "methods_side_by_side.png").is_file(), "no methods_side_by_side.png")
+    return problems
+
+
+def check_pipa_keypoint_rcnn(crops: Path, fixtures: Path) -> list[str]:
+    """PIPA imported with Keypoint R-CNN's points for DeepPrivacy: the fixture's weights ran and its
+    acceptance rules kept astronaut heads and dropped faceless ones for want of keypoints."""
+    if not (crops / "crops.json").is_file():
+        return [f"{crops} was not imported (DeepPrivacy's PIPA set with Keypoint R-CNN's points)"]
+    problems = []
+    meta = json.loads((crops / "crops.json").read_text())
+    keypoints = meta.get("keypoints") or {}
+    if keypoints.get("source") != "keypointrcnn" or Path(keypoints.get("weights") or "").name != KEYPOINT_RCNN:
+        problems.append(f"{crops}: keypoints from {keypoints} (want Keypoint R-CNN with {KEYPOINT_RCNN})")
+    # Instance i of PIPA's index is origin '#i'; the faceless heads are the fixture's fixed box.
+    lines = [line.split() for line in (fixtures / "pipa" / "annotations" / "index.txt").read_text().splitlines()]
+    faceless = {i for i, parts in enumerate(lines) if " ".join(parts[2:6]) == PIPA_FACELESS}
+    with open(crops / "faces.csv", newline="") as fh:
+        kept = [int(row["origin"].rsplit("#", 1)[1]) for row in csv.DictReader(fh)]
+    with open(crops / "drops.csv", newline="") as fh:
+        dropped = {int(row["origin"].rsplit("#", 1)[1]): row["reason"] for row in csv.DictReader(fh)}
+    heads = [i for i in kept if i not in faceless]
+    no_points = [i for i, reason in dropped.items() if reason == DROP_NO_LANDMARKS and i in faceless]
+    if not heads or not no_points:
+        problems.append(f"{crops}: kept {len(heads)} astronaut heads, dropped {len(no_points)} faceless heads "
+                        f"for want of keypoints (want some of each; dropped: {meta.get('dropped')})")
+    return problems
+
+
+def check_fig6(results: Path) -> list[str]:
+    """Fig. 6's files exist and the curves it draws (the plot's own selection from map.csv) have a point
+    with an AP at each detector length of the overrides' ``detector_length`` experiment for each of its
+    methods (the original and DeepPrivacy)."""
+    experiment = yaml.safe_load(OVERRIDES.read_text())["experiments"][FIG6_EXPERIMENT]
+    lengths = sorted(experiment[DET_ITERS])
+    problems = [] if len(lengths) >= 2 else [f"{OVERRIDES}: Fig. 6 needs two detector lengths, has {lengths}"]
+    for suffix in (".png", ".pdf"):
+        path = results / "figures" / "study" / f"{FIG6}{suffix}"
+        if not path.is_file() or path.stat().st_size == 0:
+            problems.append(f"{FIGURES[FIG6][0]}: {path} missing or empty")
+    table = pd.read_csv(results / "tables" / "map.csv")
+    curves = seed_curves(main_setting(table, vary=DET_ITERS), DET_ITERS)
+    for method in experiment["methods"]:
+        points = curves[curves["anonymizer"] == method]
+        points = points[points[["easy", "medium", "hard"]].notna().any(axis=1)]
+        if sorted(points[DET_ITERS]) != lengths:
+            problems.append(f"Fig. 6: {method} has points at detector lengths {sorted(points[DET_ITERS])} "
+                            f"(want {lengths})")
     return problems
 
 

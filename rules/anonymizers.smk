@@ -66,6 +66,9 @@ rule train_anonymizer:
     conda:
         "../envs/safefakes.yaml"
     threads: 2
+    # The GAN chain (train, anonymize, then its detectors) is the study's
+    # longest path: start it before the jobs that can fill the cores meanwhile.
+    priority: 1
     resources:
         gpu=1,
     params:
@@ -114,6 +117,7 @@ rule anonymize_gan:
     conda:
         "../envs/safefakes.yaml"
     threads: 2
+    priority: 1
     resources:
         gpu=1,
     params:

@@ -31,6 +31,7 @@ from safefakes.evaluation.image_metrics import (
     read_manifest,
     ssim_pairs,
 )
+from safefakes.evaluation.reference_features import ReferenceFeatures, compute_reference_features
 
 torch.set_num_threads(1)
 
@@ -271,3 +272,63 @@ def test_metrics_command_writes_json(original, tmp_path, weights):
         assert key in data
     assert data["n_faces"] == 4 and data["leakage_source"] == "dlib"
     assert (tmp_path / "faces.csv").read_text().startswith("image,face_index,l1,l2,ssim,lpips")
+
+
+# --------------------------------------------------------------------------- #
+# The original's Inception features, computed once for every split
+# --------------------------------------------------------------------------- #
+def _reference(original, weights, path, **kwargs):
+    kwargs.setdefault("min_size", 16)
+    kwargs.setdefault("crop_size", 64)
+    compute_reference_features(original.root, inception_weights=weights["inception_weights"],
+                               **kwargs).save(path)
+    return ReferenceFeatures.load(path)
+
+
+def test_reference_features_give_the_metrics_computed_without_them(original, tmp_path, weights, nets):
+    anon = make_anonymized(original, tmp_path / "blur31", blur(31), method="blur")
+    for sample in (None, 3):
+        reference = _reference(original, weights, tmp_path / f"reference{sample}.npz", distribution_faces=sample)
+        assert reference.info["faces"] == (4 if sample is None else 3)
+        plain = compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets,
+                                      distribution_faces=sample).summary
+        cached = compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets,
+                                       distribution_faces=sample, reference=reference).summary
+        assert cached["reference_features"] == str(tmp_path / f"reference{sample}.npz")
+        assert plain["reference_features"] is None
+        for key in ("fid", "kid", "kid_low", "kid_high", "l1", "lpips", "n_distribution_faces"):
+            assert cached[key] == pytest.approx(plain[key], rel=1e-6, abs=1e-9), key
+
+
+def test_faces_missing_from_the_reference_are_measured(original, tmp_path, weights, nets):
+    anon = make_anonymized(original, tmp_path / "blur9", blur(9), method="blur")
+    # Features of 2 of the 4 faces: the batch of all 4 is measured in full.
+    reference = _reference(original, weights, tmp_path / "two.npz", distribution_faces=2)
+    plain = compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets).summary
+    cached = compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets,
+                                   reference=reference).summary
+    assert cached["n_distribution_faces"] == 4
+    assert cached["fid"] == pytest.approx(plain["fid"], rel=1e-6)
+
+
+def test_a_reference_of_other_faces_or_another_network_is_refused(original, tmp_path, weights, nets):
+    anon = make_anonymized(original, tmp_path / "blur9", blur(9), method="blur")
+    other = make_identity_split(tmp_path / "other", n_images=3, faces_per_image=1)
+    for name, split, kwargs in (("other_split", other, {}), ("other_crop", original, {"crop_size": 32})):
+        path = tmp_path / f"{name}.npz"
+        reference = _reference(split, weights, path, **kwargs)
+        with pytest.raises(InputError) as err:
+            compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets,
+                                  reference=reference)
+        assert str(path) in str(err.value)
+    random_net = _reference(original, {"inception_weights": None}, tmp_path / "random.npz", allow_random_init=True)
+    with pytest.raises(InputError, match="fid_inception"):
+        compute_image_metrics(original.root, anon, min_size=16, crop_size=64, backbones=nets, reference=random_net)
+
+
+def test_a_file_that_is_not_reference_features_is_an_input_error(tmp_path):
+    np.savez(tmp_path / "foreign.npz", features=np.zeros((2, 2048)))
+    with pytest.raises(InputError, match="foreign.npz"):
+        ReferenceFeatures.load(tmp_path / "foreign.npz")
+    with pytest.raises(InputError, match="not found"):
+        ReferenceFeatures.load(tmp_path / "missing.npz")

@@ -112,6 +112,7 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "anonymize_conventional": 4,
         "audit": 12,
         "image_metrics": 12,
+        "reference_features": 1,
         "train_detector": 29,
         "predict": 29,
         "evaluate_map": 29,
@@ -121,7 +122,7 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "figures": 1,
         "example_figure": 1,
         "all": 1,
-        "total": 143,
+        "total": 144,
     }
     # The paper preset trains one seed per grid point.
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
@@ -143,6 +144,11 @@ def test_default_study_dry_run(tmp_path):
     out = snakemake(tmp_path, "-n").stdout
     counts = job_counts(out)
     assert counts["synthetic_dataset"] == counts["identity_recognizer"] == 1
+    # The original faces' Inception features: once, for every split's FID and KID.
+    assert counts["reference_features"] == 1
+    metric_inputs = planned_inputs(out, "image_metrics")
+    assert len(metric_inputs) == 9
+    assert all("results/metrics/reference_features.npz" in inputs for inputs in metric_inputs.values())
     # 8 methods at 200 iterations with 3 seeds each, 2 of them also at 50 and 100
     # (seed 0), DeepPrivacy on 750 faces and for 2,750 images (seed 0): 24 + 4 + 1 + 1.
     assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 30

@@ -8,6 +8,7 @@ from _logging import log_to
 from safefakes.data.images import write_text_atomic
 from safefakes.evaluation.image_metrics import compute_image_metrics
 from safefakes.evaluation.leakage import compute_leakage
+from safefakes.evaluation.reference_features import ReferenceFeatures
 
 snakemake = globals()["snakemake"]
 
@@ -21,6 +22,7 @@ with log_to(snakemake.log[0]):
         lpips_weights=s["lpips_weights"], inception_weights=s["inception_weights"],
         allow_random_init=s["allow_random_init"], max_faces=s["max_faces"],
         distribution_faces=s["distribution_faces"],
+        reference=ReferenceFeatures.load(snakemake.input.reference),
     )
     summary = dict(result.summary)
     # The same seed picks the same faces as the image metrics.

@@ -52,6 +52,7 @@ from safefakes.data.images import read_image
 from safefakes.data.split import Split
 from safefakes.errors import InputError
 from safefakes.evaluation.kid import PairReservoir, kernel_inception_distance
+from safefakes.evaluation.reference_features import ReferenceFeatures
 
 log = logging.getLogger(__name__)
 
@@ -411,6 +412,7 @@ def compute_image_metrics(
     max_faces: int | None = None,
     seed: int = 0,
     distribution_faces: int | None = None,
+    reference: ReferenceFeatures | None = None,
 ) -> ImageMetrics:
     """L1, L2, SSIM, LPIPS, FID and KID of an anonymized split against its original.
 
@@ -420,6 +422,8 @@ def compute_image_metrics(
     distribution_faces: FID and KID (Inception features, the costly part on a CPU)
     on a seeded sample of at most this many faces, drawn by the same rule; None:
     on the faces of the per-pair metrics.
+    reference: the original faces' Inception features computed once for all
+    splits (``reference_features``); faces it lacks are measured here.
     """
     if crop_size < 32:
         raise ValueError(f"crop_size {crop_size} is below 32, the smallest input AlexNet (LPIPS) accepts")
@@ -428,15 +432,28 @@ def compute_image_metrics(
         backbones = load_backbones(lpips_weights, inception_weights, allow_random_init)
     lpips_model = backbones.lpips.to(device)
     inception = backbones.inception.to(device)
+    if reference is not None:
+        reference.check(original_root, crop_size, backbones.files["fid_inception"])
 
     rows: list[pd.DataFrame] = []
     stats_original, stats_anonymized = GaussianStats(), GaussianStats()
     reservoir = PairReservoir(seed=seed)
     separate_sample = distribution_faces is not None
 
-    def add_features(orig: np.ndarray, anon: np.ndarray) -> None:
-        f_orig = inception_features(inception, orig, device)
-        f_anon = inception_features(inception, anon, device)
+    def add_features(batch: list) -> None:
+        orig = np.concatenate([o for _, _, o, _ in batch])
+        anon = np.concatenate([a for _, _, _, a in batch])
+        f_orig = None
+        if reference is not None:
+            f_orig = reference.lookup([n for n, idx, _, _ in batch for _ in idx],
+                                      np.concatenate([idx for _, idx, _, _ in batch]))
+        if f_orig is None:
+            f_orig = inception_features(inception, orig, device)
+        # A face left as it was (the original split's baseline) has its original's features.
+        f_anon = f_orig.copy()
+        changed = ~(orig == anon).reshape(len(orig), -1).all(axis=1)
+        if changed.any():
+            f_anon[changed] = inception_features(inception, anon[changed], device)
         stats_original.add(f_orig)
         stats_anonymized.add(f_anon)
         reservoir.add(f_orig, f_anon)
@@ -452,17 +469,14 @@ def compute_image_metrics(
             "ssim": ssim_pairs(orig, anon), "lpips": lpips_pairs(lpips_model, orig, anon, device),
         }))
         if not separate_sample:
-            add_features(orig, anon)
-
-    def distribution(batch: list) -> None:
-        add_features(np.concatenate([o for _, _, o, _ in batch]), np.concatenate([a for _, _, _, a in batch]))
+            add_features(batch)
 
     counts = PairCounts()
     _stream_crops(iter_image_pairs(original_root, anonymized_root, min_size, counts, max_faces, seed),
                   crop_size, batch_size, per_pair)
     if separate_sample:
         _stream_crops(iter_image_pairs(original_root, anonymized_root, min_size, None, distribution_faces, seed),
-                      crop_size, batch_size, distribution)
+                      crop_size, batch_size, add_features)
 
     per_face = (pd.concat(rows, ignore_index=True) if rows
                 else pd.DataFrame(columns=["image", "face_index", "l1", "l2", "ssim", "lpips"]))
@@ -492,6 +506,7 @@ def compute_image_metrics(
         # One word for tables: any untrained backbone makes LPIPS/FID incomparable.
         "backbone_weights": "random-init" if backbones.random_init else "pretrained",
         "backbone_files": dict(backbones.files),
+        "reference_features": None if reference is None or reference.path is None else str(reference.path),
         "min_size": int(min_size),
         "crop_size": int(crop_size),
         "device": str(device),

@@ -63,12 +63,12 @@ rule train_anonymizer:
         f"{LOGS}/anonymizers/{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/train.log",
     benchmark:
         f"{BENCH}/anonymizers/{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/train.tsv"
-    conda:
-        "../envs/safefakes.yaml"
-    threads: 2
     # The GAN chain (train, anonymize, then its detectors) is the study's
     # longest path: start it before the jobs that can fill the cores meanwhile.
     priority: 1
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 2
     resources:
         gpu=1,
     params:
@@ -114,10 +114,10 @@ rule anonymize_gan:
         f"{LOGS}/runs/anonymizer~{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/anonymize.log",
     benchmark:
         f"{BENCH}/runs/anonymizer~{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}/anonymize.tsv"
+    priority: 1
     conda:
         "../envs/safefakes.yaml"
     threads: 2
-    priority: 1
     resources:
         gpu=1,
     params:

@@ -49,7 +49,8 @@ RESTART_RE = re.compile(r"Trying to restart job (\d+)\.")
 # The study's GPU rules: each must run on SLURM as a GPU job in the study target
 # (tests/cluster/test_cluster_checks.py keeps this equal to the rules of rules/*.smk
 # that declare `gpu=1`, and to the profiles' set-resources).
-STUDY_GPU_RULES = frozenset({"train_anonymizer", "anonymize_gan", "train_detector", "predict", "image_metrics"})
+STUDY_GPU_RULES = frozenset({"train_anonymizer", "anonymize_gan", "train_detector", "predict", "reference_features",
+                             "image_metrics"})
 
 
 class CheckError(Exception):

@@ -10,8 +10,9 @@
 #     default the mAP and the image metrics of one DeepPrivacy grid point
 #     (faces~8/anon_iters~8/det_iters~2/seed~0), i.e. synthetic_dataset,
 #     identity_recognizer, train_anonymizer, anonymize_gan, audit,
-#     image_metrics, train_detector, predict and evaluate_map: 9 SLURM jobs,
-#     among them every GPU rule of the study (5 GPU jobs);
+#     reference_features, image_metrics, train_detector, predict and
+#     evaluate_map: 10 SLURM jobs, among them every GPU rule of the study
+#     (6 GPU jobs);
 #  4. check (check_cluster_run.py) that every job ran as a SLURM job, GPU jobs
 #     with a GPU request in the GPU partition, that each of the study's GPU
 #     rules ran as such a job, that the cancelled job was retried, and that the

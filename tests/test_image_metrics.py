@@ -339,7 +339,7 @@ def test_reference_features_file_bytes_depend_on_its_contents_only(original, tmp
     first = _reference(original, weights, tmp_path / "a.npz")
     import time
 
-    time.sleep(2.1)  # a zip member stamped with the time of writing would differ now
+    time.sleep(2.1)  # zip members carry a date (2 s steps): one stamped at writing would differ now
     second = _reference(original, weights, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
     assert second.rows == first.rows and np.array_equal(second.features, first.features)

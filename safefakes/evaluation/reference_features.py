@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,17 +64,13 @@ class ReferenceFeatures:
                              hint=f"delete it and compute it again for {original_root}")
 
     def save(self, path: str | Path) -> None:
-        """An ``.npz`` archive (``np.load`` reads it) whose bytes depend on its contents only."""
+        """An ``.npz`` archive whose bytes depend on its contents only (numpy dates its members 1980-01-01)."""
         names = sorted(self.rows, key=self.rows.get)
-        arrays = {"format": np.array(FORMAT), "info": np.array(json.dumps(self.info, sort_keys=True)),
-                  "images": np.array([n for n, _ in names], dtype=str),
-                  "face_index": np.array([i for _, i in names], dtype=np.int64),
-                  "features": self.features.astype(np.float32)}
-        with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w") as archive:
-            for key, array in arrays.items():
-                # A fixed date: np.savez stamps each member with the time of writing.
-                with archive.open(zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0)), "w") as member:
-                    np.lib.format.write_array(member, array, allow_pickle=False)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.savez(fh, format=np.array(FORMAT), info=np.array(json.dumps(self.info, sort_keys=True)),
+                     images=np.array([n for n, _ in names], dtype=str),
+                     face_index=np.array([i for _, i in names], dtype=np.int64),
+                     features=self.features.astype(np.float32))
 
     @classmethod
     def load(cls, path: str | Path) -> "ReferenceFeatures":

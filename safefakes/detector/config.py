@@ -184,6 +184,8 @@ def mini_config() -> DetectorConfig:
         #     recomputed on 50 training batches      0.774 / 0.768 / 0.677     0.692 / 0.779 / 0.771
         #   now, on 500 val images of data seed 5    0.705 / 0.754 / 0.753     0.688 / 0.758 / 0.738
         #   300 iterations                           0.919 / 0.889 / 0.880     0.898 / 0.920 / 0.862
+        #   backbone pretrained on generated shapes
+        #     (400 steps, no faces; see the README)  0.770 / 0.900 / 0.940     0.852 / 0.921 / 0.904
         #
         # A run's mean AP moves by 0.03 to 0.05 with its seed or thread count
         # whatever the variant (the easy subset most); the three study seeds'

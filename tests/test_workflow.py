@@ -149,13 +149,13 @@ def test_default_study_dry_run(tmp_path):
     metric_inputs = planned_inputs(out, "image_metrics")
     assert len(metric_inputs) == 9
     assert all("results/metrics/reference_features.npz" in inputs for inputs in metric_inputs.values())
-    # 8 methods at 200 iterations with 3 seeds each, 2 of them also at 50 and 100
+    # 8 methods at 250 iterations with 3 seeds each, 2 of them also at 50 and 100
     # (seed 0), DeepPrivacy on 750 faces and for 2,750 images (seed 0): 24 + 4 + 1 + 1.
     assert counts["train_detector"] == counts["predict"] == counts["evaluate_map"] == 30
     runs = set(re.findall(r"runs/anonymizer~(\w+)/faces~\d+/anon_iters~\d+/det_iters~(\d+)/seed~(\d+)/detector\.pt",
                           out))
     for method in ("original", "blur", "blackout", "pixelate", "fullblur", "deepprivacy", "ciagan", "sun2018"):
-        assert {(method, "200", s) for s in "012"} <= runs
+        assert {(method, "250", s) for s in "012"} <= runs
     assert ("original", "50", "0") in runs and ("original", "50", "1") not in runs
     # The summary reads every run's predictions.
     summary = planned_inputs(out, "summary")["results/tables/summary.csv"]
@@ -239,7 +239,7 @@ def test_a_split_of_another_tool_is_one_more_method(tmp_path):
     assert counts["train_detector"] == 30 + 3
     point = "results/runs/anonymizer~othertool/faces~0/anon_iters~0"
     assert planned_inputs(out, "import_external_split")[f"{point}/train"] == ["results/data/synthetic/train"]
-    assert f"{point}/audit.json" in planned_inputs(out, "train_detector")[f"{point}/det_iters~200/seed~0/detector.pt"]
+    assert f"{point}/audit.json" in planned_inputs(out, "train_detector")[f"{point}/det_iters~250/seed~0/detector.pt"]
 
 
 @pytest.mark.parametrize("externals, method, fragment", [

@@ -19,16 +19,13 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-from benchmarks._common import best_time, save
+from benchmarks._common import best_time, describe_pairing, save, thread_pairing
 
 
 def _train_rate(split: Path, out: Path, config, iterations: int, device: str) -> float:
@@ -55,29 +52,8 @@ def _threads_section(train: Path, tmp: Path, iterations: int) -> dict:
     The default study fixes a detector job at one thread (its weights then do
     not depend on the machine) and runs two at a time on 2 cores.
     """
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                                       os.environ.get("PYTHONPATH", "")]))
-
-    def start(threads: int, name: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "benchmarks.bench_detector", "--child-train", str(train),
-                                 str(tmp / name), str(threads), str(iterations)], stdout=subprocess.PIPE, text=True,
-                                env=env)
-
-    def rates(procs: list[subprocess.Popen]) -> list[float]:
-        outs = [p.communicate()[0] for p in procs]
-        if any(p.returncode for p in procs):
-            raise RuntimeError("a benchmark training failed")
-        return [json.loads(o.strip().splitlines()[-1])["rate"] for o in outs]
-
-    (one,) = rates([start(1, "t1")])
-    (two,) = rates([start(2, "t2")])
-    t0 = time.perf_counter()
-    pair = rates([start(1, "pa"), start(1, "pb")])
-    return {"one_thread_it_per_s": round(one, 3), "two_threads_it_per_s": round(two, 3),
-            "two_one_thread_jobs_it_per_s_each": [round(r, 3) for r in pair],
-            "speedup_two_threads_vs_one": round(two / one, 3),
-            "throughput_two_jobs_vs_one_two_thread_job": round(sum(pair) / two, 3),
-            "pair_wall_s": round(time.perf_counter() - t0, 1), "load_average": os.getloadavg()[0]}
+    return thread_pairing(lambda threads, name: ["benchmarks.bench_detector", "--child-train", str(train),
+                                                 str(tmp / name), str(threads), str(iterations)])
 
 
 def _step_rate(config, batch: int, repeat: int, device: str = "cpu") -> float:
@@ -156,11 +132,7 @@ def run(quick: bool = False) -> None:
 
         threads = _threads_section(train, tmp, 8 if quick else 40)
         results["cpu_mini_threads"] = threads
-        print(f"CPU mini training on 2 cores: 1 thread {threads['one_thread_it_per_s']:.2f} it/s, 2 threads "
-              f"{threads['two_threads_it_per_s']:.2f} it/s (x{threads['speedup_two_threads_vs_one']:.2f}); two "
-              f"1-thread jobs at once {' + '.join(f'{r:.2f}' for r in threads['two_one_thread_jobs_it_per_s_each'])} "
-              f"it/s: x{threads['throughput_two_jobs_vs_one_two_thread_job']:.2f} the two-thread job's throughput "
-              f"(load average {threads['load_average']:.1f})", flush=True)
+        print(describe_pairing("CPU mini detector training", "it", threads), flush=True)
 
         ckpt = tmp / "mini" / "checkpoint.pt"
         t = best_time(lambda: detect_split(ckpt, val, tmp / "pred", device="cpu"), 1 if quick else 2)

@@ -11,13 +11,18 @@ same batch. Reported:
   8 px (where progressive growing starts);
 * anonymization: faces/s of ``GANAnonymizer.anonymize`` on 192 x 192 images
   with 4 faces each (crop, generate, paste), against the generator forward
-  alone on the same number of faces.
-On a GPU (when present) the same is measured again on CUDA.
+  alone on the same number of faces;
+* threads: the mini preset's whole training (``train_gan``, fresh processes) on
+  2 cores, one job on 2 threads against two 1-thread jobs at once, the baseline
+  one job on 1 thread (the study's GAN jobs take one thread each).
+On a GPU (when present) the first two are measured again on CUDA.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._common import best_time, save
+from benchmarks._common import best_time, describe_pairing, save, thread_pairing
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from safefakes.anonymizers.gan.dataset import CropDataset, open_crop_dataset, to_batch
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
@@ -158,6 +163,16 @@ def _measure(device: str, quick: bool, tmp: Path) -> dict:
     }
 
 
+def _child_train(crops: str, out: str, threads: str, images: str) -> None:
+    """The mini DeepPrivacy's training in this (fresh) process on ``threads`` threads; prints its images/s."""
+    from safefakes.anonymizers.gan.train import train_gan
+
+    torch.set_num_threads(int(threads))
+    t0 = time.perf_counter()
+    train_gan("deepprivacy", crops, out, images=int(images), preset="mini", device="cpu", progress=False)
+    print(json.dumps({"rate": int(images) / (time.perf_counter() - t0)}))
+
+
 def run(quick: bool = False) -> None:
     torch.set_num_threads(int(os.environ.get("SAFEFAKES_BENCH_THREADS", "1")))
     results = []
@@ -180,5 +195,19 @@ def run(quick: bool = False) -> None:
             print(f"  anonymization: {r['anonymize_faces_per_s']:.1f} faces/s vs generator alone "
                   f"{r['generator_only_faces_per_s']:.1f} faces/s "
                   f"(crop+paste overhead x{r['anonymize_overhead_ratio']:.2f})")
-    path = save("gan", {"quick": quick, "results": results})
+        images = 256 if quick else 2048
+        _data(512, 32, Path(tmp))
+        threads = thread_pairing(lambda n, name: ["benchmarks.bench_gan", "--child-train",
+                                                  str(Path(tmp) / "crops_512_32"), str(Path(tmp) / name),
+                                                  str(n), str(images)])
+        threads["images"] = images
+        print(describe_pairing(f"DeepPrivacy mini training ({images} images)", "images", threads), flush=True)
+    path = save("gan", {"quick": quick, "results": results, "cpu_mini_threads": threads})
     print(f"  -> {path}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 6 and sys.argv[1] == "--child-train":
+        _child_train(*sys.argv[2:])
+    else:
+        run(quick="--quick" in sys.argv)

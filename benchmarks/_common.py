@@ -30,6 +30,12 @@ def save(name: str, payload: dict) -> Path:
     return path
 
 
+def child_env() -> dict[str, str]:
+    """The environment of a benchmark's child process: this repository importable as ``benchmarks``."""
+    root = str(Path(__file__).resolve().parents[1])
+    return dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+
+
 def thread_pairing(child_argv: Callable[[int, str], list[str]]) -> dict:
     """What 2 cores do with one job on 2 threads against two 1-thread jobs at once.
 
@@ -39,8 +45,7 @@ def thread_pairing(child_argv: Callable[[int, str], list[str]]) -> dict:
     line. Measured: one job on 1 thread (the baseline), one on 2, then two
     1-thread jobs side by side (the study's way on 2 cores).
     """
-    root = str(Path(__file__).resolve().parents[1])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]))
+    env = child_env()
 
     def rates(specs: list[tuple[int, str]]) -> list[float]:
         procs = [subprocess.Popen([sys.executable, "-m", *child_argv(threads, name)], stdout=subprocess.PIPE,

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks._common import save
+from benchmarks._common import child_env, save
 
 SIZES = (2_000, 50_000)
 RES = 128
@@ -101,10 +101,8 @@ def _child(method: str, crops: str, out: str, device: str) -> None:
 
 
 def _train_peak(method: str, crops: Path, out: Path, device: str) -> dict:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                                       os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_gan_data", "--child", method, str(crops),
-                           str(out), device], capture_output=True, text=True, env=env, check=False)
+                           str(out), device], capture_output=True, text=True, env=child_env(), check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"training {method} on {crops} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

@@ -6,6 +6,7 @@ The drawn splits come from ``builders`` (shared with the leakage and plot tests)
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -337,8 +338,6 @@ def test_a_file_that_is_not_reference_features_is_an_input_error(tmp_path):
 def test_reference_features_file_bytes_depend_on_its_contents_only(original, tmp_path, weights):
     # The SLURM test compares a cluster run's files with a local run's byte for byte.
     first = _reference(original, weights, tmp_path / "a.npz")
-    import time
-
     time.sleep(2.1)  # zip members carry a date (2 s steps): one stamped at writing would differ now
     second = _reference(original, weights, tmp_path / "b.npz")
     assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()

@@ -151,3 +151,25 @@ def test_fast_path_and_checked_parser_agree_on_odd_lines(line, replacement):
     rows[line - 1] = replacement
     fast, checked = _both_parsers("\n".join(rows))
     assert fast == checked
+
+
+@pytest.mark.parametrize("second", ["e/a.png", "e/a.JPG", "e/a.jpeg"])
+def test_two_images_sharing_an_event_and_stem_are_refused_naming_both_lines(tmp_path, second):
+    # Prediction files (<event>/<stem>.txt) and the ground truth are keyed by event/stem:
+    # e/a.jpg and e/a.png would share one prediction file and one ground-truth key.
+    path = tmp_path / "annotations.txt"
+    path.write_text(f"e/a.jpg\n1\n1 2 3 4 0 0 0 0 0 0\ne/b.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n{second}\n1\n"
+                    "5 6 7 8 0 0 0 0 0 0\n")
+    with pytest.raises(InputError) as err:
+        read_annotations(path)
+    assert err.value.path == path and err.value.line == 7
+    message = str(err.value)
+    assert "'e/a.jpg' (line 1)" in message and f"{second!r} (line 7)" in message
+    assert "event/stem 'e/a'" in message and "rename one of the two images" in message
+    fast, checked = _both_parsers(path.read_text())
+    assert fast == checked
+
+
+def test_the_same_stem_in_two_events_is_fine():
+    images = parse_annotations("e/a.jpg\n0\n0 0 0 0 0 0 0 0 0 0\nf/a.jpg\n0\n0 0 0 0 0 0 0 0 0 0\n")
+    assert [im.name for im in images] == ["e/a.jpg", "f/a.jpg"]

@@ -152,6 +152,11 @@ def unsafe_name_problem(name: str) -> str | None:
 _ZERO_LINE = "0 0 0 0 0 0 0 0 0 0"
 
 
+def _image_key(name: str) -> str:
+    """``<event>/<stem>``: how prediction files and the ground truth name an image (extension dropped)."""
+    return os.path.splitext(name)[0]
+
+
 def _parse_plain(lines: list[str]) -> list[ImageFaces] | None:
     """The common file, fast: single-space-separated integer face lines, parsed in one numpy call.
 
@@ -161,14 +166,15 @@ def _parse_plain(lines: list[str]) -> list[ImageFaces] | None:
     """
     records: list[tuple[str, int]] = []  # (name, face count)
     face_lines: list[str] = []
-    seen: set[str] = set()
+    seen: set[str] = set()  # event/stem keys: two names sharing one are refused by _parse_checked
     i, n = 0, len(lines)
     while i < n:
         name = lines[i].replace("\\", "/")
-        if not name.endswith(_IMAGE_SUFFIXES) or name in seen or i + 1 >= n or "/." in f"/{name}" \
+        key = _image_key(name)
+        if not name.endswith(_IMAGE_SUFFIXES) or key in seen or i + 1 >= n or "/." in f"/{name}" \
                 or name.startswith("/") or ":" in name or "//" in name:
             return None
-        seen.add(name)
+        seen.add(key)
         count_text = lines[i + 1]
         if not count_text.isdigit():
             return None
@@ -206,6 +212,7 @@ def _parse_checked(lines: list[str], path: Path) -> list[ImageFaces]:
     """Line by line, with every check and its message (see ``parse_annotations``)."""
     images: list[ImageFaces] = []
     seen: dict[str, int] = {}
+    seen_keys: dict[str, tuple[str, int]] = {}  # event/stem -> (name, line)
     i = 0
     n = len(lines)
     while i < n:
@@ -222,7 +229,17 @@ def _parse_checked(lines: list[str], path: Path) -> list[ImageFaces]:
                              hint="write the image's path relative to images/, e.g. 0--Parade/0_Parade_1.jpg")
         if name in seen:
             raise InputError(path, f"image {name!r} listed twice (first on line {seen[name]})", line=name_line)
+        key = _image_key(name)
+        if key in seen_keys:
+            first_name, first_line = seen_keys[key]
+            raise InputError(
+                path, f"images {first_name!r} (line {first_line}) and {name!r} (line {name_line}) share the "
+                      f"event/stem {key!r}: prediction files and the ground truth are keyed by event/stem, so "
+                      f"one image's boxes would overwrite the other's", line=name_line,
+                hint="rename one of the two images (the file under images/ and its line in annotations.txt) "
+                     "so that every event/stem is unique, or drop the duplicate")
         seen[name] = name_line
+        seen_keys[key] = (name, name_line)
         if i + 1 >= n:
             raise InputError(path, f"file ends after image path {name!r}; expected a face count", line=name_line + 1)
         count_fields = lines[i + 1].split()

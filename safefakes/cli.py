@@ -12,12 +12,12 @@ import logging
 import sys
 
 from safefakes import __version__
-from safefakes.commands import anonymize, detector, evaluate, gan, metrics, synth, tables
+from safefakes.commands import anonymize, detector, detector_view, evaluate, gan, metrics, synth, tables
 from safefakes.errors import SafeFakesError
 
 # Each module has ``add_parser(subparsers)``, which registers one or more
 # sub-commands and sets ``func`` (args -> exit code) on each.
-COMMANDS = (synth, evaluate, metrics, tables, gan, anonymize, detector,)
+COMMANDS = (synth, evaluate, metrics, tables, gan, anonymize, detector, detector_view,)
 _STORAGE_ERRORS = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 
 

@@ -18,6 +18,7 @@ from safefakes.data.split import Split
 from safefakes.data.wider import ImageFaces
 from safefakes.engine.audit import audit_split
 from safefakes.engine.split import anonymize_split
+from safefakes.errors import InputError
 
 FACES = {
     "0--A/a0.jpg": [[20, 16, 40, 48], [90, 30, 30, 36]],
@@ -380,3 +381,76 @@ def test_the_study_records_faces_the_papers_pixelation_keeps_and_stops_on_a_face
     assert not (tmp_path / "audit.json").exists()
     untouched = [f for f in audit_split(orig, anon).failures if f.face_index == survivors[0]["face_index"]]
     assert [f.check for f in untouched] == ["survival"] and untouched[0].value >= 0.98, untouched
+
+
+# --------------------------------------------------------------------------- #
+# Images no annotation lists; the two folders swapped
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("kind", ["run", "external"])
+def test_an_image_no_annotation_lists_fails_the_audit_wherever_it_is(dirs, tmp_path, kind):
+    orig, anon = dirs
+    if kind == "run":
+        anonymize_split(orig, anon, build_anonymizer("blackout"), workers=1, progress=False)
+    else:
+        _external_copy(orig, anon, "blackout")
+    (anon / "notes.txt").write_text("not an image: no finding")
+    assert audit_split(orig, anon).passed
+    original_a0 = (orig / "images/0--A/a0.jpg").read_bytes()
+    planted = {
+        "images/0--A/a0_copy.jpg": original_a0,       # an extra image in a listed event
+        "images/9--Extra/a0.png": (orig / "images/1--B/b0.jpg").read_bytes(),  # an extra event folder
+        "backup/a0.bak": original_a0,                 # outside images/, renamed: found by its bytes
+        ".hidden/a0.jpg": original_a0,
+    }
+    for rel, data in planted.items():
+        (anon / rel).parent.mkdir(parents=True, exist_ok=True)
+        (anon / rel).write_bytes(data)
+    report = audit_split(orig, anon)
+    found = {f.image: f.message for f in report.failures}
+    assert set(found) == set(planted) and all(f.check == "output" for f in report.failures)
+    assert "no annotation lists" in found["backup/a0.bak"] and str(anon / "backup/a0.bak") in found["backup/a0.bak"]
+    assert "[output] images/9--Extra/a0.png" in report.format()
+
+
+def test_a_link_to_a_folder_inside_the_output_fails_the_audit(dirs, tmp_path):
+    orig, anon = dirs
+    anonymize_split(orig, anon, build_anonymizer("blackout"), workers=1, progress=False)
+    (anon / "images/9--Extra").symlink_to(orig / "images/0--A", target_is_directory=True)
+    report = audit_split(orig, anon)
+    assert [(f.check, f.image) for f in report.failures] == [("output", "images/9--Extra")]
+    assert "symbolic link to a folder" in report.failures[0].message
+
+
+def test_swapped_arguments_are_refused_and_the_command_says_so(dirs, tmp_path, capsys):
+    from safefakes.cli import main
+
+    orig, anon = dirs
+    anonymize_split(orig, anon, build_anonymizer("blur"), workers=1, progress=False)
+    with pytest.raises(InputError, match="look swapped") as err:
+        audit_split(anon, orig)
+    assert err.value.path == anon / "manifest.csv"
+    assert f"safefakes audit {orig} {anon}" in str(err.value)
+    assert main(["audit", str(anon), str(orig)]) == 2
+    assert "the arguments look swapped" in capsys.readouterr().err
+    # Without the records (an external copy given as ORIGINAL), the output's faces are all
+    # featureless: an audit that could judge no face fails instead of passing.
+    ext = tmp_path / "ext"
+    _external_copy(orig, ext, "blur")
+    report = audit_split(ext, orig)
+    assert report.n_survival_checked == 0
+    assert [f.check for f in report.failures] == ["judged"]
+    assert "could judge none" in report.failures[0].message and "ORIGINAL is the split the run read" in \
+        report.failures[0].message
+    assert main(["audit", str(ext), str(orig)]) == 1
+
+
+def test_an_audit_that_can_judge_no_face_fails_but_one_with_nothing_to_judge_passes(dirs):
+    orig, anon = dirs
+    anonymize_split(orig, anon, build_anonymizer("blackout"), workers=1, progress=False)
+    report = audit_split(orig, anon, min_checked_size=1000)
+    assert [f.check for f in report.failures] == ["judged"]
+    assert "5 face(s) were to be anonymized" in report.failures[0].message
+    # Every face left as is by the run's minimum size: nothing was to be changed, nothing to judge.
+    other = orig.parent / "all_small"
+    anonymize_split(orig, other, build_anonymizer("blur", min_size=60), workers=1, progress=False)
+    assert audit_split(orig, other).passed

@@ -298,3 +298,28 @@ def test_decode_photo_applies_every_exif_orientation():
         Image.fromarray(stored).save(buf, format="PNG", exif=exif.tobytes())
         expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(buf.getvalue()))).convert("RGB"))
         np.testing.assert_array_equal(decode_photo(buf.getvalue()), expected, err_msg=str(orientation))
+
+
+def test_audit_fails_on_a_photo_the_run_did_not_write_and_refuses_swapped_folders(portraits, tmp_path):
+    out = tmp_path / "out"
+    anonymize_folder(portraits, out, build_anonymizer("blackout"), workers=1, progress=False)
+    (out / "notes.txt").write_text("not a photo: no finding")
+    assert audit_folder(portraits, out).passed
+    # An original copied in, beside the copies and in a folder of its own: no record accounts for it.
+    shutil.copyfile(portraits / "people/hopper.jpg", out / "people/hopper_original.jpg")
+    (out / "extra").mkdir()
+    shutil.copyfile(portraits / "astronaut.png", out / "extra/astronaut.png")
+    report = audit_folder(portraits, out)
+    assert not report.passed and report.failing_faces == []
+    unaccounted = [p for p in report.problems if "an image the run did not write" in p]
+    assert len(unaccounted) == 2
+    assert any(p.startswith(f"{out / 'people/hopper_original.jpg'}:") for p in unaccounted)
+    assert any(p.startswith(f"{out / 'extra/astronaut.png'}:") for p in unaccounted)
+    args = _parser().parse_args(["audit", str(portraits), str(out)])
+    assert args.func(args) == 1
+    # The two folders swapped: the output given as ORIGINAL is refused, naming its record.
+    with pytest.raises(InputError, match="look swapped"):
+        audit_folder(out, portraits)
+    args = _parser().parse_args(["audit", str(out), str(portraits)])
+    with pytest.raises(InputError, match="look swapped"):
+        args.func(args)

@@ -17,9 +17,11 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Collection
 
+from safefakes.data.images import is_image_file
 from safefakes.data.split import ANNOTATIONS, IDENTITIES, KEYPOINTS
 from safefakes.data.wider import MAT_FILES
 from safefakes.errors import InputError
@@ -111,3 +113,37 @@ def sha256_file(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def anonymization_record(folder: str | Path) -> Path | None:
+    """The first record of an anonymization run in ``folder`` (``manifest.csv``, ``anonymization.json``), or None.
+
+    An original holds none: the audits use this to refuse an ORIGINAL that is an output (arguments swapped).
+    """
+    for name in (MANIFEST, RUN_FILE):
+        path = Path(folder) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def unaccounted_images(folder: str | Path, accounted: Collection[str]) -> list[str]:
+    """Images anywhere under ``folder`` whose path (relative, with forward slashes) is not in ``accounted``.
+
+    The whole folder is walked, hidden folders included; links are not
+    followed, and a link to a folder is listed too (what it holds cannot be
+    accounted for). Files that are not images (records, logs, a report) are
+    not listed: only an image can show a face.
+    """
+    folder = Path(folder)
+    out = []
+    for parent, dirs, files in os.walk(folder):
+        base = Path(parent)
+        for name in dirs:
+            if (base / name).is_symlink():
+                out.append((base / name).relative_to(folder).as_posix())
+        for name in files:
+            rel = (base / name).relative_to(folder).as_posix()
+            if rel not in accounted and is_image_file(base / name):
+                out.append(rel)
+    return sorted(out)

@@ -353,3 +353,29 @@ def encode_photo(image: np.ndarray, suffix: str, quality: int = 95, subsampling:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, **options)
     return buf.getvalue()
+
+
+#: Suffixes of the image formats a viewer would open, besides PHOTO_SUFFIXES.
+_OTHER_IMAGE_SUFFIXES = (".gif", ".heic", ".heif", ".avif", ".jp2", ".ppm", ".pgm", ".pnm")
+_IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM", b"II*\x00",
+                     b"MM\x00*", b"\x00\x00\x00\x0cjP  ")
+
+
+def is_image_file(path: str | Path) -> bool:
+    """Whether a file holds an image: by its suffix, or by its first bytes (an image renamed ``.bak``).
+
+    Used by the audits to find images in an output folder that no record
+    accounts for; a false positive costs a look, a false negative a leak.
+    """
+    path = Path(path)
+    if path.suffix.lower() in PHOTO_SUFFIXES + _OTHER_IMAGE_SUFFIXES:
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return False
+    if head.startswith(_IMAGE_SIGNATURES):
+        return True
+    # RIFF....WEBP, and the ISO media boxes of HEIF / AVIF (....ftypheic, ftypavif, ftypmif1...)
+    return (head[:4] == b"RIFF" and head[8:12] == b"WEBP") or head[4:8] == b"ftyp"

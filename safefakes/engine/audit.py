@@ -6,7 +6,8 @@ that fails:
 1. the run is complete (``anonymization.done``, ``manifest.csv``,
    ``input_hashes.csv``, ``anonymization.json`` present) and its annotations
    are the original's; every image the annotations list is in the output
-   (faceless ones too);
+   (faceless ones too), and the output holds no other image, anywhere in it
+   (an original copied in would otherwise pass unseen);
 2. every annotated face of the original has exactly one manifest row with its
    box, and the manifest has no other rows;
 3. every status is one the run may give: faces left as is are exactly those
@@ -22,6 +23,11 @@ that fails:
    descriptor still matches its original's (dlib on photographs, the
    synthetic recognizer where the split has identity vectors);
 6. every input file the run read is unchanged (SHA-256 of ``input_hashes.csv``).
+
+An audit that had faces to judge and could judge none of them fails (it
+would claim what it never checked), and an ORIGINAL that holds a run's
+records (``manifest.csv``, ``anonymization.json``) is refused: the two
+folders were given the wrong way round.
 
 A split written by another tool (no ``manifest.csv``, no run records) is
 audited as *external*: every annotated face is taken as meant to be
@@ -57,10 +63,12 @@ from safefakes.data.anonymized import (
     MANIFEST,
     RUN_FILE,
     Status,
+    anonymization_record,
     read_input_hashes,
     read_manifest,
     read_run,
     sha256_file,
+    unaccounted_images,
 )
 from safefakes.data.boxes import clip_box
 from safefakes.data.images import decode_image, image_size, write_text_atomic
@@ -97,7 +105,7 @@ KNOWN_STATUSES = {
 
 @dataclass(frozen=True)
 class AuditFailure:
-    check: str  # "run", "manifest", "status", "survival", "reid", "input_unchanged", "output"
+    check: str  # "run", "manifest", "status", "survival", "reid", "input_unchanged", "output", "judged"
     image: str | None
     face_index: int | None
     message: str
@@ -200,6 +208,7 @@ def audit_split(
     workers: processes for the per-image checks.
     """
     original_dir, anonymized_dir = Path(original_dir), Path(anonymized_dir)
+    refuse_anonymized_original(original_dir, anonymized_dir)
     original = Split.load(original_dir, sidecars=reid)
     external = not (anonymized_dir / MANIFEST).exists() and not (anonymized_dir / RUN_FILE).exists()
     run = {} if external else read_run(anonymized_dir)
@@ -217,6 +226,7 @@ def audit_split(
             if not (anonymized_dir / name).exists():
                 fail(AuditFailure("run", None, None, f"{name} missing: the anonymization run is incomplete"))
     _check_annotations(original, anonymized_dir, external, fail)
+    _check_unlisted_images(original, anonymized_dir, fail)
 
     # 2. the manifest covers every annotated face, and only those
     jobs = _face_jobs(original, anonymized_dir, external, report, fail)
@@ -238,6 +248,17 @@ def audit_split(
     # 5. the identity check
     if reid:
         _reid_check(original, anonymized_dir, jobs, int(min_reid_size), recognizer, report)
+
+    # Faces meant to be changed, none of them judged: a pass would claim what was never checked
+    # (the original given as ANONYMIZED and the output as ORIGINAL has only featureless "originals").
+    unjudged = report.n_too_small_to_check + report.n_featureless
+    if unjudged and report.n_survival_checked + report.n_reid_checked == 0:
+        fail(AuditFailure(
+            "judged", None, None,
+            f"{unjudged} face(s) were to be anonymized but the audit could judge none of them "
+            f"({report.n_too_small_to_check} under {min_checked_size} px, {report.n_featureless} featureless in "
+            f"{original_dir}): check that ORIGINAL is the split the run read and ANONYMIZED its output, or "
+            "lower --min-checked-size / --min-detail if the faces really are that small or flat"))
 
     # 6. the input files are unchanged
     if not external and (anonymized_dir / INPUT_HASHES).exists():
@@ -279,6 +300,32 @@ def _check_annotations(original: Split, anonymized_dir: Path, external: bool, fa
             fail(AuditFailure("output", im.name, None,
                               f"{anonymized_dir / IMAGES / im.name} is missing: the output must hold every "
                               "image the annotations list"))
+
+
+def refuse_anonymized_original(original_dir: Path, anonymized_dir: Path) -> None:
+    """An ORIGINAL holding a run's records is an output: the audit's two arguments look swapped."""
+    record = anonymization_record(original_dir)
+    if record is not None:
+        raise InputError(
+            record, f"ORIGINAL {original_dir} holds an anonymization record ({record.name}): it is an anonymized "
+                    f"output, not an original, so the arguments look swapped",
+            hint=f"run `safefakes audit ORIGINAL ANONYMIZED` with the folder the run read first, e.g. "
+                 f"`safefakes audit {anonymized_dir} {original_dir}` if these are the two folders")
+
+
+def _check_unlisted_images(original: Split, anonymized_dir: Path, fail) -> None:
+    """Every image anywhere in the output is one the annotations list (an original copied in is not)."""
+    listed = {f"{IMAGES}/{im.name}" for im in original.images}
+    for rel in unaccounted_images(anonymized_dir, listed):
+        path = anonymized_dir / rel
+        if path.is_symlink() and path.is_dir():
+            fail(AuditFailure("output", rel, None, f"{path} is a symbolic link to a folder: the audit cannot "
+                                                   "account for what it holds; replace it by the files themselves"))
+        else:
+            fail(AuditFailure("output", rel, None,
+                              f"{path} is an image that no annotation lists, so the audit cannot account for it "
+                              f"(an original copied in?): remove it, or add it to {ANNOTATIONS} and anonymize "
+                              "the split again"))
 
 
 def _face_jobs(original: Split, anonymized_dir: Path, external: bool, report: AuditReport, fail) -> list:

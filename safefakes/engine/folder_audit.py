@@ -13,7 +13,10 @@ any face still found fails it.
 
 It also checks the records: the run is complete, every input photo is in the
 original folder with the bytes the run hashed (so the audit compares the
-right originals) and has its anonymized copy, of the same size.
+right originals) and has its anonymized copy, of the same size, and the
+output folder holds no image the run did not write (anywhere in it: a
+photo copied in would otherwise pass unseen). An ORIGINAL that holds a
+run's records is refused: the two folders were given the wrong way round.
 """
 
 from __future__ import annotations
@@ -25,7 +28,14 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from safefakes.data.anonymized import COMPLETE_MARKER, RUN_FILE, read_input_hashes, read_run
+from safefakes.data.anonymized import (
+    COMPLETE_MARKER,
+    RUN_FILE,
+    anonymization_record,
+    read_input_hashes,
+    read_run,
+    unaccounted_images,
+)
 from safefakes.data.images import decode_photo, write_text_atomic
 from safefakes.engine.face_finder import FaceFinder
 from safefakes.errors import InputError, SafeFakesError
@@ -126,6 +136,13 @@ def audit_folder(
     if not original.is_dir():
         raise InputError(original, "original folder not found",
                          hint="give the folder the anonymize-images run read (its input root)")
+    record = anonymization_record(original)
+    if record is not None:
+        raise InputError(
+            record, f"ORIGINAL {original} holds an anonymization record ({record.name}): it is an anonymized "
+                    "output, not the photos the run read, so the arguments look swapped",
+            hint=f"run `safefakes audit ORIGINAL ANONYMIZED` with the run's input folder first, e.g. "
+                 f"`safefakes audit {anonymized} {original}` if these are the two folders")
     run = read_run(anonymized)
     if run.get("kind") != "folder":
         raise InputError(anonymized / RUN_FILE, f"not an anonymize-images output (kind {run.get('kind')!r})",
@@ -160,6 +177,11 @@ def audit_folder(
         report.n_images += 1
         before, after = pair
         report.faces.extend(_check_faces(name, before, after, finder, describer))
+    for rel in unaccounted_images(anonymized, set(hashes)):
+        report.problems.append(
+            f"{anonymized / rel}: an image the run did not write (no input photo of that name in input_hashes.csv), "
+            "so the audit cannot account for it (an original copied in?): remove it, or anonymize it with the "
+            "rest by rerunning anonymize-images into a new folder")
     return report
 
 

@@ -34,6 +34,7 @@ POINT = f"{RESULTS}/runs/anonymizer~{{anonymizer}}/faces~{{faces}}/anon_iters~{{
 RUN = f"{POINT}/det_iters~{{det_iters}}/seed~{{seed}}"
 # The same, for log and benchmark paths.
 RUN_NAME = "runs/anonymizer~{anonymizer}/faces~{faces}/anon_iters~{anon_iters}/det_iters~{det_iters}/seed~{seed}"
+POINT_NAME = "runs/anonymizer~{anonymizer}/faces~{faces}/anon_iters~{anon_iters}"
 GAN_MODEL = f"{RESULTS}/anonymizers/{{gan}}/faces~{{faces}}/anon_iters~{{anon_iters}}"
 
 
@@ -139,6 +140,42 @@ def detector_inputs(wildcards):
         return {"split": data_dir("train")}
     point = point_dir(wildcards.anonymizer, wildcards.faces, wildcards.anon_iters)
     return {"split": f"{point}/train", "audit": f"{point}/audit.json"}
+
+
+def view_detector():
+    """The detector of the detector's view: the configured checkpoint, else the
+    study's own detector trained on the original split for the grid's longest
+    det_iters, seed 0 (trained for the view if no experiment asks for it)."""
+    chosen = config["detector_view"]["checkpoint"]
+    if chosen:
+        return chosen
+    longest = max(d for *_, d, _ in grid())
+    return f"{run_dir('original', 0, 0, longest, 0)}/detector.pt"
+
+
+def view_points():
+    """Grid points with a detector_view.json in the tables: every anonymized split,
+    and the original when a run of the grid trains on it (a table row to join)."""
+    original = [("original", 0, 0)] if any(m == "original" for m, *_ in grid()) else []
+    return original + anonymized_points()
+
+
+def detector_view_inputs(wildcards):
+    """The view's predictions on a split and, for an anonymized split, on the original."""
+    inputs = {
+        "predictions": f"{point_dir(wildcards.anonymizer, wildcards.faces, wildcards.anon_iters)}/view_predictions",
+        "split": detector_inputs(wildcards)["split"],
+    }
+    if wildcards.anonymizer != "original":
+        inputs["reference_predictions"] = (
+            f"{point_dir('original', 0, 0)}/view_predictions"
+        )
+        inputs["reference_split"] = data_dir("train")
+    return inputs
+
+
+def all_view_files():
+    return [f"{point_dir(*point)}/detector_view.json" for point in view_points()]
 
 
 def gan_models():
@@ -290,6 +327,7 @@ def check_paths():
         for m, b in config["anonymizers"].items()
         if m in GANS
     ]
+    weights.append(("detector_view.checkpoint", config["detector_view"]["checkpoint"]))
     for key, path in weights:
         if path and not Path(path).is_file():
             problems.append(f"{key}: weights file {path!r} not found")

@@ -1,4 +1,5 @@
-# DSFD: trained on each (anonymized) train split, run on the untouched val split.
+# DSFD: trained on each (anonymized) train split, run on the untouched val split;
+# the detector view's frozen detector run on each train split.
 
 
 rule train_detector:
@@ -34,6 +35,30 @@ rule predict:
         f"{LOGS}/{RUN_NAME}/predict.log",
     benchmark:
         f"{BENCH}/{RUN_NAME}/predict.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: config["detector"]["threads"]
+    resources:
+        gpu=1,
+    params:
+        settings=config["predict"],
+        code=script_code("predict.py"),
+    script:
+        "../workflow_scripts/predict.py"
+
+
+# The detector's view: one frozen detector (view_detector) on every anonymized
+# train split and the original, with the predict rule's script and settings.
+rule view_predict:
+    input:
+        unpack(detector_inputs),
+        model=view_detector(),
+    output:
+        directory(f"{POINT}/view_predictions"),
+    log:
+        f"{LOGS}/{POINT_NAME}/view_predict.log",
+    benchmark:
+        f"{BENCH}/{POINT_NAME}/view_predict.tsv"
     conda:
         "../envs/safefakes.yaml"
     threads: config["detector"]["threads"]

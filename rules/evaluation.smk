@@ -1,4 +1,5 @@
-# Scores: WIDER FACE mAP of each run, image metrics and identity leakage of each anonymized split.
+# Scores: WIDER FACE mAP of each run, image metrics and identity leakage of each anonymized split,
+# the detector's view of each train split.
 
 
 rule evaluate_map:
@@ -86,3 +87,25 @@ rule image_metrics:
         code=script_code("image_metrics.py"),
     script:
         "../workflow_scripts/image_metrics.py"
+
+
+# How many annotated faces the frozen detector still finds, by size, and their retention of the original's.
+rule detector_view:
+    input:
+        unpack(detector_view_inputs),
+    output:
+        f"{POINT}/detector_view.json",
+    log:
+        f"{LOGS}/{POINT_NAME}/detector_view.log",
+    benchmark:
+        f"{BENCH}/{POINT_NAME}/detector_view.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    threads: 1
+    params:
+        score=config["detector_view"]["score"],
+        resamples=config["report"]["bootstrap_resamples"],
+        seed=config["report"]["bootstrap_seed"],
+        code=script_code("detector_view.py"),
+    script:
+        "../workflow_scripts/detector_view.py"

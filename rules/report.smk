@@ -5,6 +5,7 @@ rule tables:
     input:
         maps=all_map_files(),
         metrics=all_metric_files(),
+        views=all_view_files(),
     output:
         map_table=report(
             f"{RESULTS}/tables/map.csv",

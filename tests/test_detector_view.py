@@ -214,3 +214,36 @@ def test_command_names_a_missing_checkpoint(tiny_detector, tmp_path, capsys):
     code = cli.main(["detector-view", str(split), "--detector", str(tmp_path / "none.pt")])
     err = capsys.readouterr().err
     assert code == 2 and "none.pt" in err and "train-detector" in err
+
+
+# --------------------------------------------------------------------------- #
+# Tables and Table II
+# --------------------------------------------------------------------------- #
+def test_views_join_the_run_table_and_correlate_with_map(folders, tmp_path):
+    from safefakes.evaluation.correlation import correlate
+    from safefakes.evaluation.tables import collect_runs, per_split_metrics
+
+    root = tmp_path / "runs"
+    result = view_folders(folders["split"], folders["preds"], folders["original"], folders["original_preds"],
+                          settings=SETTINGS)
+    own = view_folders(folders["original"], folders["original_preds"], settings=SETTINGS)
+    methods = {"original": 0.9, "blur": 0.5, "blackout": 0.3, "pixelate": 0.4, "fullblur": 0.8}
+    for method, ap in methods.items():
+        point = root / f"anonymizer~{method}" / "faces~0" / "anon_iters~0"
+        (point / "det_iters~10" / "seed~0").mkdir(parents=True)
+        (point / "det_iters~10" / "seed~0" / "map.json").write_text(
+            json.dumps({"easy": ap, "medium": ap, "hard": ap}))
+        data = (own if method == "original" else result).to_dict()
+        # A found rate that follows the method's mAP, so that Table II has something to find.
+        data["recall"]["ge16"]["value"] = ap
+        (point / "detector_view.json").write_text(json.dumps(data))
+    table = collect_runs(root).set_index("anonymizer")
+    assert table.loc["blur", "view_recall_ge16"] == 0.5
+    assert table.loc["blur", "view_retention_16to32"] == pytest.approx(1.0)
+    assert table.loc["blur", "view_faces_ge16"] == 2
+    assert math.isnan(table.loc["original", "view_retention_ge16"])  # the original has no retention
+    assert "view_recall_ge16" in per_split_metrics(table.reset_index()).columns
+    corr = correlate(table.reset_index(), {"blur": "conventional", "blackout": "conventional",
+                                           "pixelate": "conventional", "fullblur": "conventional"})
+    row = corr[(corr.metric == "view_recall_ge16") & (corr.group == "all")].iloc[0]
+    assert row.n == 4 and row.pearson == pytest.approx(1.0)

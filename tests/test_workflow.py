@@ -116,14 +116,24 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "train_detector": 29,
         "predict": 29,
         "evaluate_map": 29,
+        "view_predict": 13,
+        "detector_view": 13,
         "tables": 1,
         "summary": 1,
         "correlation": 1,
         "figures": 1,
         "example_figure": 1,
         "all": 1,
-        "total": 144,
+        "total": 170,
     }
+    # The detector view: the original's 60k-iteration detector (seed 0) on the 12 anonymized
+    # train splits and the original, each anonymized split's view against the original's.
+    frozen = str(tmp_path / "results/runs/anonymizer~original/faces~0/anon_iters~0/det_iters~60000/seed~0/detector.pt")
+    view_runs = planned_inputs(out, "view_predict")
+    assert all(frozen in inputs for inputs in view_runs.values()) and len(view_runs) == 13
+    views = planned_inputs(out, "detector_view")
+    original_view = str(tmp_path / "results/runs/anonymizer~original/faces~0/anon_iters~0/view_predictions")
+    assert sum(original_view in inputs for inputs in views.values()) == 13
     # The paper preset trains one seed per grid point.
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
     model = str(tmp_path / "results/anonymizers/deepprivacy/faces~1471253/anon_iters~{}/model.pt")
@@ -160,6 +170,20 @@ def test_default_study_dry_run(tmp_path):
     # The summary reads every run's predictions.
     summary = planned_inputs(out, "summary")["results/tables/summary.csv"]
     assert sum(p.endswith("/predictions") for p in summary) == 30
+    # The detector view: the original's 250-iteration seed-0 detector on the 9 anonymized splits
+    # and the original; every anonymized split's view names the original's as its reference.
+    views = planned_inputs(out, "detector_view")
+    assert counts["view_predict"] == counts["detector_view"] == 10
+    frozen = "results/runs/anonymizer~original/faces~0/anon_iters~0/det_iters~250/seed~0/detector.pt"
+    assert all(frozen in inputs for inputs in planned_inputs(out, "view_predict").values())
+    point = "results/runs/anonymizer~{}/faces~{}/anon_iters~{}"
+    assert views[f"{point.format('blur', 0, 0)}/detector_view.json"] == [
+        f"{point.format('blur', 0, 0)}/view_predictions", f"{point.format('blur', 0, 0)}/train",
+        f"{point.format('original', 0, 0)}/view_predictions", "results/data/synthetic/train"]
+    assert views[f"{point.format('original', 0, 0)}/detector_view.json"] == [
+        f"{point.format('original', 0, 0)}/view_predictions", "results/data/synthetic/train"]
+    assert f"{point.format('original', 0, 0)}/detector_view.json" in planned_inputs(out, "tables")[
+        "results/tables/map.csv"]
     # DeepPrivacy (1500 faces, 5500 and 2750 images; 750 faces), CIAGAN, Sun2018.
     assert counts["train_anonymizer"] == 5
     assert counts["audit"] == counts["image_metrics"] == 4 + 5
@@ -167,6 +191,21 @@ def test_default_study_dry_run(tmp_path):
     trainings = planned_inputs(out, "train_anonymizer")
     assert model.format(1500, 2750) in trainings[model.format(1500, 5500)]
     assert not any("model.pt" in i for i in trainings[model.format(750, 5500)])
+
+
+def test_the_detector_view_can_use_a_named_checkpoint(tmp_path):
+    checkpoint = tmp_path / "pretrained.pt"
+    checkpoint.touch()
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["detector_view"] = {"checkpoint": str(checkpoint)}
+    path = tmp_path / "view.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake(tmp_path, "-n", "--configfile", str(path)).stdout
+    assert all(str(checkpoint) in inputs for inputs in planned_inputs(out, "view_predict").values())
+    config["detector_view"] = {"checkpoint": str(tmp_path / "missing.pt")}
+    path.write_text(yaml.safe_dump(config))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(path), check=False)
+    assert proc.returncode != 0 and "detector_view.checkpoint" in proc.stdout + proc.stderr
 
 
 def test_seeds_expand_replicate_trainings(tmp_path):

@@ -29,6 +29,7 @@ from safefakes.evaluation.tables import (
     METHOD,
     ORIGINAL,
     SEED,
+    VIEW_METRICS,
     add_map_mean,
 )
 
@@ -122,13 +123,14 @@ def correlate(
     Only the runs of the longest detector training count (``final_detector_runs``),
     and the seeds of a grid point count once, by their mean (``seed_means``): n is
     the number of anonymized datasets.
-    metrics: default every image and leakage metric present in the table.
+    metrics: default every image and leakage metric and the detector view's found rate
+    (``view_recall_ge16``) present in the table.
     Runs without a value for the metric or the target are not counted in n.
     A group with fewer than three runs, or a constant column, gets NaN.
     """
     table = seed_means(final_detector_runs(add_map_mean(table)), target)
     if metrics is None:
-        metrics = [m for m in (*IMAGE_METRICS, *LEAKAGE_METRICS) if m in table.columns]
+        metrics = [m for m in (*IMAGE_METRICS, *LEAKAGE_METRICS, *VIEW_METRICS) if m in table.columns]
     missing = [c for c in (*metrics, target, method_column) if c not in table.columns]
     if missing:
         raise KeyError(f"the table has no column(s) {', '.join(missing)}")

@@ -5,7 +5,9 @@ A run folder names its grid point in Snakemake's Paramspace style, e.g.
 and holds ``map.json`` ``{easy, medium, hard}``. The anonymized split's
 ``image_metrics.json`` (l1, l2, ssim, lpips, fid, reid_rate, ...) belongs to a
 grid point without the detector's training length (the metrics do not depend
-on it), and is joined to every run whose point it matches.
+on it), and is joined to every run whose point it matches; so is the split's
+``detector_view.json`` (the frozen detector's found rate and AP, as ``view_*``
+columns: ``detector_view.view_columns``).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pandas as pd
 from safefakes.data.images import atomic_path
 from safefakes.data.wider import SUBSETS
 from safefakes.errors import InputError
+from safefakes.evaluation.detector_view import HEADLINE_COLUMN, VIEW_JSON, view_columns
 
 MAP_JSON = "map.json"
 IMAGE_METRICS_JSON = "image_metrics.json"
@@ -32,6 +35,8 @@ MAP = "map"
 MAP_COLUMNS = (*SUBSETS, MAP)
 IMAGE_METRICS = ("l1", "l2", "ssim", "lpips", "fid", "kid")
 LEAKAGE_METRICS = ("reid_rate", "top1_rate")
+#: The detector view's numbers correlated with mAP by default (found rate of faces >= 16 px).
+VIEW_METRICS = (HEADLINE_COLUMN,)
 ORIGINAL = "original"
 
 
@@ -76,17 +81,31 @@ def add_map_mean(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def runs_table(map_files: list[str | Path], metric_files: list[str | Path], root: str | Path) -> pd.DataFrame:
-    """The tidy table of exactly these runs (their ``map.json``) with these splits' image metrics.
+def _view_values(path: Path) -> dict:
+    try:
+        return view_columns(_read_json(path))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(path, f"not a detector view ({type(exc).__name__}: {exc})",
+                         hint="detector_view.json is written by the detector_view rule or `safefakes detector-view`"
+                         ) from exc
 
-    A run gets the metrics of the ``image_metrics.json`` whose grid point
-    (its folders below ``root``) matches the run's on every key it names; the
-    most specific one wins. A file that no run matches is an error.
+
+def runs_table(map_files: list[str | Path], metric_files: list[str | Path], root: str | Path,
+               view_files: list[str | Path] = ()) -> pd.DataFrame:
+    """The tidy table of exactly these runs (their ``map.json``) with these splits' image metrics
+    and detector views.
+
+    A run gets the metrics of the ``image_metrics.json`` (and the ``view_*`` columns
+    of the ``detector_view.json``) whose grid point (its folders below ``root``)
+    matches the run's on every key it names; the most specific one wins. A file
+    that no run matches is an error.
     """
     root = Path(root)
     metrics = []
     for path in map(Path, metric_files):
         metrics.append((grid_point(path.parent, root), _scalars(_read_json(path)), path))
+    for path in map(Path, view_files):
+        metrics.append((grid_point(path.parent, root), _view_values(path), path))
     used: set[Path] = set()
     rows = []
     for map_path in map(Path, map_files):
@@ -102,15 +121,16 @@ def runs_table(map_files: list[str | Path], metric_files: list[str | Path], root
         row.update({s: math.nan if scores[s] is None else float(scores[s]) for s in SUBSETS})
         matching = [(len(p), values, path) for p, values, path in metrics
                     if all(point.get(k) == v for k, v in p.items())]
-        if matching:
-            _, values, path = max(matching, key=lambda m: m[0])
+        # The most specific file of each kind (image metrics, detector view).
+        for kind in {path.name for _, _, path in matching}:
+            _, values, path = max((m for m in matching if m[2].name == kind), key=lambda m: m[0])
             used.add(path)
             row.update({k: v for k, v in values.items() if k not in row})
         row["run"] = run_dir.relative_to(root).as_posix()
         rows.append(row)
     unused = sorted(str(path) for _, _, path in metrics if path not in used)
     if unused:
-        raise InputError(unused[0], "image metrics of a split that no run of the table trained on",
+        raise InputError(unused[0], "image metrics or detector view of a split that no run of the table trained on",
                          hint="give the map.json of the runs on that split, or leave the file out")
     table = pd.DataFrame(rows)
     if table.empty:
@@ -121,9 +141,11 @@ def runs_table(map_files: list[str | Path], metric_files: list[str | Path], root
 
 
 def collect_runs(root: str | Path) -> pd.DataFrame:
-    """The tidy table of every run (a folder with map.json) under root, with the image metrics found there."""
+    """The tidy table of every run (a folder with map.json) under root, with the image metrics
+    and detector views found there."""
     root = Path(root)
-    return runs_table(sorted(root.rglob(MAP_JSON)), sorted(root.rglob(IMAGE_METRICS_JSON)), root)
+    return runs_table(sorted(root.rglob(MAP_JSON)), sorted(root.rglob(IMAGE_METRICS_JSON)), root,
+                      sorted(root.rglob(VIEW_JSON)))
 
 
 def per_split_metrics(table: pd.DataFrame) -> pd.DataFrame:

@@ -50,7 +50,7 @@ RESTART_RE = re.compile(r"Trying to restart job (\d+)\.")
 # (tests/cluster/test_cluster_checks.py keeps this equal to the rules of rules/*.smk
 # that declare `gpu=1`, and to the profiles' set-resources).
 STUDY_GPU_RULES = frozenset({"train_anonymizer", "anonymize_gan", "train_detector", "predict", "reference_features",
-                             "image_metrics"})
+                             "image_metrics", "view_predict"})
 
 
 class CheckError(Exception):

@@ -7,12 +7,14 @@
 #     gpu=1 jobs, and a job that this script cancels (scancel) mid-run, which
 #     the profile's `retries` must resubmit;
 #  3. run STUDY_TARGETS on the cluster, with tests/cluster/study.yaml: by
-#     default the mAP and the image metrics of one DeepPrivacy grid point
-#     (faces~8/anon_iters~8/det_iters~2/seed~0), i.e. synthetic_dataset,
-#     identity_recognizer, train_anonymizer, anonymize_gan, audit,
-#     reference_features, image_metrics, train_detector, predict and
-#     evaluate_map: 10 SLURM jobs, among them every GPU rule of the study
-#     (6 GPU jobs);
+#     default the mAP, the image metrics and the detector view of one
+#     DeepPrivacy grid point (faces~8/anon_iters~8/det_iters~2/seed~0), i.e.
+#     synthetic_dataset, identity_recognizer, train_anonymizer, anonymize_gan,
+#     audit, reference_features, image_metrics, train_detector (DeepPrivacy's
+#     and the original's, the view's frozen detector), predict, evaluate_map,
+#     view_predict (on the DeepPrivacy split and the original) and
+#     detector_view: 14 SLURM jobs, among them every GPU rule of the study
+#     (9 GPU jobs);
 #  4. check (check_cluster_run.py) that every job ran as a SLURM job, GPU jobs
 #     with a GPU request in the GPU partition, that each of the study's GPU
 #     rules ran as such a job, that the cancelled job was retried, and that the
@@ -38,7 +40,7 @@ REPO=$(cd "$(dirname "$0")/../.." && pwd)
 # GPU rule of the study, at the smallest size that still runs them; the checker
 # fails unless each of its STUDY_GPU_RULES ran as a SLURM GPU job.
 POINT=results/runs/anonymizer~deepprivacy/faces~8/anon_iters~8
-STUDY_TARGETS=${STUDY_TARGETS:-"$POINT/det_iters~2/seed~0/map.json $POINT/image_metrics.json"}
+STUDY_TARGETS=${STUDY_TARGETS:-"$POINT/det_iters~2/seed~0/map.json $POINT/image_metrics.json $POINT/detector_view.json"}
 STUDY_CONFIG=${STUDY_CONFIG:-$REPO/tests/cluster/study.yaml}
 # -----------------------------------------------------------------------------------
 STUDY_SNAKEFILE=${STUDY_SNAKEFILE:-$REPO/Snakefile}

@@ -17,7 +17,8 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-GPU_RULES = {"train_anonymizer", "anonymize_gan", "train_detector", "predict", "reference_features", "image_metrics"}
+GPU_RULES = {"train_anonymizer", "anonymize_gan", "train_detector", "predict", "reference_features", "image_metrics",
+             "view_predict"}
 
 # Lines as snakemake 9.27 and snakemake-executor-plugin-slurm 2.8.0 print them.
 LOG = """\

@@ -9,7 +9,8 @@ Keypoint R-CNN's 7 for DeepPrivacy, whose acceptance rules keep the
 astronaut's heads and drop the faceless ones), the weight files (VGG-16 into
 DSFD, LPIPS' AlexNet, FID's Inception, Keypoint R-CNN) instead of a random
 initialisation, the paper presets (640 px full-width DSFD, GANs at 128 px and
-full width), DSFD's multi-scale test, and that the tables and figures of a
+full width), DSFD's multi-scale test, the detector view of every train split
+(the original-trained detector, multi-scale), and that the tables and figures of a
 study came out, Fig. 6 with a curve of two or more detector lengths for the
 original and DeepPrivacy.
 Exits 1 with one line per problem.
@@ -140,6 +141,24 @@ def check(results: Path, fixtures: Path) -> list[str]:
                and Path(files["fid_inception"]).name == "pt_inception-2015-12-05-6726825d.pth",
                f"{path}: backbones {files}")
 
+    # -- the detector view: the original-trained detector on every train split ---------------------
+    points = sorted({run.parent.parent for run in runs})
+    for point in points:
+        view = point / "detector_view.json"
+        expect(view.is_file(), f"{point}: no detector_view.json")
+        if not view.is_file():
+            continue
+        data = json.loads(view.read_text())
+        original = point.parts[-3] == "anonymizer~original"
+        expect((data.get("retention") is None) == original,
+               f"{view}: retention {'present' if data.get('retention') else 'missing'} "
+               f"({'the original has none' if original else 'an anonymized split has one'})")
+        info = json.loads((point / "view_predictions" / "detect_info.json").read_text())
+        expect(info["multiscale"] is True, f"{point}: the view predicted without DSFD's multi-scale test")
+        expect(Path(info["checkpoint"]).parts[-6:] == ("anonymizer~original", "faces~0", "anon_iters~0",
+                                                       f"det_iters~{max_det_iters(runs)}", "seed~0", "detector.pt"),
+               f"{point}: the view's detector is {info['checkpoint']}, not the original's longest seed-0 run")
+
     # -- tables and figures ----------------------------------------------------------------------
     with open(results / "tables" / "map.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -147,12 +166,17 @@ def check(results: Path, fixtures: Path) -> list[str]:
     expect({r["anonymizer"] for r in rows} == {"original", "blur", "blackout", "pixelate", "fullblur", *GANS},
            f"map.csv methods: {sorted({r['anonymizer'] for r in rows})}")
     expect((results / "tables" / "correlation.csv").is_file(), "no correlation table")
+    expect(all(r.get("view_recall_ge16") is not None for r in rows), "map.csv lacks the detector view's columns")
     figures = {p.stem for p in (results / "figures" / "study").glob("*.png")}
     for name in ("map_by_method", FIG6, "map_vs_training_faces", "map_vs_anonymizer_iterations", "metrics_vs_map"):
         expect(name in figures, f"figure {name} missing (drawn: {sorted(figures)})")
     problems += check_fig6(results)
     expect((results / "figures" / "methods_side_by_side.png").is_file(), "no methods_side_by_side.png")
     return problems
+
+
+def max_det_iters(runs: list[Path]) -> int:
+    return max(int(run.parent.name.split("~", 1)[1]) for run in runs)
 
 
 def check_pipa_keypoint_rcnn(crops: Path, fixtures: Path) -> list[str]:

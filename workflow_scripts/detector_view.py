@@ -1,0 +1,16 @@
+"""Snakemake adapter: the detector's view of one train split (and its retention of the original's)."""
+
+from _logging import log_to
+
+from safefakes.evaluation.detector_view import ViewSettings, view_folders, write_view
+
+snakemake = globals()["snakemake"]
+
+with log_to(snakemake.log[0]):
+    p, inputs = snakemake.params, snakemake.input
+    settings = ViewSettings(score=p.score, resamples=p.resamples, seed=p.seed)
+    # The original's own view has no reference (its retention would be 1 by definition).
+    result = view_folders(inputs.split, inputs.predictions, getattr(inputs, "reference_split", None),
+                          getattr(inputs, "reference_predictions", None), settings=settings)
+    write_view(result, snakemake.output[0])
+    print(result.to_dict())

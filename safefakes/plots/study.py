@@ -13,6 +13,7 @@ from safefakes.plots.map_bars import plot_map_by_method
 from safefakes.plots.map_differences import plot_map_differences
 from safefakes.plots.metric_scatter import plot_metrics_vs_map
 from safefakes.plots.training_curves import DET_ITERS, plot_map_vs_detector_iterations
+from safefakes.plots.view_sizes import plot_view_retention_by_size
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ FIGURES = {
                                      plot_map_vs_anonymizer_iterations),
     "metrics_vs_map": ("each image metric against mAP, with correlations (Table II)", plot_metrics_vs_map),
     "leakage_vs_map": ("re-identification rate against mAP", plot_leakage_vs_map),
+    "view_retention_by_size": ("the frozen detector's found rate by face size, as a retention of the original's",
+                               plot_view_retention_by_size),
 }
 
 

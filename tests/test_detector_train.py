@@ -199,3 +199,73 @@ def test_optimizer_setting():
     assert adamw.param_groups[0]["betas"] == (0.9, 0.999) and adamw.param_groups[0]["lr"] == 0.003
     with pytest.raises(InputError, match="optimizer 'adam'"):
         DetectorConfig.from_dict({"optimizer": "adam"}, base=mini_config())
+
+
+def test_resume_on_another_split_is_refused_naming_both(tiny_split, tmp_path, monkeypatch, caplog):
+    import logging
+    import shutil
+
+    from safefakes.cli import main
+    from safefakes.data.fingerprint import DATA_SHA256
+
+    config = tiny_config(checkpoint_every=1)
+    run = tmp_path / "run"
+    real_loss, calls = train_module.progressive_anchor_loss, {"n": 0}
+
+    def interrupted(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # after the checkpoint of iteration 2 of 4
+            raise KeyboardInterrupt
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "progressive_anchor_loss", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_detector(tiny_split, run, config, iterations=4, progress=False)
+    monkeypatch.setattr(train_module, "progressive_anchor_loss", real_loss)
+    # Same names, same boxes; one image's bytes differ (e.g. an anonymized copy of the split).
+    other = tmp_path / "other"
+    shutil.copytree(tiny_split, other)
+    data = bytearray((other / "images/0--Test/img_01.jpg").read_bytes())
+    data[-10] ^= 0xFF
+    (other / "images/0--Test/img_01.jpg").write_bytes(bytes(data))
+
+    def refused() -> str:
+        before = (run / "checkpoint.pt").read_bytes()
+        with pytest.raises(InputError, match="trained on other data") as err:
+            train_detector(other, run, config, iterations=4, progress=False)
+        assert (run / "checkpoint.pt").read_bytes() == before
+        return str(err.value)
+
+    message = refused()  # an unfinished run
+    assert message.startswith(f"{run / 'checkpoint.pt'}: ") and "--no-resume" in message
+    assert f"the split {tiny_split} (fingerprint " in message
+    assert f"not the split given, {other} (fingerprint " in message
+    # The same bytes elsewhere are the same data: the run resumes and finishes.
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_split, moved)
+    ckpt = load_checkpoint(train_detector(moved, run, config, iterations=4, progress=False))
+    assert ckpt["iteration"] == 4
+    assert json.loads((run / "train_info.json").read_text())[DATA_SHA256] == ckpt[DATA_SHA256]
+    refused()  # a finished run used to hand back its checkpoint for any split
+    cfg = tmp_path / "det.yaml"
+    cfg.write_text(json.dumps({"detector": config.to_dict()}))
+    assert main(["train-detector", str(other), str(run), "--iterations", "4", "--config", str(cfg), "--quiet"]) == 2
+    # A checkpoint written before fingerprints existed resumes, with a warning naming it and both splits.
+    del ckpt[DATA_SHA256]
+    torch.save(ckpt, run / "checkpoint.pt")
+    with caplog.at_level(logging.WARNING):
+        train_detector(other, run, config, iterations=4, progress=False)
+    assert any("records no fingerprint" in r.getMessage() and str(other) in r.getMessage() for r in caplog.records)
+
+
+def test_a_link_inside_the_output_folder_is_refused(tiny_split, tmp_path):
+    from safefakes.errors import SafeFakesError
+
+    run = tmp_path / "run"
+    run.mkdir()
+    outside = tmp_path / "outside.csv"
+    outside.write_text("mine\n")
+    (run / "losses.csv").symlink_to(outside)
+    with pytest.raises(SafeFakesError, match="symbolic link inside the output folder"):
+        train_detector(tiny_split, run, tiny_config(), iterations=1, progress=False)
+    assert outside.read_text() == "mine\n"

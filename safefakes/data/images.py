@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from safefakes.errors import InputError
+from safefakes.errors import InputError, SafeFakesError
 
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 
@@ -57,6 +57,21 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
+
+
+def refuse_links(output_dir: str | Path) -> None:
+    """Nothing is ever written through a symbolic link: a link inside an output folder
+    (planted between two runs) could point the next write anywhere, outside the folder the user named."""
+    output_dir = Path(output_dir)
+    if not output_dir.is_dir():
+        return
+    for folder, dirs, files in os.walk(output_dir):  # does not follow links into folders
+        for name in dirs + files:
+            path = Path(folder) / name
+            if path.is_symlink():
+                raise SafeFakesError(
+                    f"{path} is a symbolic link inside the output folder {output_dir}; outputs are never "
+                    "written through links: remove it, or choose a new output folder")
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -22,7 +22,8 @@ from typing import Iterator
 import torch
 from tqdm import tqdm
 
-from safefakes.data.images import atomic_path, write_text_atomic
+from safefakes.data.fingerprint import DATA_SHA256, split_fingerprint
+from safefakes.data.images import atomic_path, refuse_links, write_text_atomic
 from safefakes.detector.anchors import shot_anchors
 from safefakes.detector.backbone import RANDOM_INIT, prepare_backbone
 from safefakes.detector.config import DetectorConfig, mini_config
@@ -197,6 +198,24 @@ def _check_resumable(ckpt: dict, config: DetectorConfig, total: int, path: Path)
                          hint="use another output folder, or --no-resume to start over")
 
 
+def _check_same_data(ckpt: dict, path: Path, train_split: str, fingerprint: str) -> None:
+    """The checkpoint was trained on this split's content (annotations and image bytes), wherever it lies."""
+    saved = ckpt.get(DATA_SHA256)
+    if saved is None:
+        # Written before fingerprints were recorded: the settings are still checked, the data
+        # cannot be; refusing would throw away a finished paper-scale training for a record it lacks.
+        log.warning("%s records no fingerprint of its training data (an older checkpoint): resuming on %s without "
+                    "checking that it is the split it was trained on (%s)", path, train_split,
+                    ckpt.get("train_split", "not recorded"))
+        return
+    if saved != fingerprint:
+        raise InputError(path, f"the checkpoint was trained on other data: the split {ckpt.get('train_split')} "
+                               f"(fingerprint {saved[:12]}), not the split given, {train_split} (fingerprint "
+                               f"{fingerprint[:12]}): their annotations or images differ",
+                         hint="train on the split the checkpoint was trained on, choose another output folder, "
+                              "or --no-resume to start over")
+
+
 class DetectorTrainer:
     """One DSFD training run in ``out_dir``, in the GAN trainer's shape: set-up, resume, step, checkpoint.
 
@@ -211,11 +230,13 @@ class DetectorTrainer:
         self.total = int(total)
         self.train_split = str(Path(train_split_dir))
         self.out_dir = Path(out_dir)
+        refuse_links(self.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.ckpt_path = self.out_dir / CHECKPOINT
         self.device = resolve_device(device)
         self.use_amp = bool(config.amp and self.device.type == "cuda")
         self.dataset = FaceTrainingSet(train_split_dir, config)
+        self.data_sha256 = split_fingerprint(self.dataset.split)  # once a training; checked on resume
         torch.manual_seed(config.seed)  # deterministic random initialisation
         self.model = DSFD(width=config.width, batch_norm=config.batch_norm)
         self.resuming = resume and self.ckpt_path.exists()
@@ -240,6 +261,7 @@ class DetectorTrainer:
         """Restore model, optimizer, schedule, RNG states and losses from the checkpoint."""
         ckpt = load_checkpoint(self.ckpt_path)
         _check_resumable(ckpt, self.config, self.total, self.ckpt_path)
+        _check_same_data(ckpt, self.ckpt_path, self.train_split, self.data_sha256)
         self.model.load_state_dict(ckpt["model"])
         self.model.set_normalisation(ckpt["normalisation"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
@@ -275,11 +297,13 @@ class DetectorTrainer:
                            "n_images": self.dataset.n_images},
             "backbone_weights": self.backbone,
             "train_split": self.train_split,
+            DATA_SHA256: self.data_sha256,
             "seconds": self.elapsed,
         })
         write_text_atomic(self.out_dir / LOSSES, _format_losses(self.rows))
         write_text_atomic(self.out_dir / INFO, json.dumps({
-            "train_split": self.train_split, "iterations": self.iteration, "total_iterations": self.total,
+            "train_split": self.train_split, DATA_SHA256: self.data_sha256, "iterations": self.iteration,
+            "total_iterations": self.total,
             "backbone_weights": self.backbone, "device": str(dev), "amp": self.use_amp,
             "seconds": round(self.elapsed, 2), "torch": torch.__version__, "config": config.to_dict(),
         }, indent=2) + "\n")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import shutil
 import time
 from collections import Counter
@@ -21,7 +20,7 @@ import numpy as np
 
 from safefakes.anonymizers.base import Anonymizer
 from safefakes.data.anonymized import COMPLETE_MARKER, INPUT_HASHES, MANIFEST, RUN_FILE, read_run
-from safefakes.data.images import write_bytes_atomic, write_text_atomic
+from safefakes.data.images import refuse_links, write_bytes_atomic, write_text_atomic
 from safefakes.engine.journal import PARTS_DIR, merge_journals
 from safefakes.engine.report import AnonymizationError, SplitReport
 from safefakes.errors import InputError, SafeFakesError
@@ -63,7 +62,7 @@ def prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool,
             f"output folder {output_dir} is not empty and holds no {RUN_FILE}; "
             "choose an empty or new folder so that no unrelated files are mixed into the anonymized split"
         )
-    _refuse_links(output_dir)
+    refuse_links(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     # Whatever follows, the folder must not look complete until this run says so.
     (output_dir / COMPLETE_MARKER).unlink(missing_ok=True)
@@ -72,20 +71,6 @@ def prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool,
         tmp.unlink(missing_ok=True)
     if not run_path.exists():
         write_text_atomic(run_path, json.dumps(run, indent=2, sort_keys=True) + "\n")
-
-
-def _refuse_links(output_dir: Path) -> None:
-    """Nothing is ever written through a symbolic link: a link inside the output folder
-    (planted between two runs) could point the next write anywhere."""
-    if not output_dir.is_dir():
-        return
-    for folder, dirs, files in os.walk(output_dir):  # does not follow links into folders
-        for name in dirs + files:
-            path = Path(folder) / name
-            if path.is_symlink():
-                raise SafeFakesError(
-                    f"{path} is a symbolic link inside the output folder {output_dir}; outputs are never "
-                    "written through links: remove it, or choose a new output folder")
 
 
 def finish_output(

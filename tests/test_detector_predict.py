@@ -91,3 +91,98 @@ def test_multiscale_merges_per_scale_nms_results_by_voting(fake_network):
 def test_multiscale_without_flip_skips_the_flipped_base(fake_network):
     predict.detect_multiscale(None, np.zeros((HEIGHT, WIDTH, 3), np.uint8), flip=False)
     assert len(fake_network) == len(multiscale_steps(HEIGHT, WIDTH)) - 1
+
+
+# --------------------------------------------------------------------------- #
+# The prediction folder: never inside the split, never through a link, never half-written
+# --------------------------------------------------------------------------- #
+@pytest.fixture(scope="module")
+def split_and_checkpoint(tmp_path_factory):
+    from builders import make_face_split, plain_config
+
+    from safefakes.detector.train import train_detector
+
+    root = tmp_path_factory.mktemp("detect")
+    split = make_face_split(root / "val", [[(4, 6, 20)], [(28, 4, 16)], [(8, 18, 28)]], size=48)
+    config = plain_config(input_size=48, batch_size=2, checkpoint_every=100)
+    return split, train_detector(split, root / "run", config, iterations=1, progress=False)
+
+
+def _files(root):
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*"))
+
+
+def test_a_link_inside_the_prediction_folder_is_refused(split_and_checkpoint, tmp_path):
+    from safefakes.errors import SafeFakesError
+
+    split, ckpt = split_and_checkpoint
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    pred = tmp_path / "pred"
+    pred.mkdir()
+    (pred / "0--Test").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SafeFakesError, match="symbolic link inside the output folder"):
+        predict.detect_split(ckpt, split, pred)
+    assert _files(outside) == [] and (pred / "0--Test").is_symlink()
+
+
+@pytest.mark.parametrize("where", ["inside", "same", "above"])
+def test_a_prediction_folder_overlapping_the_split_is_refused(split_and_checkpoint, where):
+    from safefakes.cli import main
+
+    split, ckpt = split_and_checkpoint
+    pred = {"inside": split / "preds", "same": split, "above": split.parent}[where]
+    before = _files(split)
+    assert main(["detect", str(ckpt), str(split), str(pred), "--quiet"]) == 2
+    assert _files(split) == before
+
+
+def test_a_crashed_detect_leaves_no_prediction_folder_and_a_rerun_finishes(split_and_checkpoint, tmp_path,
+                                                                          monkeypatch):
+    from safefakes.errors import SafeFakesError
+
+    split, ckpt = split_and_checkpoint
+    pred = tmp_path / "pred"
+    real, calls = predict.detect_images, {"n": 0}
+
+    def crash_on_the_second_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise MemoryError("killed")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(predict, "detect_images", crash_on_the_second_batch)
+    with pytest.raises(MemoryError):
+        predict.detect_split(ckpt, split, pred, batch_size=1)
+    assert not pred.exists()  # nothing the evaluation could take for a result
+    monkeypatch.setattr(predict, "detect_images", real)
+    summary = predict.detect_split(ckpt, split, pred, batch_size=1)
+    assert summary["images"] == 3
+    assert _files(pred) == ["0--Test", "0--Test/img_00.txt", "0--Test/img_01.txt", "0--Test/img_02.txt",
+                            "detect_info.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["pred"]  # the crashed run's folder is cleared
+    # A finished folder is replaced by a rerun; a folder of other files is refused.
+    (pred / "0--Test/stale.txt").write_text("from an earlier run")
+    predict.detect_split(ckpt, split, pred)
+    assert not (pred / "0--Test/stale.txt").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(SafeFakesError, match="holds no detect_info.json"):
+        predict.detect_split(ckpt, split, other)
+    assert _files(other) == ["notes.txt"]
+
+
+def test_two_images_sharing_a_stem_stop_detect_before_anything_is_written(split_and_checkpoint, tmp_path):
+    import shutil
+
+    from safefakes.cli import main
+
+    split, ckpt = split_and_checkpoint
+    dup = tmp_path / "dup"
+    shutil.copytree(split, dup)
+    shutil.copyfile(dup / "images/0--Test/img_00.jpg", dup / "images/0--Test/img_00.png")
+    text = (dup / "annotations.txt").read_text()
+    (dup / "annotations.txt").write_text(text + "0--Test/img_00.png\n1\n4 6 20 20 0 0 0 0 0 0\n")
+    assert main(["detect", str(ckpt), str(dup), str(tmp_path / "pred"), "--quiet"]) == 2
+    assert not (tmp_path / "pred").exists()

@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from safefakes.data.images import read_image, write_text_atomic
+from safefakes.data.images import read_image, refuse_links, write_text_atomic
 from safefakes.data.split import Split
 from safefakes.data.wider import write_prediction
 from safefakes.detector.anchors import anchor_boxes, decode
@@ -42,6 +44,7 @@ from safefakes.detector.config import DetectorConfig
 from safefakes.detector.model import DSFD
 from safefakes.detector.train import build_detector, load_checkpoint
 from safefakes.devices import resolve_device
+from safefakes.errors import InputError, SafeFakesError
 
 # DSFD's test-time size cap (reference widerface_val.py): an image is scaled
 # to at most 2^31 / 200 pixels (Caffe's blob limit at its memory factor), and never beyond 3x.
@@ -272,13 +275,20 @@ def detect_split(
 ) -> dict:
     """Detect faces in every image of a split; write ``pred_dir/<event>/<stem>.txt``.
 
+    The predictions are written into a hidden sibling of ``pred_dir`` and
+    renamed into place when every image is done, ``detect_info.json`` included:
+    a prediction folder that exists is complete and comes from the last run
+    that wrote it (a finished earlier run's folder is removed first, a crashed
+    run leaves only the sibling, which the next run clears). A folder that is,
+    holds or lies in the split, a link inside ``pred_dir`` and a non-empty
+    ``pred_dir`` that is not a finished prediction folder are refused.
+
     Returns a summary (also written to ``pred_dir/detect_info.json``) that
     records the checkpoint, the options and the backbone weights used.
     """
-    detector = load_detector(checkpoint, device)
     split = Split.load(split_dir)
-    pred_dir = Path(pred_dir)
-    pred_dir.mkdir(parents=True, exist_ok=True)
+    detector = load_detector(checkpoint, device)  # a bad checkpoint fails before any folder is touched
+    final_dir, pred_dir = Path(pred_dir), _prepare_prediction_folder(split.root, Path(pred_dir))
     opts = dict(flip=flip, score_threshold=score_threshold, nms_iou=nms_iou, max_boxes=max_boxes)
     items = split.images
     bar = None
@@ -324,7 +334,48 @@ def detect_split(
         "backbone_weights": detector.backbone_weights,
     }
     write_text_atomic(pred_dir / INFO, json.dumps(summary, indent=2) + "\n")
+    _publish(pred_dir, final_dir)
     return summary
+
+
+def _prepare_prediction_folder(split_dir: Path, pred_dir: Path) -> Path:
+    """Check ``pred_dir`` and return the empty hidden folder the predictions are written into."""
+    src, dst = split_dir.resolve(), pred_dir.resolve()
+    if dst == src or src in dst.parents or dst in src.parents:
+        raise SafeFakesError(
+            f"prediction folder {pred_dir} overlaps the split {split_dir}: nothing is written inside an input, and "
+            "a split inside a prediction folder would be read as predictions; choose a folder outside the split")
+    if pred_dir.exists() and not pred_dir.is_dir():
+        raise InputError(pred_dir, "the prediction folder exists and is not a folder",
+                         hint="choose another PRED_DIR")
+    refuse_links(pred_dir)
+    if pred_dir.is_dir() and any(pred_dir.iterdir()) and not (pred_dir / INFO).is_file():
+        raise SafeFakesError(
+            f"prediction folder {pred_dir} is not empty and holds no {INFO}, so it is not a finished "
+            "`safefakes detect` output (an interrupted run of an older version, or files of another tool); "
+            "delete it or choose another PRED_DIR")
+    work = pred_dir.parent / f".{pred_dir.name}.detect-partial"
+    if work.exists() or work.is_symlink():  # what a crashed run left
+        _remove(work)
+    if pred_dir.exists() or pred_dir.is_symlink():
+        # A finished earlier run (or an empty folder): this run replaces it, and until it has
+        # finished no prediction folder exists that could be taken for its result.
+        _remove(pred_dir)
+    work.mkdir(parents=True)
+    return work
+
+
+def _publish(work: Path, pred_dir: Path) -> None:
+    """Rename the finished predictions into place."""
+    os.replace(work, pred_dir)
+
+
+def _remove(path: Path) -> None:
+    # A link is removed, never followed.
+    if path.is_symlink() or not path.is_dir():
+        path.unlink()
+    else:
+        shutil.rmtree(path)
 
 
 __all__ = ["Detector", "load_detector", "raw_detections", "detect_images", "detect_multiscale", "detect_split",

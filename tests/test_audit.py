@@ -454,3 +454,17 @@ def test_an_audit_that_can_judge_no_face_fails_but_one_with_nothing_to_judge_pas
     other = orig.parent / "all_small"
     anonymize_split(orig, other, build_anonymizer("blur", min_size=60), workers=1, progress=False)
     assert audit_split(orig, other).passed
+
+
+@pytest.mark.parametrize("value", ["1.5", "-0.1", "nan"])
+def test_a_max_survival_outside_0_1_is_refused(dirs, capsys, value):
+    from safefakes.cli import main
+    from safefakes.errors import SafeFakesError
+
+    orig, anon = dirs
+    anonymize_split(orig, anon, build_anonymizer("blur"), workers=1, progress=False)
+    with pytest.raises(SystemExit):
+        main(["audit", str(orig), str(anon), "--max-survival", value])
+    assert "--max-survival" in capsys.readouterr().err
+    with pytest.raises(SafeFakesError, match="between 0 and 1"):
+        audit_split(orig, anon, max_survival=float(value))

@@ -281,3 +281,19 @@ def test_a_negative_width_prediction_is_scored_with_a_warning(tmp_path, caplog):
     # the positive box matches; the negative one overlaps nothing, as in the official tool
     assert result.aps["easy"] == pytest.approx(0.5)
     assert "1 predicted box(es)" in caplog.text
+
+
+def test_a_link_inside_a_gan_training_folder_is_refused(tmp_path):
+    from builders import tiny_crop_set
+
+    from safefakes.anonymizers.gan.train import train_gan
+
+    crops = tiny_crop_set(tmp_path / "crops")
+    out = tmp_path / "train"
+    out.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (out / "samples").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(SafeFakesError, match="symbolic link inside the output folder"):
+        train_gan("deepprivacy", crops, out, images=8, overrides={"batch_size": 4}, device="cpu", progress=False)
+    assert list(outside.iterdir()) == []

@@ -94,7 +94,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("anonymized", metavar="ANONYMIZED", help="the anonymized split folder (or anonymize-images "
                    "output)")
     p.add_argument("--json", metavar="FILE", default=None, help="also write the full report as JSON to FILE")
-    p.add_argument("--max-survival", type=float, default=0.75,
+    p.add_argument("--max-survival", type=_share, default=0.75,
                    help="a changed face whose survival (share of the original's detail still in place, "
                         "0-1) is above this fails")
     p.add_argument("--min-detail", type=float, default=4.0,
@@ -115,6 +115,19 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=1, help="processes for the per-image checks")
     _folder_audit_arguments(p)
     p.set_defaults(func=run_audit)
+
+
+def _share(text: str) -> float:
+    """A value in [0, 1] (--max-survival): above 1 no face could fail, which would turn the check off."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(
+            f"{text} is outside 0-1: survival is a share of the original's detail, so above 1 no face could "
+            "fail (the check would be off) and below 0 every face would; the default is 0.75")
+    return value
 
 
 def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:

@@ -75,7 +75,7 @@ from safefakes.data.images import decode_image, image_size, write_text_atomic
 from safefakes.data.split import ANNOTATIONS, IMAGES, Split
 from safefakes.data.wider import read_annotations, unsafe_name_problem
 from safefakes.engine.survival import face_detail, survival
-from safefakes.errors import InputError
+from safefakes.errors import InputError, SafeFakesError
 from safefakes.evaluation.image_metrics import crop_faces
 from safefakes.evaluation.leakage import (
     DLIB,
@@ -208,6 +208,10 @@ def audit_split(
     workers: processes for the per-image checks.
     """
     original_dir, anonymized_dir = Path(original_dir), Path(anonymized_dir)
+    if not 0.0 <= float(max_survival) <= 1.0:  # NaN fails too
+        raise SafeFakesError(f"max_survival (--max-survival) must be between 0 and 1, got "
+                             f"{max_survival}: survival is a share of the original's detail, so above 1 the check "
+                             "would be off; the default is 0.75")
     refuse_anonymized_original(original_dir, anonymized_dir)
     original = Split.load(original_dir, sidecars=reid)
     external = not (anonymized_dir / MANIFEST).exists() and not (anonymized_dir / RUN_FILE).exists()

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from safefakes.anonymizers.gan.training import FINAL_CHECKPOINT, LOSSES, SAMPLES, TrainConfig
+from safefakes.data.images import refuse_links
 from safefakes.errors import SafeFakesError
 
 TRAIN_KEYS = frozenset(f.name for f in dataclasses.fields(TrainConfig))
@@ -86,6 +87,7 @@ def train_gan(
     source = read_crop_source(crops)
     data = open_crop_dataset(crops, gan.resolution, gan.keypoint_layout, faces=faces)
     source.update(crops=str(crops), faces_used=len(data))
+    refuse_links(out_dir)  # nothing is written through a link planted in the training folder
     trainer = Trainer(gan, data, out_dir, TrainConfig(**train_cfg), source=source)
     checkpoint = trainer.train(resume=resume, start_from=start_from)
     out = Path(out_dir)

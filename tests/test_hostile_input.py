@@ -297,3 +297,17 @@ def test_a_link_inside_a_gan_training_folder_is_refused(tmp_path):
     with pytest.raises(SafeFakesError, match="symbolic link inside the output folder"):
         train_gan("deepprivacy", crops, out, images=8, overrides={"batch_size": 4}, device="cpu", progress=False)
     assert list(outside.iterdir()) == []
+
+
+def test_a_manifest_that_is_not_utf8_is_an_error_naming_it(tmp_path, capsys):
+    orig = tmp_path / "orig"
+    make_split(orig, {"0--A/a0.jpg": [[20, 16, 40, 48]]})
+    anon = tmp_path / "anon"
+    anonymize_split(orig, anon, build_anonymizer("blur"), workers=1, progress=False)
+    manifest = anon / "manifest.csv"
+    manifest.write_bytes(manifest.read_bytes().replace(b"0--A/a0.jpg", "0--A/\xe9t\xe9.jpg".encode("latin-1")))
+    with pytest.raises(InputError, match="not UTF-8 text") as err:
+        audit_split(orig, anon)
+    assert err.value.path == manifest
+    assert cli.main(["audit", str(orig), str(anon)]) == 2
+    assert f"{manifest}: not UTF-8 text" in capsys.readouterr().err

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -68,8 +69,14 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     path = Path(path)
     if not path.exists():
         raise InputError(path, "manifest.csv missing", hint="was this folder written by 'safefakes anonymize'?")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                         hint="a manifest.csv is written by 'safefakes anonymize' in UTF-8: rerun the "
+                              "anonymization into a new folder rather than editing it") from exc
     rows = []
-    with open(path, newline="", encoding="utf-8") as fh:
+    with io.StringIO(text, newline="") as fh:
         reader = csv.DictReader(fh)
         missing = set(MANIFEST_COLUMNS) - set(reader.fieldnames or ())
         if missing:

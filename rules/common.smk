@@ -145,12 +145,14 @@ def detector_inputs(wildcards):
 def view_detector():
     """The detector of the detector's view: the configured checkpoint, else the
     study's own detector trained on the original split for the grid's longest
-    det_iters, seed 0 (trained for the view if no experiment asks for it)."""
+    det_iters, seed 0 (the lowest seed the grid trains there; without any
+    original run in the grid, seed 0 is trained for the view)."""
     chosen = config["detector_view"]["checkpoint"]
     if chosen:
         return chosen
     longest = max(d for *_, d, _ in grid())
-    return f"{run_dir('original', 0, 0, longest, 0)}/detector.pt"
+    seeds = [s for m, _, _, d, s in grid() if m == "original" and d == longest]
+    return f"{run_dir('original', 0, 0, longest, min(seeds, default=0))}/detector.pt"
 
 
 def view_points():

@@ -217,6 +217,9 @@ def test_seeds_expand_replicate_trainings(tmp_path):
     assert job_counts(out)["train_detector"] == 4
     runs = set(re.findall(r"anonymizer~(\w+)/faces~0/anon_iters~0/det_iters~50/seed~(\d+)/detector\.pt", out))
     assert runs == {("original", "3"), ("original", "5"), ("blur", "3"), ("blur", "5")}
+    # The detector view looks through the original's lowest seed: no extra training for it.
+    frozen = "results/runs/anonymizer~original/faces~0/anon_iters~0/det_iters~50/seed~3/detector.pt"
+    assert all(frozen in inputs for inputs in planned_inputs(out, "view_predict").values())
     # The seed reaches the detector's training as a wildcard of its run folder.
     assert re.search(r"wildcards: anonymizer=blur, faces=0, anon_iters=0, det_iters=50, seed=5", out)
 

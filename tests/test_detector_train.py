@@ -15,6 +15,7 @@ from safefakes.detector import train as train_module
 from safefakes.detector.predict import detect_split
 from safefakes.detector.train import build_detector, load_checkpoint, train_detector
 from safefakes.errors import InputError
+from safefakes.machine import FIELDS, machine_record
 
 torch.set_num_threads(1)
 
@@ -63,6 +64,25 @@ def test_checkpoint_round_trip(tiny_split, tmp_path):
     mtime = ckpt_path.stat().st_mtime_ns
     assert train_detector(tiny_split, tmp_path / "run", config, iterations=2, progress=False) == ckpt_path
     assert ckpt_path.stat().st_mtime_ns == mtime
+
+
+def test_same_seed_same_threads_same_machine_trains_the_same_bytes(tiny_split, tmp_path):
+    # The reproducibility the study claims, and only that: one machine, one thread count.
+    # (Another CPU's kernels may sum in another order: see safefakes.machine.)
+    config = tiny_config(seed=7)
+    first, second = (load_checkpoint(train_detector(tiny_split, tmp_path / name, config, iterations=3,
+                                                    progress=False)) for name in ("a", "b"))
+
+    def weight_bytes(ckpt):
+        return b"".join(key.encode() + value.numpy().tobytes() for key, value in ckpt["model"].items())
+
+    assert weight_bytes(first) == weight_bytes(second)
+    assert first["machine"] == second["machine"] == machine_record()
+    assert first["machine"]["threads"] == 1 and first["earlier_machines"] == []
+    # Another seed: other weights (the comparison above can fail).
+    other = load_checkpoint(train_detector(tiny_split, tmp_path / "c", tiny_config(seed=8), iterations=3,
+                                           progress=False))
+    assert weight_bytes(other) != weight_bytes(first)
 
 
 @pytest.mark.parametrize("averaged", [False, True], ids=["last-weights", "weight-average"])
@@ -176,6 +196,15 @@ def test_commands_train_and_detect(tiny_split, tmp_path, capsys):
                  "--score-threshold", "0.2", "--max-boxes", "5", "--quiet"]) == 0
     preds = read_predictions(tmp_path / "pred")
     assert len(preds) == 3 and all(len(d) <= 5 and (d[:, 4] >= 0.2).all() for d in preds.values())
+    # map.json names the machines that trained and ran the detector.
+    assert main(["evaluate", str(tmp_path / "pred"), "--gt", str(tiny_split),
+                 "--json", str(tmp_path / "map.json")]) == 0
+    scores = json.loads((tmp_path / "map.json").read_text())
+    assert set(scores) == {"easy", "medium", "hard", "machine"}
+    assert scores["machine"]["train"] == load_checkpoint(out / "checkpoint.pt")["machine"]
+    assert scores["machine"]["predict"] == machine_record()
+    assert set(scores["machine"]["predict"]) == set(FIELDS)
+    assert scores["machine"]["predict"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     # The paper preset needs ImageNet weights: a clear error, exit status 2.
     assert main(["train-detector", str(tiny_split), str(tmp_path / "paper"), "--preset", "paper",
                  "--iterations", "1", "--quiet"]) == 2

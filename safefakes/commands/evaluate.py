@@ -8,6 +8,7 @@ The last line of the output is one JSON object ``{"easy": .., "medium": ..,
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--gt", metavar="GT_DIR", type=Path, required=True,
                    help="folder with wider_face_val.mat and wider_{easy,medium,hard}_val.mat "
                         "(a synthetic val split, or eval_tools/ground_truth of WIDER FACE)")
-    p.add_argument("--json", metavar="FILE", type=Path, help="also write the APs to this JSON file")
+    p.add_argument("--json", metavar="FILE", type=Path,
+                   help="also write the APs to this JSON file (map.json: with the machines that trained and ran "
+                        "the detector, from PRED_DIR/detect_info.json)")
     p.add_argument("--plot", metavar="FILE.png", type=Path, help="draw the three PR curves into this image")
     p.add_argument("--label", default=None, help="method name in the plot legend (default: PRED_DIR's name)")
     p.set_defaults(func=run)
@@ -36,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from safefakes.data.images import write_text_atomic
-    from safefakes.evaluation.widerface import EqualScoresWarning, evaluate_folder
+    from safefakes.evaluation.widerface import EqualScoresWarning, evaluate_folder, scores_record
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EqualScoresWarning)
@@ -52,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     for subset, curve in result.curves.items():
         print(f"{subset:<6} AP {curve.ap:.6f}  ({curve.n_faces} faces)")
     if args.json:
-        write_text_atomic(args.json, result.to_json() + "\n")
+        # map.json's content: the APs and the machines of the predictions' detect_info.json.
+        write_text_atomic(args.json, json.dumps(scores_record(result, args.pred_dir)) + "\n")
         log.info("wrote %s", args.json)
     if args.plot:
         from safefakes.plots.pr_curves import plot_pr_curves

@@ -10,11 +10,14 @@ Three formats, each read and written here and nowhere else:
   cell arrays ``event_list``, ``file_list``, ``face_bbx_list`` and, in the
   three subset files, ``gt_list`` with the 1-based indices of the kept faces.
 * Prediction folders: ``<event>/<stem>.txt`` holding the image name, the count,
-  then ``x y w h score`` lines.
+  then ``x y w h score`` lines; ours also hold ``detect_info.json``, how the
+  predictions were made (checkpoint, options, the machines that trained and ran
+  the detector), which the evaluation copies into ``map.json``.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -589,10 +592,28 @@ def write_predictions(folder: str | Path, predictions: Mapping[str, np.ndarray])
         write_prediction(folder, event, stem, dets)
 
 
+#: A prediction folder's record of how it was made (written by ``safefakes detect``).
+PREDICTION_INFO = "detect_info.json"
+
+
+def read_prediction_info(folder: str | Path) -> dict:
+    """A prediction folder's ``detect_info.json``; {} where there is none (predictions of another tool)."""
+    path = Path(folder) / PREDICTION_INFO
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(path, f"invalid JSON ({exc})", hint="delete the prediction folder and detect again") from exc
+    if not isinstance(info, dict):
+        raise InputError(path, "expected a JSON object", hint="delete the prediction folder and detect again")
+    return info
+
+
 __all__ = [
     "ATTRIBUTES", "SUBSETS", "SUBSET_MIN_HEIGHT", "MAT_FILES",
     "ImageFaces", "parse_annotations", "read_annotations", "format_annotations", "write_annotations",
     "GroundTruthImage", "GroundTruth", "read_ground_truth", "write_ground_truth",
     "unsafe_name_problem", "prediction_path", "parse_prediction", "read_prediction", "read_predictions",
-    "format_prediction", "write_prediction", "write_predictions",
+    "format_prediction", "write_prediction", "write_predictions", "PREDICTION_INFO", "read_prediction_info",
 ]

@@ -36,7 +36,7 @@ import torch
 
 from safefakes.data.images import read_image, refuse_links, write_text_atomic
 from safefakes.data.split import Split
-from safefakes.data.wider import write_prediction
+from safefakes.data.wider import PREDICTION_INFO, write_prediction
 from safefakes.detector.anchors import anchor_boxes, decode
 from safefakes.detector.augment import resize_for_test
 from safefakes.detector.boxes import nms
@@ -45,6 +45,7 @@ from safefakes.detector.model import DSFD
 from safefakes.detector.train import build_detector, load_checkpoint
 from safefakes.devices import resolve_device
 from safefakes.errors import InputError, SafeFakesError
+from safefakes.machine import MACHINE, machine_record
 
 # DSFD's test-time size cap (reference widerface_val.py): an image is scaled
 # to at most 2^31 / 200 pixels (Caffe's blob limit at its memory factor), and never beyond 3x.
@@ -54,7 +55,7 @@ PRE_NMS_TOP_K = 5000  # candidates per scale, as the reference's detection layer
 VOTE_IOU = 0.3  # box voting's overlap (reference bbox_vote)
 LARGE_SIDE = 30  # a shrunk scale keeps boxes whose longer side exceeds this (px, original image)
 SMALL_SIDE = 100  # an enlarged scale keeps boxes whose shorter side is below this
-INFO = "detect_info.json"
+INFO = PREDICTION_INFO
 
 
 class Detector(NamedTuple):
@@ -63,6 +64,7 @@ class Detector(NamedTuple):
     device: torch.device
     backbone_weights: str
     checkpoint: Path
+    trained_on: dict | None = None  # the checkpoint's machine record (safefakes.machine); None: older checkpoint
 
 
 def load_detector(checkpoint: str | Path, device: str | torch.device | None = None) -> Detector:
@@ -70,7 +72,8 @@ def load_detector(checkpoint: str | Path, device: str | torch.device | None = No
     model, config = build_detector(ckpt)
     dev = resolve_device(device)
     model.to(dev, memory_format=torch.channels_last).eval()  # as trained (see train.py)
-    return Detector(model, config, dev, str(ckpt.get("backbone_weights", "unknown")), Path(checkpoint))
+    return Detector(model, config, dev, str(ckpt.get("backbone_weights", "unknown")), Path(checkpoint),
+                    ckpt.get(MACHINE))
 
 
 @torch.no_grad()
@@ -284,7 +287,8 @@ def detect_split(
     ``pred_dir`` that is not a finished prediction folder are refused.
 
     Returns a summary (also written to ``pred_dir/detect_info.json``) that
-    records the checkpoint, the options and the backbone weights used.
+    records the checkpoint, the options, the backbone weights used and the
+    machines that trained and ran the detector (``safefakes.machine``).
     """
     split = Split.load(split_dir)
     detector = load_detector(checkpoint, device)  # a bad checkpoint fails before any folder is touched
@@ -332,6 +336,8 @@ def detect_split(
         "checkpoint": str(detector.checkpoint), "split": str(Path(split_dir)), "images": len(items),
         "boxes": n_boxes, "multiscale": multiscale, **opts, "device": str(detector.device),
         "backbone_weights": detector.backbone_weights,
+        # The same seed trains other weights on another CPU: the predictions say where theirs came from.
+        MACHINE: {"train": detector.trained_on, "predict": machine_record(detector.device)},
     }
     write_text_atomic(pred_dir / INFO, json.dumps(summary, indent=2) + "\n")
     _publish(pred_dir, final_dir)

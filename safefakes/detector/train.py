@@ -3,9 +3,12 @@
 ``out_dir`` receives ``checkpoint.pt`` (model, optimizer, scheduler, AMP
 scaler, iteration, RNG states, data order), ``losses.csv`` (one row per
 iteration) and ``train_info.json`` (config, backbone weights used, timing).
-Interrupt a run and start it again with the same arguments: it continues
-from the last checkpoint and ends with the same weights as an uninterrupted
-run (on the CPU; CUDA kernels are not all deterministic).
+Both record the machine (``safefakes.machine``): a seed gives the same weights
+only on the same kind of CPU with the same thread count, since torch's kernels
+sum in an order that depends on both. Interrupt a run and start it again with
+the same arguments: it continues from the last checkpoint and ends with the
+same weights as an uninterrupted run (on the CPU, on the same machine; CUDA
+kernels are not all deterministic).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from safefakes.detector.loss import progressive_anchor_loss
 from safefakes.detector.model import DSFD, feature_sizes
 from safefakes.devices import resolve_device
 from safefakes.errors import InputError, SafeFakesError
+from safefakes.machine import MACHINE, machine_record
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +258,8 @@ class DetectorTrainer:
         self.iteration = 0
         self.rows: list[dict] = []
         self.elapsed = 0.0
+        # Machines of earlier parts of a resumed run, when they differ from this one's.
+        self.earlier_machines: list[dict] = []
         if self.resuming:
             self.resume()
 
@@ -274,12 +280,16 @@ class DetectorTrainer:
         self.iteration = int(ckpt["iteration"])
         self.backbone = ckpt["backbone_weights"]
         self.elapsed = float(ckpt.get("seconds", 0.0))
+        earlier = [*ckpt.get("earlier_machines", []), *([ckpt[MACHINE]] if ckpt.get(MACHINE) else [])]
+        self.earlier_machines = [m for i, m in enumerate(earlier) if m not in earlier[:i]]
         self.rows = _read_losses(self.out_dir / LOSSES, self.iteration)
         log.info("resuming %s at iteration %d of %d", self.ckpt_path, self.iteration, self.total)
 
     def checkpoint(self) -> None:
         """Write the checkpoint, the losses so far and the run's summary (atomically)."""
         config, dev = self.config, self.device
+        machine = machine_record(dev)
+        earlier = [m for m in self.earlier_machines if m != machine]
         _save_checkpoint(self.ckpt_path, {
             "format": CHECKPOINT_FORMAT,
             "model": self.model.state_dict(),
@@ -299,6 +309,8 @@ class DetectorTrainer:
             "train_split": self.train_split,
             DATA_SHA256: self.data_sha256,
             "seconds": self.elapsed,
+            MACHINE: machine,
+            "earlier_machines": earlier,
         })
         write_text_atomic(self.out_dir / LOSSES, _format_losses(self.rows))
         write_text_atomic(self.out_dir / INFO, json.dumps({
@@ -306,6 +318,7 @@ class DetectorTrainer:
             "total_iterations": self.total,
             "backbone_weights": self.backbone, "device": str(dev), "amp": self.use_amp,
             "seconds": round(self.elapsed, 2), "torch": torch.__version__, "config": config.to_dict(),
+            MACHINE: machine, "earlier_machines": earlier,
         }, indent=2) + "\n")
 
     def step(self, images: torch.Tensor, targets: list[torch.Tensor], anchors: tuple) -> dict:

@@ -42,7 +42,14 @@ from typing import Mapping
 
 import numpy as np
 
-from safefakes.data.wider import SUBSETS, GroundTruth, prediction_path, read_ground_truth, read_predictions
+from safefakes.data.wider import (
+    SUBSETS,
+    GroundTruth,
+    prediction_path,
+    read_ground_truth,
+    read_prediction_info,
+    read_predictions,
+)
 from safefakes.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -415,8 +422,21 @@ def evaluate_folder(pred_dir: str | Path, gt_dir: str | Path,
     return result
 
 
+def scores_record(result: WiderEvaluation, pred_dir: str | Path) -> dict:
+    """What ``map.json`` holds: the three APs and the machines behind the predictions.
+
+    ``machine`` is ``{"train": .., "predict": ..}`` from the prediction folder's
+    ``detect_info.json`` (``safefakes.machine`` records: CPU, the instruction
+    set of torch's kernels, torch, threads, device), since a seed trains other
+    weights on another CPU; null for predictions of another tool, which carry
+    no such record. (The key is ``safefakes.machine.MACHINE``, spelled out here:
+    that module needs torch, and the evaluation runs without it.)
+    """
+    return {**result.to_dict(), "machine": read_prediction_info(pred_dir).get("machine")}
+
+
 __all__ = [
     "IOU_THRESHOLD", "N_THRESHOLDS", "EqualScoresWarning", "PRCurve", "WiderEvaluation", "MatchedDetections",
-    "score_thresholds", "first_reached_threshold", "average_precision", "evaluate", "evaluate_folder",
+    "score_thresholds", "first_reached_threshold", "average_precision", "evaluate", "evaluate_folder", "scores_record",
     "match_detections", "normalised_scores", "per_image_counts",
 ]

@@ -20,6 +20,7 @@ from safefakes.evaluation.correlation import to_markdown as correlation_markdown
 from safefakes.evaluation.summary import (
     compare_with_original,
     mean_interval,
+    run_machine,
     summarize_seeds,
     summary_table,
     to_markdown,
@@ -64,28 +65,46 @@ def test_summarize_seeds_is_one_row_per_grid_point():
     assert original.n_seeds == 1 and original["easy"] == 0.9 and math.isnan(original["map_low"])
 
 
-def write_runs(root, gt_dir):
-    """The two-image case of test_bootstrap as a study's folders: 'blur' finds one face of two."""
+MACHINE = {"cpu": "Test CPU", "cpu_capability": "AVX2", "architecture": "x86_64", "torch": "2.0",
+           "threads": 1, "device": "cpu"}
+
+
+def write_runs(root, gt_dir, seeds=(0,)):
+    """The two-image case of test_bootstrap as a study's folders: 'blur' finds one face of two.
+
+    Every seed of a method predicts the same boxes (no seed spread).
+    """
     gt, good, weak = two_image_case()
     write_ground_truth(gt_dir, gt)
     for method, preds in (("original", good), ("blur", weak)):
-        run = root / f"anonymizer~{method}" / "faces~0" / "anon_iters~0" / "det_iters~400" / "seed~0"
-        write_predictions(run / "predictions", preds)
-        value = 1.0 if method == "original" else 0.5
-        (run / "map.json").write_text(json.dumps({"easy": value, "medium": value, "hard": value}))
+        for seed in seeds:
+            run = root / f"anonymizer~{method}" / "faces~0" / "anon_iters~0" / "det_iters~400" / f"seed~{seed}"
+            write_predictions(run / "predictions", preds)
+            value = 1.0 if method == "original" else 0.5
+            (run / "map.json").write_text(json.dumps({"easy": value, "medium": value, "hard": value,
+                                                      "machine": {"train": MACHINE, "predict": MACHINE}}))
 
 
 def test_summary_from_run_folders(tmp_path):
     root, gt_dir = tmp_path / "runs", tmp_path / "val"
-    write_runs(root, gt_dir)
+    write_runs(root, gt_dir, seeds=(0, 1))
     table = collect_runs(root)
-    assert list(table.seed) == [0, 0]
+    assert list(table.seed) == [0, 1, 0, 1]
+    # The machine record stays out of the run table: its columns are the grid and the scores.
+    assert list(table.columns) == ["anonymizer", "faces", "anon_iters", "det_iters", "seed", "easy", "medium",
+                                   "hard", "map", "run"]
     summary = summary_table(table, root, gt_dir, n_resamples=2000, seed=1)
     blur = summary[summary.anonymizer == "blur"].iloc[0]
-    # The hand-computed interval of test_bootstrap: weak - good in [-1, 0], -1/2 on the full set.
+    # test_bootstrap's case: weak - good is -1/2 on the full set, image variance 1/8; the seeds
+    # agree, so the interval is -1/2 +- 1.96 sqrt(1/8) (about [-1.19, +0.19]).
     assert blur["diff"] == pytest.approx(-0.5)
-    assert (blur.diff_low, blur.diff_high) == (-1.0, 0.0)
-    assert not blur.diff_excludes_zero and blur.n_resamples == 2000
+    assert blur.diff_se_images == pytest.approx(math.sqrt(1 / 8), rel=0.05) and blur.diff_se_seeds == 0.0
+    assert blur.diff_df == math.inf
+    half = 1.959964 * blur.diff_se_images
+    assert (blur.diff_low, blur.diff_high) == (pytest.approx(-0.5 - half), pytest.approx(-0.5 + half))
+    assert not blur.diff_excludes_zero and blur.n_resamples == 2000 and blur.n_reference_seeds == 2
+    assert blur.diff_method.startswith("welch-t")
+    assert blur.machine == "Test CPU, AVX2, torch 2.0, 1 thread, cpu"
     assert math.isnan(summary[summary.anonymizer == "original"].iloc[0]["diff"])
     # Same seed, same table.
     again = summary_table(table, root, gt_dir, n_resamples=2000, seed=1)
@@ -94,7 +113,9 @@ def test_summary_from_run_folders(tmp_path):
     write_summary(summary, tmp_path / "summary.csv", tmp_path / "summary.md")
     assert pd.read_csv(tmp_path / "summary.csv").shape == summary.shape
     md = (tmp_path / "summary.md").read_text()
-    assert "| blur | 0 | 0 | 400 | 1 | 0.500 | -0.500 [-1.000, +0.000] | no |" in md
+    assert (f"| blur | 0 | 0 | 400 | 2 | 0.500 [0.500, 0.500] | -0.500 [{-0.5 - half:+.3f}, {-0.5 + half:+.3f}] "
+            "| no |") in md
+    assert "- Test CPU, AVX2, torch 2.0, 1 thread, cpu: 2 grid points" in md
     assert md == to_markdown(summary)
 
     # The command computes the same table from the collected CSV.
@@ -106,6 +127,36 @@ def test_summary_from_run_folders(tmp_path):
     figures = draw_study_figures(table, tmp_path / "figures", summary=summary)
     assert (tmp_path / "figures" / f"{DIFFERENCES}.png").stat().st_size > 0
     assert DIFFERENCES in figures
+
+
+def test_one_seed_a_side_gives_a_difference_without_interval(tmp_path):
+    root, gt_dir = tmp_path / "runs", tmp_path / "val"
+    write_runs(root, gt_dir)
+    table = collect_runs(root)
+    summary = summary_table(table, root, gt_dir, n_resamples=500, seed=1)
+    blur = summary[summary.anonymizer == "blur"].iloc[0]
+    assert blur["diff"] == pytest.approx(-0.5)
+    assert math.isnan(blur.diff_low) and math.isnan(blur.diff_high) and math.isnan(blur.diff_df)
+    assert blur.diff_excludes_zero is None
+    md = to_markdown(summary)
+    assert "| blur | 0 | 0 | 400 | 1 | 0.500 | -0.500 (no interval: 1 vs 1 seeds) | – |" in md
+    # Through the CSV (empty flag) the figure still draws: a cross, no bar.
+    write_summary(summary, tmp_path / "summary.csv", tmp_path / "summary.md")
+    figures = draw_study_figures(table, tmp_path / "figures", summary=pd.read_csv(tmp_path / "summary.csv"))
+    assert DIFFERENCES in figures
+
+
+def test_a_run_without_machine_record_is_unknown(tmp_path):
+    root, gt_dir = tmp_path / "runs", tmp_path / "val"
+    write_runs(root, gt_dir)
+    run = root / "anonymizer~blur" / "faces~0" / "anon_iters~0" / "det_iters~400" / "seed~0" / "map.json"
+    run.write_text(json.dumps({"easy": 0.5, "medium": 0.5, "hard": 0.5}))
+    assert run_machine(run) == "unknown"
+    other = dict(MACHINE, cpu_capability="AVX512", threads=2)
+    run.write_text(json.dumps({"easy": 0.5, "medium": 0.5, "hard": 0.5,
+                               "machine": {"train": MACHINE, "predict": other}}))
+    assert run_machine(run) == ("trained on Test CPU, AVX2, torch 2.0, 1 thread, cpu; "
+                                "predicted on Test CPU, AVX512, torch 2.0, 2 threads, cpu")
 
 
 def test_missing_predictions_are_named(tmp_path):

@@ -1,4 +1,5 @@
-"""Snakemake adapter: the summary table (mean and 95 % interval over seeds, paired bootstrap vs the original)."""
+"""Snakemake adapter: the summary table (mean and 95 % interval over seeds; the difference to the original
+with its 95 % interval over seeds and validation images; the machines of the runs)."""
 
 from pathlib import Path
 

@@ -18,7 +18,8 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run_collect)
 
     p = subparsers.add_parser("summary", help="per grid point: mean and 95 %% interval over seeds, and the "
-                                              "paired-bootstrap difference to the original",
+                                              "difference to the original with its 95 %% interval over seeds "
+                                              "and validation images",
                               description="Reads the run table (safefakes collect), each run's predictions "
                                           "under RUNS_DIR and the validation ground truth; writes "
                                           "summary.csv and summary.md.")
@@ -27,7 +28,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--gt", required=True, metavar="GT_DIR",
                    help="folder with the four wider_*_val.mat files (the validation split)")
     p.add_argument("--out", required=True, metavar="DIR")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    p.add_argument("--resamples", type=int, default=1000,
+                   help="resamples of the paired bootstrap over validation images (default 1000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap's draws (default 0)")
     p.set_defaults(func=run_summary)
 

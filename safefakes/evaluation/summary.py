@@ -1,17 +1,26 @@
 """The summary table: per grid point, the mean of its replicate runs with a 95 % interval, and its
-difference to the original data by a paired bootstrap over validation images.
+difference to the original data with a 95 % interval over seeds and validation images.
 
 ``map.csv`` holds one row per run (a grid point trained with one detector
 seed). Here the rows of a grid point become one: the number of seeds, the
 mean, standard deviation and 95 % t-interval over seeds of AP easy, medium,
 hard and mAP, and, for an anonymized point, ``diff`` = its mAP minus the
-original's at the same detector length, with the 95 % interval of the paired
-bootstrap (``bootstrap.py``: validation images and seeds resampled) and
-whether that interval excludes 0. Only such a difference is a finding.
+original's at the same detector length, with its 95 % interval (``bootstrap.py``:
+Welch's t over the seeds, the validation images' share of the variance from a
+paired bootstrap; ``diff_df`` its degrees of freedom, ``diff_se_images`` and
+``diff_se_seeds`` the two parts of its standard error) and whether that
+interval excludes 0. Only such a difference is a finding. With one seed on
+either side there is no interval: ``diff_low``, ``diff_high`` are NaN and
+``diff_excludes_zero`` is empty.
+
+``machine`` names the machines of a point's runs (from each run's
+``map.json``, ``safefakes.machine``): a seed trains the same detector only on
+the same kind of CPU with the same torch and thread count.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -22,12 +31,24 @@ from scipy import stats
 from safefakes.data.images import atomic_path, write_text_atomic
 from safefakes.data.wider import SUBSETS, read_ground_truth, read_predictions
 from safefakes.errors import InputError
-from safefakes.evaluation.bootstrap import CONFIDENCE, N_RESAMPLES, RunResampler, paired_difference, resample_weights
-from safefakes.evaluation.tables import GRID_COLUMNS, MAP, MAP_COLUMNS, METHOD, ORIGINAL, SEED
+from safefakes.evaluation.bootstrap import (
+    CONFIDENCE,
+    INTERVAL_METHOD,
+    N_RESAMPLES,
+    RunResampler,
+    paired_difference,
+    resample_weights,
+)
+from safefakes.evaluation.tables import GRID_COLUMNS, MAP, MAP_COLUMNS, MAP_JSON, METHOD, ORIGINAL, SEED
+from safefakes.machine import MACHINE, describe_machine
 
 DET_ITERS = "det_iters"
 PREDICTIONS = "predictions"
-DIFF_COLUMNS = ("diff", "diff_low", "diff_high", "diff_excludes_zero", "n_resamples")
+DIFF_COLUMNS = ("diff", "diff_low", "diff_high", "diff_excludes_zero", "n_resamples", "n_reference_seeds",
+                "diff_df", "diff_se_images", "diff_se_seeds", "diff_method")
+MACHINE_COLUMN = "machine"
+#: Between the distinct machines of one grid point in the ``machine`` column.
+MACHINE_SEPARATOR = " | "
 
 
 def mean_interval(values, confidence: float = CONFIDENCE) -> tuple[float, float, float, float]:
@@ -82,12 +103,13 @@ def _reference_runs(table: pd.DataFrame, det_iters) -> pd.DataFrame:
 def compare_with_original(table: pd.DataFrame, runs_root: str | Path, gt_dir: str | Path,
                           n_resamples: int = N_RESAMPLES, seed: int = 0,
                           confidence: float = CONFIDENCE) -> pd.DataFrame:
-    """Per anonymized grid point: its mAP minus the original's (same detector length), bootstrapped.
+    """Per anonymized grid point: its mAP minus the original's (same detector length), with its interval.
 
     Each run's predictions are read from ``runs_root/<run>/predictions``. Every
     comparison uses the same image draws (one generator seeded by ``seed``), so
     the table is reproducible. A point whose detector length has no original
-    run gets NaN.
+    run gets NaN; one with a single seed on either side gets its difference
+    without an interval (``bootstrap.paired_difference``).
     """
     runs_root = Path(runs_root)
     gt = read_ground_truth(gt_dir)
@@ -118,23 +140,60 @@ def compare_with_original(table: pd.DataFrame, runs_root: str | Path, gt_dir: st
         method_samples = [samples(r) for r in runs["run"]]
         reference_samples = [samples(r) for r in reference["run"]]
         diff = paired_difference([s for s, _ in method_samples], [s for s, _ in reference_samples],
-                                 [f for _, f in method_samples], [f for _, f in reference_samples],
-                                 rng, confidence)
+                                 [f for _, f in method_samples], [f for _, f in reference_samples], confidence)
+        # No interval, no verdict: empty, not False, where either side has one seed.
         row.update(diff=diff.difference, diff_low=diff.low, diff_high=diff.high,
-                   diff_excludes_zero=diff.excludes_zero, n_resamples=diff.n_resamples)
+                   diff_excludes_zero=diff.excludes_zero if diff.has_interval else None,
+                   n_resamples=diff.n_resamples, n_reference_seeds=diff.n_reference_seeds, diff_df=diff.df,
+                   diff_se_images=diff.se_images, diff_se_seeds=diff.se_seeds, diff_method=INTERVAL_METHOD)
         rows.append(row)
     return pd.DataFrame(rows, columns=[*point, *DIFF_COLUMNS])
 
 
+def run_machine(map_path: str | Path) -> str:
+    """One line naming the machines of a run's ``map.json`` ("unknown" where it records none).
+
+    The training machine decides the weights; the predicting one is named too
+    where it differs.
+    """
+    path = Path(map_path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8")).get(MACHINE)
+    except FileNotFoundError:
+        raise InputError(path, "map.json not found", hint="the summary reads each run's map.json; "
+                         "run `safefakes evaluate --json` first") from None
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise InputError(path, f"not a map.json object ({exc})") from exc
+    if not isinstance(record, dict):
+        return describe_machine(None)
+    train, predict = record.get("train"), record.get("predict")
+    if not predict or predict == train:
+        return describe_machine(train)
+    return f"trained on {describe_machine(train)}; predicted on {describe_machine(predict)}"
+
+
+def machines(table: pd.DataFrame, runs_root: str | Path) -> pd.DataFrame:
+    """Per grid point, the distinct machines of its runs (``MACHINE_SEPARATOR`` between them)."""
+    point = point_columns(table)
+    rows = []
+    for key, runs in table.groupby(point, sort=True):
+        row = dict(zip(point, key if isinstance(key, tuple) else (key,)))
+        names = [run_machine(Path(runs_root) / run / MAP_JSON) for run in runs["run"]]
+        row[MACHINE_COLUMN] = MACHINE_SEPARATOR.join(dict.fromkeys(names))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=[*point, MACHINE_COLUMN])
+
+
 def summary_table(table: pd.DataFrame, runs_root: str | Path, gt_dir: str | Path,
                   n_resamples: int = N_RESAMPLES, seed: int = 0) -> pd.DataFrame:
-    """``summarize_seeds`` joined with ``compare_with_original`` (empty diff columns for the original)."""
+    """``summarize_seeds`` joined with ``compare_with_original`` (empty diff columns for the original)
+    and with the runs' ``machines``."""
     if "run" not in table.columns:
         raise ValueError("the run table has no 'run' column (made by `safefakes collect`)")
     summary = summarize_seeds(table)
     diffs = compare_with_original(table, runs_root, gt_dir, n_resamples, seed)
     point = point_columns(table)
-    return summary.merge(diffs, on=point, how="left")
+    return summary.merge(diffs, on=point, how="left").merge(machines(table, runs_root), on=point, how="left")
 
 
 def _fmt_interval(mean: float, low: float, high: float) -> str:
@@ -145,19 +204,35 @@ def _fmt_interval(mean: float, low: float, high: float) -> str:
     return f"{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
+def _fmt_difference(r: pd.Series) -> str:
+    if pd.isna(r.get("diff")):
+        return "–"
+    if pd.isna(r.get("diff_low")):
+        seeds = f"{int(r['n_seeds'])} vs {int(r['n_reference_seeds'])} seeds" if "n_reference_seeds" in r else "1 seed"
+        return f"{r['diff']:+.3f} (no interval: {seeds})"
+    return f"{r['diff']:+.3f} [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]"
+
+
 def to_markdown(summary: pd.DataFrame) -> str:
-    """The summary as a Markdown table: mAP with its interval over seeds, difference to the original."""
+    """The summary as a Markdown table: mAP with its interval over seeds, difference to the original;
+    below it, the machines the runs came from."""
     point = [c for c in point_columns(summary)]
-    header = [*point, "seeds", "mAP (95 % CI over seeds)", "− original (95 % bootstrap CI)", "excludes 0"]
+    header = [*point, "seeds", "mAP (95 % CI over seeds)", "− original (95 % CI, seeds and images)", "excludes 0"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, r in summary.iterrows():
-        diff = ("–" if pd.isna(r.get("diff")) else
-                f"{r['diff']:+.3f} [{r['diff_low']:+.3f}, {r['diff_high']:+.3f}]")
         excludes = "–" if pd.isna(r.get("diff_excludes_zero")) else ("yes" if bool(r["diff_excludes_zero"]) else "no")
         cells = [str(r[c]) for c in point] + [str(int(r["n_seeds"])),
                                               _fmt_interval(r[MAP], r[f"{MAP}_low"], r[f"{MAP}_high"]),
-                                              diff, excludes]
+                                              _fmt_difference(r), excludes]
         lines.append("| " + " | ".join(cells) + " |")
+    if MACHINE_COLUMN in summary.columns:
+        counts: dict[str, int] = {}
+        for value in summary[MACHINE_COLUMN].dropna():
+            for name in str(value).split(MACHINE_SEPARATOR):
+                counts[name] = counts.get(name, 0) + 1
+        lines += ["", "Machines (a seed trains the same detector only on the same kind of CPU, with the same "
+                      "torch and thread count):"]
+        lines += [f"- {name}: {n} grid point{'' if n == 1 else 's'}" for name, n in counts.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -167,5 +242,5 @@ def write_summary(summary: pd.DataFrame, csv_path: str | Path, markdown_path: st
     write_text_atomic(Path(markdown_path), to_markdown(summary))
 
 
-__all__ = ["mean_interval", "half_interval", "summarize_seeds", "compare_with_original", "summary_table", "to_markdown",
-           "write_summary", "DIFF_COLUMNS", "SUBSETS"]
+__all__ = ["mean_interval", "half_interval", "summarize_seeds", "compare_with_original", "run_machine", "machines",
+           "summary_table", "to_markdown", "write_summary", "DIFF_COLUMNS", "MACHINE_COLUMN", "SUBSETS"]

@@ -9,6 +9,7 @@ closure of its script (safefakes.code_version), computed, not listed.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -109,7 +110,7 @@ def test_changing_one_anonymizer_config_reruns_its_branch_only(study):
     rules = {r for r, _ in jobs}
     branch = {(r, w) for r, w in jobs if r not in AGGREGATES}
     assert rules - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics", "train_detector",
-                                  "predict", "evaluate_map"}
+                                  "predict", "evaluate_map", "view_predict", "detector_view"}
     assert all("blur" in w for _, w in branch), branch
     assert AGGREGATES <= rules
 
@@ -125,7 +126,7 @@ def test_changing_one_anonymizer_module_reruns_its_branch_only(study):
         module.write_text(text)
     rules = {r for r, _ in jobs}
     assert rules - AGGREGATES == {"train_anonymizer", "anonymize_gan", "audit", "image_metrics",
-                                  "train_detector", "predict", "evaluate_map"}
+                                  "train_detector", "predict", "evaluate_map", "view_predict", "detector_view"}
     assert all("deepprivacy" in w for r, w in jobs if r not in AGGREGATES)
 
 
@@ -141,8 +142,11 @@ def test_changing_detector_code_reruns_every_detector_job(study):
     by_rule: dict[str, set[str]] = {}
     for rule, wildcards in jobs:
         by_rule.setdefault(rule, set()).add(wildcards)
-    assert set(by_rule) - AGGREGATES == {"train_detector", "predict", "evaluate_map"}
+    assert set(by_rule) - AGGREGATES == {"train_detector", "predict", "evaluate_map", "view_predict",
+                                         "detector_view"}
     assert len(by_rule["train_detector"]) == 6  # original, blur, deepprivacy, two seeds each
+    # The view's frozen detector is the original's: every split's view is taken again.
+    assert len(by_rule["view_predict"]) == len(by_rule["detector_view"]) == 3
     assert {w.rsplit("seed=", 1)[1] for w in by_rule["train_detector"]} == {"0", "1"}
     assert {"tables", "correlation", "figures"} <= set(by_rule)
 
@@ -163,7 +167,7 @@ def test_changing_a_shared_helper_of_the_blur_reruns_the_conventional_branch_onl
     jobs = _touch_and_plan(study, "safefakes/anonymizers/gaussian.py")
     rules = {r for r, _ in jobs}
     assert rules - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics", "train_detector",
-                                  "predict", "evaluate_map"}
+                                  "predict", "evaluate_map", "view_predict", "detector_view"}
     assert all("blur" in w for r, w in jobs if r not in AGGREGATES), jobs
 
 
@@ -173,6 +177,34 @@ def test_changing_the_split_reader_reruns_the_detectors(study):
     jobs = _touch_and_plan(study, "safefakes/data/split.py")
     trained = {w for r, w in jobs if r == "train_detector"}
     assert len(trained) == 6, jobs  # three methods, two seeds each
+
+
+@pytest.mark.slow
+def test_the_detector_view_ran_and_reruns_only_when_its_inputs_change(study):
+    point = study / "results" / "runs" / "anonymizer~{}" / "faces~{}" / "anon_iters~{}"
+    blur = json.loads((Path(str(point).format("blur", 0, 0)) / "detector_view.json").read_text())
+    assert blur["retention"] is not None and blur["n_faces"] > 0
+    assert json.loads((Path(str(point).format("original", 0, 0)) / "detector_view.json").read_text())[
+        "retention"] is None
+    runs = pd.read_csv(study / "results" / "tables" / "map.csv")
+    assert runs["view_recall_ge16"].notna().all()
+    # A new found-rate threshold: the views are scored again, nothing is predicted again.
+    original = (study / "tiny.yaml").read_text()
+    changed = yaml.safe_load(original)
+    changed["detector_view"] = {"score": 0.3}
+    (study / "tiny.yaml").write_text(yaml.safe_dump(changed))
+    try:
+        jobs = planned_in(study)
+    finally:
+        (study / "tiny.yaml").write_text(original)
+    rules = {r for r, _ in jobs}
+    assert rules - AGGREGATES == {"detector_view"}
+    assert len([w for r, w in jobs if r == "detector_view"]) == 3
+    # Its scoring code: the same; the prediction code (predict.py's closure): both view rules.
+    assert {r for r, _ in _touch_and_plan(study, "safefakes/evaluation/detector_view.py")} - AGGREGATES == {
+        "detector_view"}
+    assert {r for r, _ in _touch_and_plan(study, "safefakes/detector/predict.py")} - AGGREGATES == {
+        "predict", "evaluate_map", "view_predict", "detector_view"}
 
 
 @pytest.mark.slow

@@ -184,13 +184,13 @@ def test_default_study_dry_run(tmp_path):
         f"{point.format('original', 0, 0)}/view_predictions", "results/data/synthetic/train"]
     assert f"{point.format('original', 0, 0)}/detector_view.json" in planned_inputs(out, "tables")[
         "results/tables/map.csv"]
-    # DeepPrivacy (1500 faces, 5500 and 2750 images; 750 faces), CIAGAN, Sun2018.
+    # DeepPrivacy (1500 faces, 11000 and 5500 images; 750 faces), CIAGAN, Sun2018.
     assert counts["train_anonymizer"] == 5
     assert counts["audit"] == counts["image_metrics"] == 4 + 5
     model = "results/anonymizers/deepprivacy/faces~{}/anon_iters~{}/model.pt"
     trainings = planned_inputs(out, "train_anonymizer")
-    assert model.format(1500, 2750) in trainings[model.format(1500, 5500)]
-    assert not any("model.pt" in i for i in trainings[model.format(750, 5500)])
+    assert model.format(1500, 5500) in trainings[model.format(1500, 11000)]
+    assert not any("model.pt" in i for i in trainings[model.format(750, 11000)])
 
 
 def test_the_detector_view_can_use_a_named_checkpoint(tmp_path):

@@ -1,7 +1,8 @@
 """Sun2018 (Sun et al., "Natural and effective obfuscation by head inpainting", CVPR 2018).
 
 No public code exists; this is a from-scratch re-implementation of the
-paper's landmark-conditioned inpainting stage, as the Safe Fakes study did:
+paper's landmark-conditioned inpainting stage (stage II), as the Safe Fakes
+study did, with the paper's stage I (landmark generation) as an option:
 
 * Input: the crop with the face box blacked out (``input="black"``, the
   default and the private one) or blurred (``input="blur"``: the paper found
@@ -16,10 +17,16 @@ paper's landmark-conditioned inpainting stage, as the Safe Fakes study did:
   context, with the mask and the landmark maps) and a local one on the box
   region cut out with a margin of context (RoI-aligned to half the
   resolution). Non-saturating GAN loss.
+* Stage I (``missing_landmarks="generate"``): the paper's landmark generation,
+  here a small network (``LandmarkNet``) that regresses the 68 landmarks from
+  the obfuscated crop, trained beside the generator on the crops' landmarks;
+  it gives the inpainting stage a layout for faces the landmark detector missed.
 * Paper preset: batch 64, lr 5e-4 for G and 2e-5 for D.
 
-Faces without landmarks still run, with empty landmark maps (the paper
-notes this gives face-like blobs), recorded as ``Status.NO_KEYPOINTS_FALLBACK``.
+Faces without landmarks still run, recorded as ``Status.NO_KEYPOINTS_FALLBACK``:
+with empty landmark maps (``missing_landmarks="empty"``, the inpainting stage
+alone, as the Safe Fakes study ran it; the paper notes this gives face-like
+blobs), or with stage I's generated landmarks.
 
 The shared trainer has one learning rate for both networks. The
 discriminator's lower rate is built into its layers: each weight is stored
@@ -50,6 +57,7 @@ from safefakes.data.boxes import clip_box
 
 NAME = "sun2018"
 INPUTS = ("black", "blur")
+MISSING_LANDMARKS = ("empty", "generate")
 # Channels per resolution at width 1 (pix2pix-like: 64 at 64 px up to 512).
 CHANNELS = {256: 32, 128: 32, 64: 64, 32: 128, 16: 256, 8: 512, 4: 512}
 
@@ -57,15 +65,24 @@ CHANNELS = {256: 32, 128: 32, 64: 64, 32: 128, 16: 256, 8: 512, 4: 512}
 # minute) and ``paper`` (GPU).
 PRESETS: dict[str, dict[str, dict]] = {
     # 32 px at 1/8 width; G lr 1e-3 and D lr 1e-3 * 0.1 so a minute of CPU gives faces.
+    # Stage I on (``missing_landmarks``: "generate"), a mini-only departure: the
+    # synthetic train split's faces are almost all under the 50 px at which dlib's
+    # landmarks end (23 of its 1,586 faces have them), so the inpainting stage
+    # alone painted featureless skin into nearly every box: the frozen original
+    # detector found 0.13 of the faces >= 16 px (0.83 on the original split), at
+    # 4,000 and at 16,000 images alike, while the training samples (all with
+    # landmarks) showed eyes, brows and mouths. With stage I the same training
+    # found 0.79 (docs/calibration.md).
     "mini": {
-        "model": {"resolution": 32, "width": 0.125, "d_lr_scale": 0.1},
+        "model": {"resolution": 32, "width": 0.125, "d_lr_scale": 0.1, "missing_landmarks": "generate"},
         "train": {"images": 4_000, "batch_size": 16, "lr": 1e-3, "betas": (0.5, 0.999),
                   "ema_halflife_images": 200, "checkpoint_every": 1_000, "sample_every": 1_000,
                   "log_every": 160},
     },
-    # The paper: batch 64, lr 5e-4 (G) and 2e-5 (D); 128 px as the study.
+    # The paper: batch 64, lr 5e-4 (G) and 2e-5 (D); 128 px as the study; the
+    # inpainting stage alone (empty maps where dlib finds no landmarks), as Safe Fakes ran it.
     "paper": {
-        "model": {"resolution": 128, "width": 1.0, "d_lr_scale": 2e-5 / 5e-4},
+        "model": {"resolution": 128, "width": 1.0, "d_lr_scale": 2e-5 / 5e-4, "missing_landmarks": "empty"},
         "train": {"images": 2_000_000, "batch_size": 64, "lr": 5e-4, "betas": (0.5, 0.999),
                   "ema_halflife_images": 0, "checkpoint_every": 100_000, "sample_every": 100_000,
                   "log_every": 5_000, "workers": 8},  # crops read ahead from disk
@@ -86,11 +103,19 @@ class Sun2018Config:
     l1_weight: float = 10.0
     local_context: float = 0.25  # margin around the box seen by the local discriminator, of its size
     d_lr_scale: float = 2e-5 / 5e-4
+    # A face without detected landmarks: "empty" maps (the inpainting stage alone,
+    # as the Safe Fakes study ran it: face-like blobs) or "generate" them from the
+    # obfuscated crop with the paper's stage I (``LandmarkNet``).
+    missing_landmarks: str = "empty"
+    landmark_weight: float = 10.0  # stage I's L1 on the landmark coordinates (in crop units)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.input not in INPUTS:
             raise ValueError(f"sun2018 input must be one of {INPUTS}, got {self.input!r}")
+        if self.missing_landmarks not in MISSING_LANDMARKS:
+            raise ValueError(f"sun2018 missing_landmarks must be one of {MISSING_LANDMARKS}, "
+                             f"got {self.missing_landmarks!r}")
 
     def channels(self, res: int) -> int:
         return max(int(round(CHANNELS[res] * self.width)), self.min_channels)
@@ -155,6 +180,7 @@ class Generator(nn.Module):
                                                        _block(ch(r), ch(r), act="relu"))
                                  for r in self.levels[1:]})
         self.to_rgb = nn.Conv2d(ch(R), 3, 1)
+        self.landmark_net = LandmarkNet(cfg) if cfg.missing_landmarks == "generate" else None
 
     def forward(self, condition: torch.Tensor, mask: torch.Tensor, maps: torch.Tensor,
                 z: torch.Tensor | None = None) -> torch.Tensor:
@@ -170,6 +196,33 @@ class Generator(nn.Module):
             h = self.up[str(r)](torch.cat([F.interpolate(h, scale_factor=2, mode="nearest"), skips[r]], 1))
         rgb = torch.tanh(self.to_rgb(h))
         return condition * mask + rgb * (1 - mask)
+
+
+class LandmarkNet(nn.Module):
+    """Sun2018's stage I: the 68 landmarks of the hidden face, generated from the obfuscated crop.
+
+    Stride-2 convolutions of (condition, mask) down to 4x4, then a linear layer to
+    68 (x, y) in [0, 1] of the crop. Trained by an L1 loss on the detected
+    (visible) landmarks of the training crops; at anonymization it stands in for a
+    landmark detector that found nothing, so the inpainting stage gets a face layout
+    fitted to the head's context instead of empty maps.
+    """
+
+    def __init__(self, cfg: Sun2018Config) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        res, c = cfg.resolution, 4
+        while res > 4:
+            c_out = cfg.channels(res // 2)
+            layers.append(_block(c, c_out, stride=2, norm=False))
+            res, c = res // 2, c_out
+        self.features = nn.Sequential(*layers)
+        self.points = nn.Linear(c * 16, N_LANDMARKS * 2)
+
+    def forward(self, condition: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, 68, 2) landmark positions in [0, 1] of the crop."""
+        h = self.features(torch.cat([condition, mask], 1)).flatten(1)
+        return torch.sigmoid(self.points(h)).view(-1, N_LANDMARKS, 2)
 
 
 class PatchCritic(nn.Module):
@@ -282,9 +335,21 @@ class Sun2018(ConfiguredMethod):
             return self.blur_condition(batch["image"], batch["mask"])
         return batch["condition"]
 
+    def keypoints(self, G: nn.Module, batch: dict, condition: torch.Tensor) -> torch.Tensor:
+        """The batch's landmarks; with stage I, generated ones for faces that have none."""
+        kp = batch["keypoints"]
+        if G.landmark_net is None:
+            return kp
+        missing = ~(kp[..., 2] > 0).any(1)
+        if not bool(missing.any()):
+            return kp
+        generated = G.landmark_net(condition, batch["mask"]).to(kp.dtype)
+        generated = torch.cat([generated, torch.ones_like(generated[..., :1])], -1)
+        return torch.where(missing[:, None, None], generated, kp)
+
     def generate(self, G: nn.Module, batch: dict, z: torch.Tensor) -> torch.Tensor:
         cond = self.condition(batch)
-        maps = self.maps(batch["keypoints"], cond.shape[-1]).to(cond.dtype)
+        maps = self.maps(self.keypoints(G, batch, cond), cond.shape[-1]).to(cond.dtype)
         return G(cond, batch["mask"], maps, z.to(cond.device))
 
     # -- losses -----------------------------------------------------------------
@@ -310,7 +375,15 @@ class Sun2018(ConfiguredMethod):
         hole = 1 - mask
         l1 = ((fake.float() - real.float()).abs() * hole).sum() / (hole.sum() * 3).clamp_min(1.0)
         loss = adv + self.config.l1_weight * l1
-        return loss, {"g_loss": loss.item(), "g_adv": adv.item(), "l1": l1.item()}
+        stats = {"g_adv": adv.item(), "l1": l1.item()}
+        if G.landmark_net is not None:
+            kp = batch["keypoints"].float()
+            predicted = G.landmark_net(self.condition(batch), mask).float()
+            visible = (kp[..., 2:] > 0).float()
+            err = ((predicted - kp[..., :2]).abs() * visible).sum() / (2 * visible.sum()).clamp_min(1.0)
+            loss = loss + self.config.landmark_weight * err
+            stats["landmark_l1"] = err.item()
+        return loss, {"g_loss": loss.item(), **stats}
 
 
 # --------------------------------------------------------------------------- #

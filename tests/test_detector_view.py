@@ -90,7 +90,8 @@ def test_numbers_equal_the_hand_computed_ones(folders):
     expected = {"all": 1 / 3, "ge16": 1 / 2, "lt16": 0.0, "16to32": 1.0, "32to64": 0.0}
     for key, value in expected.items():
         assert result.recall[key].value == pytest.approx(value), key
-    faces = {"all": 3, "ge16": 2, "lt16": 1, "16to32": 1, "32to64": 1, "ge64": 0}
+    # Without a manifest every face is the split's own ("painted" = all faces >= 16 px).
+    faces = {"all": 3, "ge16": 2, "lt16": 1, "16to32": 1, "32to64": 1, "ge64": 0, "painted_ge16": 2}
     assert {k: e.n for k, e in result.recall.items()} == faces
     # No face of 64 px or more: NaN, not a crash.
     assert math.isnan(result.recall["ge64"].value) and math.isnan(result.recall["ge64"].low)
@@ -143,15 +144,32 @@ def test_json_and_table_columns(folders, tmp_path):
 def test_face_sets_bin_by_box_width():
     masks = face_set_masks(np.array([0, 15, 16, 31, 32, 63, 64, 500]))
     assert masks.tolist() == [
-        [True, False, True, False, False, False],
-        [True, False, True, False, False, False],
-        [True, True, False, True, False, False],
-        [True, True, False, True, False, False],
-        [True, True, False, False, True, False],
-        [True, True, False, False, True, False],
-        [True, True, False, False, False, True],
-        [True, True, False, False, False, True],
+        [True, False, True, False, False, False, False],
+        [True, False, True, False, False, False, False],
+        [True, True, False, True, False, False, True],
+        [True, True, False, True, False, False, True],
+        [True, True, False, False, True, False, True],
+        [True, True, False, False, True, False, True],
+        [True, True, False, False, False, True, True],
+        [True, True, False, False, False, True, True],
     ]
+    painted = face_set_masks(np.array([20, 20, 10]), painted=np.array([True, False, True]))
+    assert painted[:, FACE_SETS.index("painted_ge16")].tolist() == [True, False, False]
+
+
+def test_the_painted_set_leaves_out_the_faces_the_method_blacked_out(folders):
+    # As CIAGAN writes it: a painted, b blacked out (no landmarks), c too small to matter.
+    rows = ["image,face_index,x,y,w,h,method,status",
+            "e/a.jpg,0,10,10,30,30,ciagan,anonymized",
+            "e/b.jpg,0,5,5,40,40,ciagan,no_landmarks_blacked_out",
+            "e/c.jpg,0,2,2,12,12,ciagan,anonymized"]
+    (folders["split"] / "manifest.csv").write_text("\n".join(rows) + "\n")
+    result = view_folders(folders["split"], folders["preds"], folders["original"], folders["original_preds"],
+                          settings=SETTINGS)
+    painted = result.recall["painted_ge16"]
+    assert (painted.n, painted.value) == (1, 1.0)  # a, found; b is not counted
+    assert result.recall["ge16"].value == pytest.approx(1 / 2)  # b still counts among all faces
+    assert result.retention["painted_ge16"].value == pytest.approx(1.0)  # the original finds a too
 
 
 def test_a_reference_with_other_boxes_is_named(folders, tmp_path):

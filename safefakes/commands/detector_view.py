@@ -58,7 +58,7 @@ def format_table(result) -> str:
     from safefakes.evaluation.detector_view import FACE_SETS
 
     names = {"all": "all faces", "ge16": ">= 16 px", "lt16": "< 16 px", "16to32": "16-32 px",
-             "32to64": "32-64 px", "ge64": ">= 64 px"}
+             "32to64": "32-64 px", "ge64": ">= 64 px", "painted_ge16": "painted"}
     retention = result.retention or {}
     header = f"{'faces':<10} {'n':>6}  {'found (score >= ' + format(result.settings.score, 'g') + ')':<26}"
     header += "  retention" if result.retention else ""

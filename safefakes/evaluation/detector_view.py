@@ -33,6 +33,7 @@ from typing import Mapping
 
 import numpy as np
 
+from safefakes.data.anonymized import MANIFEST, Status, read_manifest
 from safefakes.data.images import write_text_atomic
 from safefakes.data.split import Split
 from safefakes.data.wider import SUBSETS, GroundTruth, GroundTruthImage, read_predictions
@@ -49,9 +50,14 @@ from safefakes.evaluation.widerface import (
 VIEW_JSON = "detector_view.json"
 #: Box-width bins (px): [0, 16), [16, 32), [32, 64), [64, inf).
 SIZE_BINS = {"lt16": (0, 16), "16to32": (16, 32), "32to64": (32, 64), "ge64": (64, math.inf)}
-#: Face sets with a found rate: all faces, the headline (>= 16 px wide), then each width bin.
+#: Face sets with a found rate: all faces, the headline (>= 16 px wide), each width bin, and the
+#: faces >= 16 px that the method painted itself (not blacked out: CIAGAN blacks out faces without
+#: landmarks, and is judged on both).
 HEADLINE = "ge16"
-FACE_SETS = ("all", HEADLINE, *SIZE_BINS)
+PAINTED = "painted_ge16"
+FACE_SETS = ("all", HEADLINE, *SIZE_BINS, PAINTED)
+#: Manifest statuses of a face the method replaced with its own output (see ``data.anonymized.Status``).
+PAINTED_STATUSES = frozenset({Status.ANONYMIZED, Status.NO_KEYPOINTS_FALLBACK, Status.WHOLE_IMAGE})
 #: Table columns of the headline numbers (found rate of faces >= 16 px, and its retention).
 HEADLINE_COLUMN = f"view_recall_{HEADLINE}"
 DEFAULT_SCORE = 0.5
@@ -122,25 +128,64 @@ def all_faces_ground_truth(split: Split) -> GroundTruth:
     return GroundTruth(events, images)
 
 
-def face_set_masks(widths: np.ndarray) -> np.ndarray:
-    """(F, len(FACE_SETS)) bool: which face sets each face (by box width) belongs to."""
+def face_set_masks(widths: np.ndarray, painted: np.ndarray | None = None) -> np.ndarray:
+    """(F, len(FACE_SETS)) bool: which face sets each face (by box width; ``painted``: default all) belongs to."""
     widths = np.asarray(widths, dtype=np.float64)
-    columns = [np.ones(len(widths), dtype=bool), widths >= SIZE_BINS["16to32"][0]]
+    painted = np.ones(len(widths), dtype=bool) if painted is None else np.asarray(painted, dtype=bool)
+    ge16 = widths >= SIZE_BINS["16to32"][0]
+    columns = [np.ones(len(widths), dtype=bool), ge16]
     columns += [(widths >= lo) & (widths < hi) for lo, hi in SIZE_BINS.values()]
+    columns.append(ge16 & painted)
     return np.stack(columns, axis=1) if len(widths) else np.zeros((0, len(FACE_SETS)), dtype=bool)
+
+
+def painted_faces(split_dir: str | Path) -> dict[str, np.ndarray] | None:
+    """Per image key (``event/stem``), which faces the method painted (``PAINTED_STATUSES``).
+
+    None for a split without ``manifest.csv`` (the original: every face is its own).
+    """
+    path = Path(split_dir) / MANIFEST
+    if not path.is_file():
+        return None
+    rows = read_manifest(path)
+    out: dict[str, np.ndarray] = {}
+    for row in rows:
+        name = str(row["image"])
+        event = name.rsplit("/", 1)[0] if "/" in name else ""
+        key = f"{event}/{Path(name).stem}"  # as ``GroundTruthImage.key``
+        flags = out.setdefault(key, np.zeros(0, dtype=bool))
+        i = int(row["face_index"])
+        if i >= len(flags):
+            flags = np.concatenate([flags, np.zeros(i + 1 - len(flags), dtype=bool)])
+        flags[i] = row["status"] in PAINTED_STATUSES
+        out[key] = flags
+    return out
+
+
+def _painted_array(ground_truth: GroundTruth, painted: Mapping[str, np.ndarray] | None) -> np.ndarray | None:
+    """``painted`` in the face order of ``ground_truth`` (faces it does not list: not painted)."""
+    if painted is None:
+        return None
+    parts = []
+    for im in ground_truth.images:
+        flags = np.zeros(len(im.boxes), dtype=bool)
+        given = painted.get(im.key, np.zeros(0, dtype=bool))[:len(im.boxes)]
+        flags[:len(given)] = given
+        parts.append(flags)
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 
 
 class SplitScores:
     """One prediction set against a split's faces, as per-image counts ready for resampling."""
 
     def __init__(self, ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
-                 settings: ViewSettings = ViewSettings()) -> None:
+                 settings: ViewSettings = ViewSettings(), painted: np.ndarray | None = None) -> None:
         self.settings = settings
         self.matched: MatchedDetections = match_detections(ground_truth, predictions, settings.iou)
         m = self.matched
         n = m.n_images
         widths = np.concatenate([im.boxes[:, 2] for im in ground_truth.images]) if n else np.zeros(0)
-        masks = face_set_masks(widths)
+        masks = face_set_masks(widths, painted)
         found = np.zeros(len(m.gt_img), dtype=bool)
         found[m.hit_gt[m.scores[m.hit_det] >= settings.score]] = True
         self.faces = _per_image(m.gt_img, masks, n)  # (n_images, S)
@@ -233,15 +278,18 @@ def _check_same_faces(ground_truth: GroundTruth, reference: GroundTruth) -> None
 def view(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
          reference_predictions: Mapping[str, np.ndarray] | None = None,
          settings: ViewSettings = ViewSettings(),
-         reference_ground_truth: GroundTruth | None = None) -> DetectorView:
+         reference_ground_truth: GroundTruth | None = None,
+         painted: Mapping[str, np.ndarray] | None = None) -> DetectorView:
     """The detector's view of a split (``predictions``: ``"event/stem"`` -> (N, 5) x y w h score).
 
     ``ground_truth`` keeps every face in every subset (``all_faces_ground_truth``).
     With ``reference_predictions`` (the same detector on the original split,
     whose faces are ``reference_ground_truth``, by default the same), each
-    number also as a retention with a paired bootstrap interval.
+    number also as a retention with a paired bootstrap interval. ``painted``
+    (``painted_faces``) limits the ``painted_ge16`` set, on both sides, to the
+    faces the method painted; None: every face.
     """
-    ours = SplitScores(ground_truth, predictions, settings)
+    ours = SplitScores(ground_truth, predictions, settings, _painted_array(ground_truth, painted))
     weights = resample_weights(ours.n_images, settings.resamples, settings.seed)
     n_faces = ours.faces.sum(axis=0)
     recall_full = ours.recall(np.ones(ours.n_images))[0]
@@ -257,7 +305,7 @@ def view(ground_truth: GroundTruth, predictions: Mapping[str, np.ndarray],
         _check_same_faces(ground_truth, ref_gt)
         # The same images in the same order on both sides: one draw serves both (paired).
         order = {im.key: i for i, im in enumerate(ref_gt.images)}
-        ref = SplitScores(ref_gt, reference_predictions, settings)
+        ref = SplitScores(ref_gt, reference_predictions, settings, _painted_array(ref_gt, painted))
         ref_weights = np.zeros_like(weights)
         ref_weights[:, [order[im.key] for im in ground_truth.images]] = weights
         ref_full = ref.recall(np.ones(ref.n_images))[0]
@@ -295,10 +343,11 @@ def view_folders(split_dir: str | Path, pred_dir: str | Path,
                  settings: ViewSettings = ViewSettings()) -> DetectorView:
     """``view`` of a split folder and its prediction folder (``<event>/<stem>.txt``), and the reference's."""
     ground_truth, predictions = _load(split_dir, pred_dir)
+    painted = painted_faces(split_dir)
     if (reference_split_dir is None) != (reference_pred_dir is None):
         raise ValueError("give both the reference split and its predictions, or neither")
     if reference_split_dir is None:
-        return view(ground_truth, predictions, settings=settings)
+        return view(ground_truth, predictions, settings=settings, painted=painted)
     ref_gt, ref_predictions = _load(reference_split_dir, reference_pred_dir)
     try:
         _check_same_faces(ground_truth, ref_gt)
@@ -306,7 +355,7 @@ def view_folders(split_dir: str | Path, pred_dir: str | Path,
         raise InputError(Path(reference_split_dir) / "annotations.txt", str(exc),
                          hint="the reference must be the original split that this split anonymizes "
                               "(an anonymized split keeps its images' names and boxes)") from exc
-    return view(ground_truth, predictions, ref_predictions, settings, ref_gt)
+    return view(ground_truth, predictions, ref_predictions, settings, ref_gt, painted)
 
 
 def write_view(result: DetectorView, path: str | Path) -> Path:
@@ -319,7 +368,7 @@ def view_columns(data: Mapping) -> dict[str, float]:
 
     view_ap[_low|_high], view_recall_<set>[_low|_high], view_faces_<set>, and with a
     reference view_retention_ap[...] and view_retention_<set>[...], for each face
-    set of FACE_SETS (all, ge16, lt16, 16to32, 32to64, ge64).
+    set of FACE_SETS (all, ge16, lt16, 16to32, 32to64, ge64, painted_ge16).
     """
     def num(v) -> float:
         return math.nan if v is None else float(v)
@@ -342,7 +391,7 @@ def view_columns(data: Mapping) -> dict[str, float]:
 
 
 __all__ = [
-    "VIEW_JSON", "SIZE_BINS", "FACE_SETS", "HEADLINE", "HEADLINE_COLUMN", "DEFAULT_SCORE", "ViewSettings",
-    "Estimate", "DetectorView", "SplitScores", "all_faces_ground_truth", "face_set_masks", "resample_weights",
-    "view", "view_folders", "write_view", "view_columns",
+    "VIEW_JSON", "SIZE_BINS", "FACE_SETS", "HEADLINE", "PAINTED", "PAINTED_STATUSES", "HEADLINE_COLUMN",
+    "DEFAULT_SCORE", "ViewSettings", "Estimate", "DetectorView", "SplitScores", "all_faces_ground_truth",
+    "face_set_masks", "painted_faces", "resample_weights", "view", "view_folders", "write_view", "view_columns",
 ]

@@ -94,11 +94,11 @@ def run(quick: bool = False) -> None:
     detector = out / "detector" / "work" / "checkpoint.pt"
     reference = _detect(detector, train, out / "original_view_predictions", settings)
     rows = []
-    for gan in GANS:
-        base = 32 if quick else settings["anonymizers"][gan]["anon_iters"]
-        start = None
-        for k in LENGTHS:
-            images = base * k
+    starts: dict[str, Path | None] = dict.fromkeys(GANS)
+    # Length by length, both GANs at each, so that a run stopped early has every GAN at its shorter lengths.
+    for k in LENGTHS:
+        for gan in GANS:
+            images = (32 if quick else settings["anonymizers"][gan]["anon_iters"]) * k
             folder = out / gan / f"images~{images}"
             marker = folder / "point.json"
             if marker.is_file():
@@ -107,9 +107,9 @@ def run(quick: bool = False) -> None:
                 if folder.exists():
                     shutil.rmtree(folder)
                 folder.mkdir(parents=True)
-                row = _point(gan, images, start, folder, train, crops, detector, reference, settings, quick)
+                row = _point(gan, images, starts[gan], folder, train, crops, detector, reference, settings, quick)
                 marker.write_text(json.dumps(row, indent=2) + "\n")
-            start = Path(row["checkpoint"])
+            starts[gan] = Path(row["checkpoint"])
             rows.append(row)
             f, r = row["found_ge16"], row["retention_ge16"]
             print(f"{gan:12s} {row['images']:7d} images ({row['train_seconds']:6.1f} s of training): found "

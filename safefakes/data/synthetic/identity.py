@@ -44,6 +44,10 @@ RANGES: dict[str, tuple[float, float]] = {
     "iris_colour": (0.0, 1.0),     # along IRIS_PALETTE
 }
 CONTINUOUS = tuple(RANGES)
+#: The traits a face box's surroundings show as well: skin (neck, ears) and hair. An anonymizer that paints
+#: the box to fit its surroundings keeps them by design; the rest (``FACE_TRAITS``) it is meant to replace.
+CONTEXT_TRAITS = ("skin_tone", "skin_warmth", "hair_colour", "hair_volume", "hair_style")
+FACE_TRAITS = tuple(name for name in CONTINUOUS if name not in CONTEXT_TRAITS)
 HAIR_STYLES = ("short", "long", "bald", "bangs", "curly")
 # Bald is rarer than the rest, as in a crowd.
 _HAIR_STYLE_P = np.array([0.3, 0.25, 0.08, 0.2, 0.17])
@@ -118,6 +122,17 @@ def identity_vector(params: Identity) -> np.ndarray:
     vec[: len(CONTINUOUS)] = [params.u[n] for n in CONTINUOUS]
     vec[len(CONTINUOUS) + params.hair_style] = 1.0
     return vec
+
+
+def trait_columns(traits: tuple[str, ...]) -> np.ndarray:
+    """The entries of ``identity_vector`` that hold ``traits`` (names of ``CONTINUOUS`` or "hair_style")."""
+    columns = []
+    for name in traits:
+        if name == "hair_style":
+            columns.extend(range(len(CONTINUOUS), VECTOR_SIZE))
+        else:
+            columns.append(CONTINUOUS.index(name))
+    return np.array(sorted(columns), dtype=np.int64)
 
 
 def identity_distance(a: np.ndarray | Identity, b: np.ndarray | Identity) -> float:

@@ -1,17 +1,20 @@
-"""GAN anonymizers, CPU mini configuration: DeepPrivacy training speed and anonymization speed.
+"""GAN anonymizers, CPU mini configuration: training speed of each mini GAN, DeepPrivacy's anonymization speed.
 
-Measured with the mini preset's model (32 px, width 1/16) and batch (16), one
+Measured with the mini preset's model (64 px, width 1/32) and batch (8), one
 torch thread (the fastest setting on a shared 2-core machine), next to a
 baseline measured in the same run: the generator's forward pass alone on the
 same batch. Reported:
 
-* training: steps/s and images/s of a full step at 32 px (the preset's critic
+* training: steps/s and images/s of a full DeepPrivacy step at the preset's resolution (its critic
   updates with WGAN-GP, generator update, EMA), a step's cost in generator
   forward passes, the mini preset's estimated training time, and a step at
   8 px (where progressive growing starts);
 * anonymization: faces/s of ``GANAnonymizer.anonymize`` on 192 x 192 images
   with 4 faces each (crop, generate, paste), against the generator forward
   alone on the same number of faces;
+* each mini GAN (DeepPrivacy, CIAGAN, Sun2018): training images/s at its
+  mini preset on the default study's synthetic crops, one thread, and the
+  study's training length in seconds at that rate;
 * threads: the mini preset's whole training (``train_gan``, fresh processes) on
   2 cores, one job on 2 threads against two 1-thread jobs at once, the baseline
   one job on 1 thread (the study's GAN jobs take one thread each).
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks._common import best_time, describe_pairing, save, thread_pairing
+from benchmarks._common import RESULTS, best_time, describe_pairing, save, thread_pairing
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from safefakes.anonymizers.gan.dataset import CropDataset, open_crop_dataset, to_batch
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
@@ -163,6 +166,32 @@ def _measure(device: str, quick: bool, tmp: Path) -> dict:
     }
 
 
+def _mini_rates(quick: bool, tmp: Path) -> list[dict]:
+    """Each mini GAN's training images/s on the default study's crop set (its preset, one thread)."""
+    from benchmarks._study import dataset, study_settings
+    from safefakes.anonymizers.gan.train import train_gan
+
+    settings = study_settings(quick, 250)
+    out = RESULTS / ("gan_quick" if quick else "gan")
+    dataset(out, settings["data"])
+    crops = out / "data" / "crops"
+    rows = []
+    for method in ("deepprivacy", "ciagan", "sun2018"):
+        block = settings["anonymizers"][method]
+        images = 32 if quick else 800
+        _, train_cfg = preset(method, "mini")
+        t0 = time.perf_counter()
+        train_gan(method, crops, tmp / f"rate_{method}", faces=None if quick else block["faces"], images=images,
+                  preset="mini", device="cpu", progress=False)
+        rate = images / (time.perf_counter() - t0)
+        rows.append({"method": method, "images": images, "images_per_s": rate,
+                     "study_images": block["anon_iters"], "study_train_s_estimate": block["anon_iters"] / rate,
+                     "mini_preset": train_cfg})
+        print(f"  {method:12s} {rate:6.1f} images/s (one thread, the mini preset, {images} images); the study's "
+              f"{block['anon_iters']} images: ~{block['anon_iters'] / rate:.0f} s", flush=True)
+    return rows
+
+
 def _child_train(crops: str, out: str, threads: str, images: str) -> None:
     """The mini DeepPrivacy's training in this (fresh) process on ``threads`` threads; prints its images/s."""
     from safefakes.anonymizers.gan.train import train_gan
@@ -195,14 +224,18 @@ def run(quick: bool = False) -> None:
             print(f"  anonymization: {r['anonymize_faces_per_s']:.1f} faces/s vs generator alone "
                   f"{r['generator_only_faces_per_s']:.1f} faces/s "
                   f"(crop+paste overhead x{r['anonymize_overhead_ratio']:.2f})")
+        print("[cpu] each mini GAN's training on the default study's crops:")
+        rates = _mini_rates(quick, Path(tmp))
         images = 256 if quick else 2048
-        _data(512, 32, Path(tmp))
+        res = preset("deepprivacy", "mini")[0]["resolution"]
+        _data(512, res, Path(tmp))
         threads = thread_pairing(lambda n, name: ["benchmarks.bench_gan", "--child-train",
-                                                  str(Path(tmp) / "crops_512_32"), str(Path(tmp) / name),
+                                                  str(Path(tmp) / f"crops_512_{res}"), str(Path(tmp) / name),
                                                   str(n), str(images)])
         threads["images"] = images
         print(describe_pairing(f"DeepPrivacy mini training ({images} images)", "images", threads), flush=True)
-    path = save("gan", {"quick": quick, "results": results, "cpu_mini_threads": threads})
+    path = save("gan", {"quick": quick, "results": results, "mini_training_rates": rates,
+                        "cpu_mini_threads": threads})
     print(f"  -> {path}")
 
 

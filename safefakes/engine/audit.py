@@ -18,7 +18,8 @@ that fails:
 4. survival: no face the manifest says was changed still holds the
    original's detail (``safefakes.engine.survival``: normalised correlation of
    the band-passed luma inside the box's inner ellipse, over shifts of up to 4
-   px, times the share of the detail reproduced) above ``max_survival``;
+   px, with the share of the face's own detail reproduced: straight lines
+   across the box, an occluder's edge, do not count) above ``max_survival``;
 5. optionally (``reid=True``) identity: no changed face's recognizer
    descriptor still matches its original's (dlib on photographs, the
    synthetic recognizer where the split has identity vectors);

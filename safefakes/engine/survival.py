@@ -12,9 +12,11 @@ first, coarser is shading that blur and pixelation keep), and the original's det
 ellipse inscribed in the box (its axes shrunk to ``INNER``) is correlated
 with the output's at every shift of up to ``max_shift`` pixels. At the best
 shift, the normalised correlation (is the same pattern there?), the share
-of the original's detail energy the output reproduces there (is it there at
-full strength?) and the original's amplitude against the output's there (is
-it most of what is there?) are taken, and the smallest is the face's *survival*: about 1
+of the face's own detail energy the output reproduces there (is it there at
+full strength? straight lines as long as the box left out: they are an
+occluder's or a frame's edge, or pixelation's cells, not the face) and the
+original's amplitude against the output's there (is it most of what is
+there?) are taken, and the smallest is the face's *survival*: about 1
 for the same face, about 0 for unrelated detail or none. Luma alone is
 used because JPEG keeps it at full resolution whatever the chroma
 subsampling, and identity lives in it. The ellipse, not the box:
@@ -77,7 +79,35 @@ def survival(
     """
     scale, template, mask = _window(original, box, 0)
     shift = max(1, math.ceil(max_shift * scale))
-    out_scale, searched, _ = _window(output, box, shift, scale)
+    searched = _window(output, box, shift, scale)[1]
+    return _best_match(template, searched, mask)
+
+
+def _without_lines(detail: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``detail`` (h, w) inside ``mask`` less its straight vertical and horizontal lines.
+
+    An edge that runs straight across the whole judged ellipse is the scene's
+    (an occluder's, a frame's) or a method's (the rows and columns of
+    pixelation's cells), never what identifies a face, and pixelation
+    reproduces it: a box that ran into a flat occluder held mostly that edge,
+    and four flat cells whose boundary fell 2 px from it scored 0.75 (the
+    share of the original's detail reproduced; its correlation was 0.93).
+    So the means of every column and then of every row inside the mask are
+    taken out, twice (the mask is an ellipse, so one pass leaves a little),
+    of both images alike at the best shift: a copy of the face, shifted or
+    re-encoded, still matches its original exactly.
+    """
+    rows = np.maximum(mask.sum(axis=1, keepdims=True), 1.0)
+    cols = np.maximum(mask.sum(axis=0, keepdims=True), 1.0)
+    detail = detail * mask
+    for _ in range(2):
+        detail = detail - (detail.sum(axis=0, keepdims=True) / cols) * mask
+        detail = detail - (detail.sum(axis=1, keepdims=True) / rows) * mask
+    return detail
+
+
+def _best_match(template: np.ndarray, searched: np.ndarray, mask: np.ndarray) -> float:
+    """Survival of ``template`` (h, w) in ``searched`` (h + 2s, w + 2s), over the (2s + 1)^2 shifts."""
     energy = float((template ** 2).sum())
     if energy <= 0.0:
         return 0.0
@@ -87,8 +117,15 @@ def survival(
     best = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
     # The share of the original's detail the output reproduces at that shift:
     # low for blur and black boxes, whose little remaining detail (block and
-    # box edges, JPEG ringing) can still correlate with the original's.
-    gain = float(dot[best]) / energy
+    # box edges, JPEG ringing) can still correlate with the original's. Only
+    # the face's own detail counts here, its straight lines left out (see
+    # _without_lines); the correlation and the amplitude below keep them, so
+    # that an occluder's edge re-encoded beside a faint face does not hide it.
+    own = _without_lines(template, mask)
+    own_energy = float((own ** 2).sum())
+    h, w = template.shape
+    there = _without_lines(searched[best[0]:best[0] + h, best[1]:best[1] + w], mask)
+    gain = float((there * own).sum()) / own_energy if own_energy > 0.0 else 0.0
     # And the other way round, the original's detail against all the output
     # has there: a face that survives is most of what the window holds, while
     # a black box's edge shifted into a faint small face is far stronger than

@@ -148,3 +148,26 @@ def test_jpeg_encoding_gives_pillows_bytes():
             for subsampling in ("4:4:4", "4:2:2", "4:2:0"):
                 assert images.encode_image(arr, ".jpg", quality, subsampling) == \
                     images._encode_pil(arr, ".jpg", quality, subsampling), (shape, quality, subsampling)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".bmp", ".tif"])
+def test_a_grey_photo_is_encoded_grey(suffix):
+    rng = np.random.default_rng(1)
+    grey = rng.integers(0, 256, (24, 32), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, format=Image.registered_extensions()[suffix])
+    assert images.photo_is_grey(buf.getvalue())
+    rgb = np.repeat(grey[..., None], 3, axis=2)
+    rgb[:4, :4] = (255, 0, 0)  # a coloured patch (as a GAN might paint) becomes its luminance
+    data = images.encode_photo(rgb, suffix, grey=True)
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.mode == "L"
+        pixels = np.asarray(img)
+    if suffix != ".jpg":
+        np.testing.assert_array_equal(pixels[4:, 4:], grey[4:, 4:])
+        assert pixels[0, 0] == cv2.cvtColor(np.uint8([[[255, 0, 0]]]), cv2.COLOR_RGB2GRAY)[0, 0]
+    assert len(data) < len(images.encode_photo(rgb, suffix))
+    # A colour photo is not grey; WebP has no grey channel, so its copy stays RGB.
+    assert not images.photo_is_grey(images.encode_photo(rgb, ".png"))
+    with Image.open(io.BytesIO(images.encode_photo(rgb, ".webp", grey=True))) as img:
+        assert img.mode == "RGB"

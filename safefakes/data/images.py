@@ -325,6 +325,21 @@ def decode_photo(data: bytes, path: str | Path = "<bytes>") -> np.ndarray:
     return np.ascontiguousarray(_UPRIGHT[orientation](image))
 
 
+#: Pillow modes of grey photos (1-bit, 8-bit, 16-bit, with alpha): an anonymized copy stays grey.
+_GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L"})
+#: Formats that store a single grey channel (WebP has none: its copies are RGB).
+_GREY_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
+
+
+def photo_is_grey(data: bytes) -> bool:
+    """Whether the photo is stored with one grey channel (read from the header, no pixels decoded)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return img.mode in _GREY_MODES
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError):
+        return False
+
+
 def photo_exif(data: bytes) -> bytes | None:
     """The photo's EXIF block with the orientation set to 1 (the copy is written upright), or None."""
     try:
@@ -339,21 +354,31 @@ def photo_exif(data: bytes) -> bytes | None:
 
 
 def encode_photo(image: np.ndarray, suffix: str, quality: int = 95, subsampling: str = "4:4:4",
-                 exif: bytes | None = None) -> bytes:
+                 exif: bytes | None = None, grey: bool = False) -> bytes:
     """Encode RGB uint8 in the format its suffix names (``PHOTO_SUFFIXES``), with ``exif`` if given.
 
     JPEG and PNG without metadata go through ``encode_image``; WebP is written
     at ``quality`` (lossy, like the JPEG it stands for), BMP as is, TIFF with
-    lossless LZW.
+    lossless LZW. grey: the input photo was grey (``photo_is_grey``): written
+    with one 8-bit channel where the format has one (not WebP), so that a grey
+    photo does not come back three times as large; pixels the method coloured
+    (a GAN's face) are converted to their luminance.
     """
     suffix = suffix.lower()
-    if exif is None and (suffix in JPEG_SUFFIXES or suffix == ".png"):
-        return encode_image(image, suffix, quality, subsampling)
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
+    grey = grey and suffix in _GREY_SUFFIXES
+    if exif is None and not grey and (suffix in JPEG_SUFFIXES or suffix == ".png"):
+        return encode_image(image, suffix, quality, subsampling)
+    pixels: np.ndarray = image
+    if grey:
+        same = np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
+        pixels = np.ascontiguousarray(image[..., 0]) if same else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     options: dict = {} if exif is None else {"exif": exif}
     if suffix in JPEG_SUFFIXES:
-        options.update(format="JPEG", quality=int(quality), subsampling=subsampling)
+        options.update(format="JPEG", quality=int(quality))
+        if not grey:  # chroma subsampling: a grey JPEG has no chroma
+            options["subsampling"] = subsampling
     elif suffix == ".png":
         options.update(format="PNG", compress_level=6)
     elif suffix == ".webp":
@@ -366,7 +391,7 @@ def encode_photo(image: np.ndarray, suffix: str, quality: int = 95, subsampling:
     else:
         raise ValueError(f"unsupported image suffix {suffix!r}: use one of {', '.join(PHOTO_SUFFIXES)}")
     buf = io.BytesIO()
-    Image.fromarray(image).save(buf, **options)
+    Image.fromarray(pixels).save(buf, **options)
     return buf.getvalue()
 
 

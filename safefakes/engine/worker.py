@@ -26,7 +26,7 @@ import numpy as np
 
 from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
 from safefakes.data.anonymized import Status
-from safefakes.data.images import decode_image, decode_photo, encode_image, encode_photo, photo_exif
+from safefakes.data.images import decode_image, decode_photo, encode_image, encode_photo, photo_exif, photo_is_grey
 from safefakes.data.seeding import image_seed
 from safefakes.engine.face_finder import FaceFinder
 from safefakes.engine.journal import open_journal
@@ -116,6 +116,7 @@ class _Job:
     keypoints: np.ndarray | None
     scores: np.ndarray | None  # of boxes found by a face detector (plain-folder runs)
     exif: bytes | None = None  # kept for the output (plain-folder runs with keep_metadata)
+    grey: bool = False  # a grey photo (plain-folder runs): its copy is written grey too
 
     @property
     def untouched(self) -> bool:
@@ -144,7 +145,7 @@ def _load(task: tuple) -> _Job | dict:
         boxes, scores = settings.finder(image)
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     exif = photo_exif(data) if photo and settings.keep_metadata else None
-    job = _Job(name, data, digest, image, boxes, kps, scores, exif)
+    job = _Job(name, data, digest, image, boxes, kps, scores, exif, photo and photo_is_grey(data))
     anonymizer: Anonymizer = STATE["anonymizer"]
     provider = STATE["provider"]
     if not job.untouched and anonymizer.needs_keypoints and provider is not None:
@@ -201,7 +202,7 @@ def _write_result(job: _Job, result: AnonymizedImage | None) -> dict:
             try:
                 if settings.finder is not None:
                     out = encode_photo(result.image, os.path.splitext(name)[1], settings.quality,
-                                       settings.subsampling, job.exif)
+                                       settings.subsampling, job.exif, job.grey)
                 else:
                     out = encode_image(result.image, os.path.splitext(name)[1], settings.quality,
                                        settings.subsampling)

@@ -162,3 +162,12 @@ def test_small_faces_are_found(finder):
         canvas[100:100 + small.shape[0], 100:100 + small.shape[1]] = small
         boxes, _ = finder(canvas)
         assert len(boxes) == 1 and 8 <= boxes[0, 2] <= 20, (name, boxes)
+
+
+def test_a_threshold_the_scores_cannot_meet_is_refused():
+    for bad in (1.5, -0.1, float("nan")):
+        with pytest.raises(ValueError, match="threshold"):
+            FaceFinder("centerface", threshold=bad)
+    with pytest.raises(ValueError, match="finite"):
+        FaceFinder("hog", threshold=float("inf"))
+    assert FaceFinder("hog", threshold=-0.5).threshold == -0.5  # dlib's HOG: negative finds more

@@ -27,6 +27,7 @@ Models are loaded once per process.
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -73,6 +74,18 @@ CENTERFACE_MULTIPLE = 32  # input height and width must be multiples of this (fi
 CENTERFACE_NMS_IOU = 0.3
 
 
+def check_threshold(detector: str, threshold: float) -> None:
+    """Refuse a threshold the detector's scores cannot meet (CenterFace's are 0-1) or that is not a number."""
+    value = float(threshold)
+    if not math.isfinite(value):
+        raise ValueError(f"threshold must be a finite number, got {threshold}")
+    if detector == "centerface" and not 0.0 <= value <= 1.0:
+        raise ValueError(
+            f"threshold {threshold:g} is outside 0-1: CenterFace's scores are between 0 and 1, so above 1 no face "
+            f"is kept and below 0 every candidate is (default {DEFAULT_THRESHOLD['centerface']:g}; lower finds "
+            "more faces and more false boxes)")
+
+
 @dataclass(frozen=True)
 class FaceFinder:
     """Detector settings; calling it on an RGB image returns (boxes xywh int64, scores).
@@ -102,6 +115,7 @@ class FaceFinder:
             raise ValueError(f"detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
         if self.threshold is None:
             object.__setattr__(self, "threshold", DEFAULT_THRESHOLD[self.detector])
+        check_threshold(self.detector, self.threshold)
         if self.upsample is None:
             object.__setattr__(self, "upsample", DEFAULT_UPSAMPLE[self.detector])
         if self.max_side is None:

@@ -262,7 +262,7 @@ def test_anonymize_images_finds_and_blurs_the_astronaut(tmp_path):
     args = _parser().parse_args(["anonymize-images", str(tmp_path / "photos"), str(out), "--method", "blackout",
                                  "--detector", "cnn", "--upsample", "0", "--workers", "1", "--no-progress"])
     assert args.func(args) == 0
-    rows = manifest_rows(out)
+    rows = manifest_rows(out / ".safefakes")
     assert len(rows) == 1 and rows[0]["image"] == "sub/astronaut.jpg" and rows[0]["status"] == Status.ANONYMIZED
     x, y, w, h = (int(rows[0][k]) for k in "xywh")
     # her face is around x 180-250, y 80-160 in skimage's astronaut

@@ -13,23 +13,34 @@ import argparse
 import io
 import json
 import logging
+import shlex
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from builders import make_split
 from PIL import Image, ImageOps
 
+from safefakes import cli
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.commands import anonymize as anonymize_command
+from safefakes.data.anonymized import PHOTO_RECORDS as RECORDS
 from safefakes.data.anonymized import read_manifest
 from safefakes.data.images import decode_photo, read_image
 from safefakes.engine import face_finder
 from safefakes.engine import folder as folder_module
 from safefakes.engine.face_finder import FaceFinder, find_faces
-from safefakes.engine.folder import anonymize_folder, collect_inputs, default_photo_workers, preview_folder
+from safefakes.engine.folder import (
+    anonymize_folder,
+    anonymize_photo,
+    collect_inputs,
+    default_photo_workers,
+    preview_folder,
+)
 from safefakes.engine.folder_audit import audit_folder, box_iou, is_folder_run
-from safefakes.errors import InputError
+from safefakes.errors import InputError, SafeFakesError
 from safefakes.weights import CENTERFACE
 from tests.sample_photos import sample_photo
 
@@ -108,12 +119,13 @@ def test_single_file_and_glob_inputs(photos, tmp_path):
     out = tmp_path / "one"
     report = anonymize_folder(photos / "trip/hopper.bmp", out, build_anonymizer("blackout"), workers=1,
                               progress=False)
-    assert report.n_images == 1 and [r["image"] for r in read_manifest(out / "manifest.csv")] == ["hopper.bmp"]
+    assert report.n_images == 1
+    assert [r["image"] for r in read_manifest(out / RECORDS / "manifest.csv")] == ["hopper.bmp"]
     # A glob; the output may even sit inside the input root when files are named.
     out = photos / "anonymized"
     report = anonymize_folder(str(photos / "**" / "*.[jw][pe]*"), out, build_anonymizer("pixelate"), workers=1,
                               progress=False)
-    names = sorted({r["image"] for r in read_manifest(out / "manifest.csv")})
+    names = sorted({r["image"] for r in read_manifest(out / RECORDS / "manifest.csv")})
     assert names == ["astronaut.jpg", "trip/hopper.webp"]  # the root is the photos' deepest common folder
     assert (out / "trip/hopper.webp").exists()
     # Through the command line, several inputs then the output folder.
@@ -133,10 +145,10 @@ def test_centerface_end_to_end_through_the_command(tmp_path, astronaut, hopper, 
                                  "centerface", "--detector-weights", str(centerface_weights), "--workers", "2",
                                  "--no-progress"])
     assert args.func(args) == 0
-    rows = read_manifest(out / "manifest.csv")
+    rows = read_manifest(out / RECORDS / "manifest.csv")
     assert sorted(r["image"] for r in rows) == ["astronaut.jpg", "people/hopper.png"]  # one face each
     assert all(0.4 <= float(r["score"]) <= 1 for r in rows)
-    run = json.loads((out / "anonymization.json").read_text())
+    run = json.loads((out / RECORDS / "anonymization.json").read_text())
     assert run["face_finder"] == {"detector": "centerface", "threshold": 0.4, "upsample": 0, "max_side": 1280,
                                   "weights_sha256": CENTERFACE.sha256}
     for row in rows:
@@ -167,7 +179,7 @@ def test_exif_rotated_photo_is_found_upright_and_written_upright(tmp_path, hoppe
     with Image.open(out / "rotated.jpg") as img:
         assert img.size == (hopper.shape[1], hopper.shape[0])  # upright
         assert EXIF_ORIENTATION not in img.getexif()  # metadata dropped by default
-    row = read_manifest(out / "manifest.csv")[0]
+    row = read_manifest(out / RECORDS / "manifest.csv")[0]
     after = read_image(out / "rotated.jpg")
     x, y, w, h = row["x"], row["y"], row["w"], row["h"]
     assert after[y:y + h, x:x + w].mean() < 8  # black where the upright face is
@@ -179,18 +191,45 @@ def test_exif_rotated_photo_is_found_upright_and_written_upright(tmp_path, hoppe
         assert img.size == (hopper.shape[1], hopper.shape[0])
 
 
-def test_dry_run_writes_a_preview_and_the_detections_only(photos, tmp_path, astronaut):
-    out = tmp_path / "preview_run"
-    args = _parser().parse_args(["anonymize-images", str(photos), str(out), "--method", "blur", "--dry-run"])
+def _is_red(pixel: np.ndarray) -> bool:
+    pixel = pixel.astype(int)
+    return pixel[0] > 180 and pixel[1:].max() < 90
+
+
+def test_dry_run_outlines_the_region_that_will_change_beside_the_output(photos, tmp_path):
+    out = tmp_path / "out"
+    args = _parser().parse_args(["anonymize-images", str(photos), str(out), "--dry-run"])
+    assert args.method == "blur"  # a default method: the dry run needs none given
     assert args.func(args) == 0
-    detections = json.loads((out / "detections.json").read_text())
+    assert not out.exists()  # the output is not touched: the real run can follow into it
+    preview_dir = tmp_path / "out-preview"
+    detections = json.loads((preview_dir / "detections.json").read_text())
+    assert detections["anonymizer"]["method"] == "blur" and detections["anonymizer"]["mask_scale"] == 1.6
     faces = detections["images"]["astronaut.jpg"]
     assert len(faces) >= 1 and set(faces[0]) == {"x", "y", "w", "h", "score"}
-    preview = read_image(out / "preview/astronaut.jpg.jpg")
-    x, y, w = faces[0]["x"], faces[0]["y"], faces[0]["w"]
-    edge = preview[y, x + w // 2].astype(int)
-    assert edge[0] > 180 and edge[1:].max() < 80  # the box's top edge is drawn in red
-    assert not (out / "astronaut.jpg").exists() and not (out / "manifest.csv").exists()
+    preview = read_image(preview_dir / "astronaut.jpg.jpg")
+    x, y, w, h = (faces[0][k] for k in "xywh")
+    cx, cy = x + w // 2, y + h / 2
+    # The 1.6x ellipse is outlined (its top 0.8 h above the centre), not the detector's box.
+    top = round(cy - 0.8 * h)
+    assert any(_is_red(preview[row, cx]) for row in range(top - 3, top + 4))
+    assert not any(_is_red(preview[row, cx]) for row in range(y - 2, y + 3))
+    # With --region box --mask-scale 1 the region is the box itself.
+    boxed = tmp_path / "boxed"
+    args = _parser().parse_args(["anonymize-images", str(photos / "astronaut.jpg"), str(boxed), "--dry-run",
+                                 "--region", "box", "--mask-scale", "1", "--method", "pixelate"])
+    assert args.func(args) == 0
+    preview = read_image(tmp_path / "boxed-preview/astronaut.jpg.jpg")
+    assert any(_is_red(preview[row, cx]) for row in range(y - 2, y + 3))
+    # --preview-dir puts it elsewhere; a folder holding other files is refused, not emptied.
+    elsewhere = tmp_path / "mine"
+    elsewhere.mkdir()
+    (elsewhere / "keep.txt").write_text("mine")
+    args = _parser().parse_args(["anonymize-images", str(photos), str(out), "--dry-run", "--preview-dir",
+                                 str(elsewhere)])
+    with pytest.raises(SafeFakesError, match="preview folder .*mine is not empty"):
+        args.func(args)
+    assert [p.name for p in elsewhere.iterdir()] == ["keep.txt"]
 
 
 def test_a_warning_when_no_face_is_found(tmp_path, caplog, centerface_weights):
@@ -282,7 +321,7 @@ def test_audit_checks_the_records(portraits, tmp_path):
 def test_audit_refuses_names_that_leave_the_folder(portraits, tmp_path):
     out = tmp_path / "out"
     anonymize_folder(portraits, out, build_anonymizer("blackout"), workers=1, progress=False)
-    hashes = out / "input_hashes.csv"
+    hashes = out / RECORDS / "input_hashes.csv"
     hashes.write_text(hashes.read_text() + "../secret.jpg,00\n")
     report = audit_folder(portraits, out)
     assert any("../secret.jpg" in p and "refusing" in p for p in report.problems)
@@ -323,3 +362,206 @@ def test_audit_fails_on_a_photo_the_run_did_not_write_and_refuses_swapped_folder
     args = _parser().parse_args(["audit", str(out), str(portraits)])
     with pytest.raises(InputError, match="look swapped"):
         args.func(args)
+
+
+# --------------------------------------------------------------------------- #
+# The recipe as a user types it (issue 29)
+# --------------------------------------------------------------------------- #
+#: The photo recipe this version supports, as the README should print it.
+RECIPE = """
+safefakes anonymize-images photos/ out/ --dry-run   # previews in out-preview/: check the outlined faces
+safefakes anonymize-images photos/ out/             # blur by default; or files, or 'photos/**/*.jpg'
+safefakes audit photos/ out/ --reid                 # exit 1 if a face is still found and recognised
+safefakes anonymize-images photos/astronaut.jpg anon.jpg   # one photo to one file
+"""
+
+
+def _readme_recipe() -> str:
+    """The first bash block of the README's section "Anonymizing your own photos"."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Anonymizing your own photos", 1)
+    assert len(section) == 2, "README.md has no section 'Anonymizing your own photos'"
+    return section[1].split("```bash", 1)[1].split("```", 1)[0]
+
+
+def _run_recipe(recipe: str) -> list[list[str]]:
+    commands = [shlex.split(line, comments=True) for line in recipe.splitlines()]
+    commands = [argv for argv in commands if argv]
+    for argv in commands:
+        assert argv[0] == "safefakes", argv
+        assert cli.main(argv[1:]) == 0, " ".join(argv)
+    return commands
+
+
+def _listing(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def recipe_dir(tmp_path, monkeypatch, astronaut, hopper, centerface_weights):
+    """photos/ as a user has it, and the current folder where the user types the recipe."""
+    _save(tmp_path / "photos/astronaut.jpg", astronaut, quality=95)
+    _save(tmp_path / "photos/people/hopper.png", hopper)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.mark.slow  # two runs of dlib's recognizer
+@pytest.mark.parametrize("recipe", ["readme", "new"])
+def test_the_photo_recipe_runs_as_written(recipe_dir, recipe):
+    commands = _run_recipe(_readme_recipe() if recipe == "readme" else RECIPE)
+    out = recipe_dir / "out"
+    # The output holds the photos and, in .safefakes/, the run's records; the previews are beside it.
+    files = sorted(_listing(out))
+    assert [name for name in files if not name.startswith(".safefakes/")] == ["astronaut.jpg", "people/hopper.png"]
+    assert {".safefakes/anonymization.done", ".safefakes/anonymization.json", ".safefakes/input_hashes.csv",
+            ".safefakes/manifest.csv"} <= set(files)
+    assert (recipe_dir / "out-preview/detections.json").is_file()
+    # A dry run after the real run drops nothing into the finished folder.
+    before = _listing(out)
+    dry = next(argv for argv in commands if "--dry-run" in argv)
+    assert cli.main(dry[1:]) == 0
+    assert _listing(out) == before
+    if recipe == "new":
+        with Image.open(recipe_dir / "anon.jpg") as img:
+            assert img.format == "JPEG"
+
+
+def test_an_output_folder_that_is_not_empty_is_refused_in_words_for_photos(recipe_dir, capsys):
+    (recipe_dir / "out").mkdir()
+    (recipe_dir / "out/notes.txt").write_text("mine")
+    assert cli.main(["anonymize-images", "photos/", "out/", "--workers", "1", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "out is not empty (it holds notes.txt)" in err and "anonymized photos" in err and "split" not in err
+
+
+def test_a_dry_run_of_an_earlier_version_in_the_output_is_cleared_by_the_real_run(recipe_dir, capsys):
+    # Earlier versions wrote the dry run into OUTPUT: preview/ and detections.json.
+    assert cli.main(["anonymize-images", "photos/", "out/", "--dry-run", "--preview-dir", "out"]) == 0
+    assert (recipe_dir / "out/detections.json").exists()
+    shutil.move(recipe_dir / "out/astronaut.jpg.jpg", recipe_dir / "preview.tmp")
+    (recipe_dir / "out/preview").mkdir()
+    shutil.move(recipe_dir / "preview.tmp", recipe_dir / "out/preview/astronaut.jpg.jpg")
+    shutil.move(recipe_dir / "out/people", recipe_dir / "out/preview/people")
+    assert cli.main(["anonymize-images", "photos/", "out/", "--workers", "1", "--no-progress"]) == 0
+    assert sorted(p.name for p in (recipe_dir / "out").iterdir()) == [".safefakes", "astronaut.jpg", "people"]
+
+
+# --------------------------------------------------------------------------- #
+# One photo to one file
+# --------------------------------------------------------------------------- #
+def test_one_photo_to_a_file_named_by_the_output_or_by_o(recipe_dir):
+    assert cli.main(["anonymize-images", "photos/astronaut.jpg", "anon.jpg"]) == 0
+    assert (recipe_dir / "anon.jpg").is_file()
+    folder = recipe_dir / "folder_run"
+    assert cli.main(["anonymize-images", "photos/astronaut.jpg", str(folder), "--workers", "1", "--no-progress"]) == 0
+    # The same pixels as a folder run of the same photo; no records beside the file.
+    assert (recipe_dir / "anon.jpg").read_bytes() == (folder / "astronaut.jpg").read_bytes()
+    assert sorted(p.name for p in recipe_dir.iterdir()) == ["anon.jpg", "folder_run", "photos"]
+    # -o, and the output's suffix sets the format.
+    assert cli.main(["anonymize-images", "-o", "anon.png", "photos/people/hopper.png", "--method", "pixelate"]) == 0
+    with Image.open(recipe_dir / "anon.png") as img:
+        assert img.format == "PNG"
+    before, after = read_image(recipe_dir / "photos/people/hopper.png"), read_image(recipe_dir / "anon.png")
+    assert _face_changed(before, after, _hog(before)[0]) > 10
+    # A photo file cannot hold a folder of photos; the input is never the output.
+    assert cli.main(["anonymize-images", "photos/", "anon2.jpg"]) == 2
+    assert not (recipe_dir / "anon2.jpg").exists()
+    with pytest.raises(SafeFakesError, match="is the input photo"):
+        anonymize_photo(recipe_dir / "photos/astronaut.jpg", recipe_dir / "photos/astronaut.jpg",
+                        build_anonymizer("blur"))
+
+
+def test_no_output_given_is_a_usage_error(recipe_dir, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["anonymize-images", "photos/astronaut.jpg"])
+    assert exc.value.code == 2 and "no OUTPUT given" in capsys.readouterr().err
+
+
+def test_a_grey_photo_comes_back_grey(tmp_path, centerface_weights):
+    camera = sample_photo("camera")[..., 0]
+    root = tmp_path / "photos"
+    root.mkdir()
+    Image.fromarray(camera).save(root / "camera.png")
+    Image.fromarray(camera).save(root / "camera.jpg", quality=95)
+    out = tmp_path / "out"
+    report = anonymize_folder(root, out, build_anonymizer("blur"), workers=1, progress=False)
+    assert report.status_counts.get("anonymized", 0) == 2
+    for name in ("camera.png", "camera.jpg"):
+        with Image.open(out / name) as img:
+            assert img.mode == "L", name
+        assert (out / name).stat().st_size < 1.2 * (root / name).stat().st_size, name
+    anonymize_photo(root / "camera.png", tmp_path / "one.png", build_anonymizer("pixelate"))
+    with Image.open(tmp_path / "one.png") as img:
+        assert img.mode == "L"
+
+
+# --------------------------------------------------------------------------- #
+# Records in .safefakes/, and outputs of the old layout
+# --------------------------------------------------------------------------- #
+def test_outputs_of_the_old_layout_are_still_audited_and_not_mixed_into(portraits, tmp_path):
+    out = tmp_path / "out"
+    anonymize_folder(portraits, out, build_anonymizer("blackout"), workers=1, progress=False)
+    for path in (out / RECORDS).iterdir():  # records beside the photos, as earlier versions wrote them
+        shutil.move(path, out / path.name)
+    (out / RECORDS).rmdir()
+    assert is_folder_run(out)
+    assert audit_folder(portraits, out).passed
+    with pytest.raises(SafeFakesError, match="earlier version"):
+        anonymize_folder(portraits, out, build_anonymizer("blackout"), workers=1, progress=False)
+
+
+# --------------------------------------------------------------------------- #
+# Errors that say what to do
+# --------------------------------------------------------------------------- #
+@pytest.mark.parametrize("command", ["anonymize", "anonymize-images"])
+def test_a_gan_method_without_a_usable_checkpoint_is_a_clear_error(recipe_dir, capsys, command):
+    make_split(recipe_dir / "split", {"0--A/a0.jpg": [[20, 16, 40, 48]]})
+    source = "split" if command == "anonymize" else "photos/"
+    assert cli.main([command, source, "out", "--method", "deepprivacy"]) == 2
+    err = capsys.readouterr().err
+    assert "needs its checkpoint: add --checkpoint FILE" in err and "train-anonymizer" in err
+    assert cli.main([command, source, "out", "--method", "ciagan", "--checkpoint", "nope.pt"]) == 2
+    err = capsys.readouterr().err
+    assert "nope.pt: GAN checkpoint not found" in err and "config key" not in err
+    assert not (recipe_dir / "out").exists()
+
+
+def test_audit_blames_the_folder_that_is_missing(recipe_dir, capsys):
+    assert cli.main(["audit", "photos/", "typo/"]) == 2
+    err = capsys.readouterr().err
+    assert "typo: ANONYMIZED folder not found" in err and "photos" not in err.split("(")[0]
+    assert cli.main(["audit", "typo/", "photos/"]) == 2
+    assert "typo: ORIGINAL folder not found" in capsys.readouterr().err
+
+
+def test_anonymize_on_a_folder_of_photos_points_to_anonymize_images(recipe_dir, capsys):
+    assert cli.main(["anonymize", "photos/", "out/", "--method", "blur"]) == 2
+    err = capsys.readouterr().err
+    assert "a folder of photos, not a split" in err and "safefakes anonymize-images photos OUTPUT" in err
+
+
+def test_threshold_outside_the_detectors_scores_is_refused(recipe_dir, capsys):
+    assert cli.main(["anonymize-images", "photos/", "out/", "--threshold", "1.5"]) == 2
+    assert "threshold 1.5 is outside 0-1" in capsys.readouterr().err
+    assert not (recipe_dir / "out").exists()
+    with pytest.raises(SystemExit):
+        cli.main(["anonymize-images", "photos/", "out/", "--threshold", "nan"])
+    # dlib's HOG takes a negative threshold (finds more faces).
+    assert cli.main(["anonymize-images", "photos/astronaut.jpg", "out/", "--detector", "hog", "--threshold",
+                     "-0.5", "--dry-run"]) == 0
+
+
+def test_blackout_value_has_a_flag(recipe_dir):
+    assert cli.main(["anonymize-images", "photos/astronaut.jpg", "grey.png", "--method", "blackout", "--value",
+                     "128", "--region", "box", "--mask-scale", "1"]) == 0
+    before, after = read_image(recipe_dir / "photos/astronaut.jpg"), read_image(recipe_dir / "grey.png")
+    x, y, w, h = FaceFinder()(before)[0][0]
+    assert np.all(after[y + 2:y + h - 2, x + 2:x + w - 2] == 128)
+
+
+def test_a_run_killed_before_its_first_record_is_rerun_into_the_same_folder(portraits, tmp_path):
+    out = tmp_path / "out"
+    (out / RECORDS).mkdir(parents=True)  # killed between making the records folder and writing into it
+    report = anonymize_folder(portraits, out, build_anonymizer("blur"), workers=1, progress=False)
+    assert report.complete

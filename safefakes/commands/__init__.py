@@ -1,1 +1,55 @@
-"""Sub-commands of the ``safefakes`` command line (see ``safefakes.cli``)."""
+"""Sub-commands of the ``safefakes`` command line (see ``safefakes.cli``).
+
+Flags name one thing one way across commands: ``--threshold`` (lowest
+detection score kept), ``--nms-iou``, ``--resume`` / ``--no-resume``,
+``--no-progress``. Older spellings (``--score-threshold``, ``--nms``,
+``--quiet``) still work: they are second option strings of the same argument.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Help that states each option's default once.
+
+    Like ``argparse.ArgumentDefaultsHelpFormatter``, but a help text that
+    already says its default (e.g. one per detector) gets no second
+    "(default: ...)", and neither does an option whose default is None or
+    False (nothing set: "(default: None)" says nothing).
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or "%(default)" in text:
+            return text
+        default = action.default
+        if default is argparse.SUPPRESS or default is None or default is False or not action.option_strings:
+            return text
+        return text + " (default: %(default)s)"
+
+
+def unit_interval(text: str) -> float:
+    """An argparse type: a detection score threshold, between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+        raise argparse.ArgumentTypeError(
+            f"{text} is outside 0-1: detection scores are between 0 and 1, so a threshold above 1 keeps no face "
+            "and one below 0 keeps every candidate")
+    return value
+
+
+def finite_float(text: str) -> float:
+    """An argparse type: any finite number."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value

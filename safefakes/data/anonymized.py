@@ -9,7 +9,11 @@ An anonymized split holds, next to the split's ``images/`` and
     anonymization.done   written last: the run is complete
 
 A plain-folder run (``safefakes anonymize-images``) writes the same records,
-with the face detector's ``score`` per manifest row.
+with the face detector's ``score`` per manifest row, into one subfolder of its
+output, ``PHOTO_RECORDS`` (``.safefakes/``), so that the folder of anonymized
+photos holds photos only and can be shared as it is. ``records_dir`` says
+where a folder's records are; outputs of the photo tool written before that
+subfolder existed (records beside the photos) are still read.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ MANIFEST = "manifest.csv"
 RUN_FILE = "anonymization.json"
 INPUT_HASHES = "input_hashes.csv"
 COMPLETE_MARKER = "anonymization.done"
+#: The subfolder of an ``anonymize-images`` output that holds its records.
+PHOTO_RECORDS = ".safefakes"
 MANIFEST_COLUMNS = ("image", "face_index", "x", "y", "w", "h", "method", "status")
 # anonymize-images adds the detector's score of each face.
 FOLDER_MANIFEST_COLUMNS = ("image", "face_index", "x", "y", "w", "h", "score", "method", "status")
@@ -93,9 +99,21 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     return rows
 
 
+def records_dir(folder: str | Path) -> Path:
+    """Where the run records of the output ``folder`` are.
+
+    ``folder/.safefakes`` for an ``anonymize-images`` output; the folder
+    itself for an anonymized split (its manifest is part of the split format)
+    and for a photo output of the old layout (records beside the photos).
+    """
+    folder = Path(folder)
+    sub = folder / PHOTO_RECORDS
+    return sub if sub.is_dir() else folder
+
+
 def read_run(folder: str | Path) -> dict:
-    """The ``anonymization.json`` of an output folder."""
-    path = Path(folder) / RUN_FILE
+    """The ``anonymization.json`` of an output folder (in ``records_dir(folder)``)."""
+    path = records_dir(folder) / RUN_FILE
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -106,7 +124,7 @@ def read_run(folder: str | Path) -> dict:
 
 def read_input_hashes(folder: str | Path) -> dict[str, str]:
     """Input file (relative to the input root) -> SHA-256, from ``input_hashes.csv``."""
-    path = Path(folder) / INPUT_HASHES
+    path = records_dir(folder) / INPUT_HASHES
     if not path.exists():
         raise InputError(path, "input_hashes.csv missing", hint="rerun the anonymization to completion")
     with open(path, newline="", encoding="utf-8") as fh:
@@ -123,14 +141,16 @@ def sha256_file(path: str | Path) -> str:
 
 
 def anonymization_record(folder: str | Path) -> Path | None:
-    """The first record of an anonymization run in ``folder`` (``manifest.csv``, ``anonymization.json``), or None.
+    """The first record of an anonymization run in ``folder`` (``manifest.csv``, ``anonymization.json``,
+    beside its images or in ``.safefakes/``), or None.
 
     An original holds none: the audits use this to refuse an ORIGINAL that is an output (arguments swapped).
     """
-    for name in (MANIFEST, RUN_FILE):
-        path = Path(folder) / name
-        if path.is_file():
-            return path
+    for where in (Path(folder), Path(folder) / PHOTO_RECORDS):
+        for name in (MANIFEST, RUN_FILE):
+            path = where / name
+            if path.is_file():
+                return path
     return None
 
 

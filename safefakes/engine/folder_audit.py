@@ -34,6 +34,7 @@ from safefakes.data.anonymized import (
     anonymization_record,
     read_input_hashes,
     read_run,
+    records_dir,
     unaccounted_images,
 )
 from safefakes.data.images import decode_photo, write_text_atomic
@@ -46,8 +47,11 @@ SAME_FACE_IOU = 0.3
 
 
 def is_folder_run(folder: str | Path) -> bool:
-    """Whether ``folder`` holds an ``anonymize-images`` output (rather than an anonymized split)."""
-    path = Path(folder) / RUN_FILE
+    """Whether ``folder`` holds an ``anonymize-images`` output (rather than an anonymized split).
+
+    Its records are in ``folder/.safefakes/``, or beside the photos in an output of an earlier version.
+    """
+    path = records_dir(folder) / RUN_FILE
     if not path.is_file():
         return False
     try:
@@ -133,6 +137,9 @@ def audit_folder(
     CenterFace's file (default: as ``FaceFinder`` resolves it).
     """
     original, anonymized = Path(original), Path(anonymized)
+    if not anonymized.is_dir():
+        raise InputError(anonymized, "anonymized folder not found",
+                         hint="give the output folder of the anonymize-images run as ANONYMIZED")
     if not original.is_dir():
         raise InputError(original, "original folder not found",
                          hint="give the folder the anonymize-images run read (its input root)")
@@ -145,7 +152,8 @@ def audit_folder(
                  f"`safefakes audit {anonymized} {original}` if these are the two folders")
     run = read_run(anonymized)
     if run.get("kind") != "folder":
-        raise InputError(anonymized / RUN_FILE, f"not an anonymize-images output (kind {run.get('kind')!r})",
+        raise InputError(records_dir(anonymized) / RUN_FILE,
+                         f"not an anonymize-images output (kind {run.get('kind')!r})",
                          hint="audit an anonymized split against its original split instead")
     recorded = run.get("face_finder") or {}
     # Runs recorded before CenterFace existed used hog, the default then.
@@ -161,7 +169,7 @@ def audit_folder(
     except ValueError as exc:
         raise SafeFakesError(str(exc)) from exc
     report = FolderAuditReport(original, anonymized, finder.describe(), bool(reid))
-    if not (anonymized / COMPLETE_MARKER).exists():
+    if not (records_dir(anonymized) / COMPLETE_MARKER).exists():
         report.problems.append(f"the run is incomplete (no {COMPLETE_MARKER}): rerun the same anonymize-images "
                                "command to finish it")
     hashes = read_input_hashes(anonymized)

@@ -2,7 +2,9 @@
 
 A folder that holds a different run (other method, options, seed, JPEG
 settings or input annotations) is refused; so is a non-empty folder that holds
-no run. The completion marker is removed first and written last, so a folder
+no run. A split keeps its records beside its images (the anonymized-split
+format); a photo run keeps them in ``.safefakes/`` (``records`` below).
+The completion marker is removed first and written last, so a folder
 never looks complete before its run says so.
 """
 
@@ -29,22 +31,32 @@ SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 
 
 def prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool,
-                   output_may_be_inside: bool = False) -> None:
+                   output_may_be_inside: bool = False, records: Path | None = None) -> None:
     """Check (or create) the output folder for ``run``.
 
     output_may_be_inside: the inputs are named files under ``input_dir`` (not
     the whole folder), so an output folder inside it is no overlap; one at or
     above it still is.
+    records: the folder of the run's records (``anonymization.json``, the
+    journals, later the manifest); None = ``output_dir`` itself (a split).
+    A photo run keeps them in ``output_dir/.safefakes`` and words its errors
+    for photos.
     """
-    src, dst = input_dir.resolve(), output_dir.resolve()
-    if dst == src or dst in src.parents or (src in dst.parents and not output_may_be_inside):
-        raise SafeFakesError(
-            f"output folder {output_dir} overlaps the input folder {input_dir}; "
-            "the input is never written to: choose a separate output folder"
-        )
+    records = output_dir if records is None else records
+    photos = records != output_dir
+    what = "the anonymized photos" if photos else "the anonymized split"
+    check_overlap(input_dir, output_dir, output_may_be_inside)
+    dst = output_dir.resolve()
     if dst.exists() and not dst.is_dir():
         raise InputError(output_dir, "output path exists and is not a folder")
-    run_path = output_dir / RUN_FILE
+    if photos and (output_dir / RUN_FILE).is_file():
+        raise SafeFakesError(
+            f"output folder {output_dir} holds an anonymize-images output of an earlier version, with its records "
+            f"({RUN_FILE}, {MANIFEST}, ...) beside the photos; this version keeps them in "
+            f"{output_dir / records.name}/. `safefakes audit` still reads that folder as it is; to anonymize "
+            "again, choose a new output folder (or delete this one)"
+        )
+    run_path = records / RUN_FILE
     run = json.loads(json.dumps(run))  # compare as stored (tuples become lists)
     if run_path.exists():
         previous = read_run(output_dir)
@@ -56,21 +68,38 @@ def prepare_output(input_dir: Path, output_dir: Path, run: dict, resume: bool,
                 "choose another output folder, or delete this one to replace it"
             )
         if not resume:
-            shutil.rmtree(output_dir / PARTS_DIR, ignore_errors=True)
-    elif dst.exists() and any(dst.iterdir()):
+            shutil.rmtree(records / PARTS_DIR, ignore_errors=True)
+    elif dst.exists() and any(p for p in dst.iterdir() if not (photos and _empty_folder(p, records.name))):
+        found = sorted(p.name for p in dst.iterdir())
+        listed = ", ".join(found[:5]) + (f" and {len(found) - 5} more" if len(found) > 5 else "")
         raise SafeFakesError(
-            f"output folder {output_dir} is not empty and holds no {RUN_FILE}; "
-            "choose an empty or new folder so that no unrelated files are mixed into the anonymized split"
+            f"output folder {output_dir} is not empty (it holds {listed}) and no earlier run of this tool wrote "
+            f"it; choose an empty or new folder, so that no other file is mixed in with {what}"
         )
     refuse_links(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
+    records.mkdir(parents=True, exist_ok=True)
     # Whatever follows, the folder must not look complete until this run says so.
-    (output_dir / COMPLETE_MARKER).unlink(missing_ok=True)
+    (records / COMPLETE_MARKER).unlink(missing_ok=True)
     # Temporary files of a killed worker (atomic_path's ".<name>.<random>.part").
     for tmp in output_dir.rglob(".*.part"):
         tmp.unlink(missing_ok=True)
     if not run_path.exists():
         write_text_atomic(run_path, json.dumps(run, indent=2, sort_keys=True) + "\n")
+
+
+def _empty_folder(path: Path, name: str) -> bool:
+    """``path`` is the empty folder ``name`` (the records folder of a run killed before its first record)."""
+    return path.name == name and path.is_dir() and not path.is_symlink() and not any(path.iterdir())
+
+
+def check_overlap(input_dir: Path, output_dir: Path, output_may_be_inside: bool = False) -> None:
+    """Refuse an output folder at, above or (unless ``output_may_be_inside``) inside the input folder."""
+    src, dst = input_dir.resolve(), output_dir.resolve()
+    if dst == src or dst in src.parents or (src in dst.parents and not output_may_be_inside):
+        raise SafeFakesError(
+            f"output folder {output_dir} overlaps the input folder {input_dir}; "
+            "the input is never written to: choose a separate output folder"
+        )
 
 
 def finish_output(
@@ -84,13 +113,16 @@ def finish_output(
     columns: tuple[str, ...],
     n_resumed: int,
     t0: float,
+    records_dir: Path | None = None,
 ) -> SplitReport:
     """Merge the journals, write ``input_hashes.csv`` and ``manifest.csv``, then the completion marker.
 
     annotated: image -> boxes of a split run (its records hold statuses only);
     None for a plain-folder run, whose records carry the boxes found and their scores.
+    records_dir: where the records go (as ``prepare_output`` was given); None = ``output_dir``.
     """
-    merge_journals(output_dir / PARTS_DIR, records, order)
+    where = output_dir if records_dir is None else records_dir
+    merge_journals(where / PARTS_DIR, records, order)
     lines, failed, counts, hashes = [",".join(columns) + "\n"], {}, Counter(), dict(extra_hashes)
     method, with_score = instance.name, "score" in columns
     for name in order:
@@ -116,14 +148,14 @@ def finish_output(
     hash_writer = csv.writer(hash_buf, lineterminator="\n")
     hash_writer.writerow(("file", "sha256"))
     hash_writer.writerows(sorted(hashes.items()))
-    write_text_atomic(output_dir / INPUT_HASHES, hash_buf.getvalue())
-    write_text_atomic(output_dir / MANIFEST, "".join(lines))
+    write_text_atomic(where / INPUT_HASHES, hash_buf.getvalue())
+    write_text_atomic(where / MANIFEST, "".join(lines))
     n_faces = len(lines) - 1
     report = SplitReport(output_dir, instance.name, len(order), n_faces, n_resumed,
                          dict(sorted(counts.items())), failed, time.perf_counter() - t0)
     if failed:
         listed = "; ".join(f"{name}: {msg}" for name, msg in list(failed.items())[:10])
-        more = f" (and {len(failed) - 10} more, see {MANIFEST})" if len(failed) > 10 else ""
+        more = f" (and {len(failed) - 10} more, see {where / MANIFEST})" if len(failed) > 10 else ""
         raise AnonymizationError(
             f"{len(failed)} image(s) could not be anonymized and were left out of {output_dir}: "
             f"{listed}{more}. The output is marked incomplete (no {COMPLETE_MARKER}); replace or remove "
@@ -131,7 +163,7 @@ def finish_output(
             report,
         )
     marker = {"images": len(order), "faces": n_faces, "status_counts": report.status_counts}
-    write_text_atomic(output_dir / COMPLETE_MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(where / COMPLETE_MARKER, json.dumps(marker, indent=2, sort_keys=True) + "\n")
     return report
 
 

@@ -55,6 +55,7 @@ import time
 from pathlib import Path
 
 from safefakes.data.anonymized import MANIFEST_COLUMNS, SIDECARS, sha256_file
+from safefakes.data.images import PHOTO_SUFFIXES
 from safefakes.data.split import ANNOTATIONS, IMAGES, KEYPOINTS, Split
 from safefakes.engine.journal import PARTS_DIR
 from safefakes.engine.methods import AnonymizerSource, KeypointProvider, describe_keypoints, resolve_anonymizer
@@ -62,8 +63,22 @@ from safefakes.engine.output import check_jpeg, copy_if_changed, finish_output, 
 from safefakes.engine.pool import run_images
 from safefakes.engine.report import SplitReport
 from safefakes.engine.worker import Settings
+from safefakes.errors import InputError
 
 log = logging.getLogger(__name__)
+
+
+def refuse_photo_folder(input_dir: Path) -> None:
+    """A folder of photos with no annotations.txt is no split: point to the command that finds the faces."""
+    if not input_dir.is_dir() or (input_dir / ANNOTATIONS).exists():
+        return
+    photos = next((p for p in input_dir.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()), None)
+    if photos is not None:
+        raise InputError(input_dir / ANNOTATIONS,
+                         "annotations.txt missing: this is a folder of photos, not a split (a split lists its "
+                         "faces in annotations.txt)",
+                         hint=f"to find the faces in these photos and anonymize them, run `safefakes "
+                              f"anonymize-images {input_dir} OUTPUT`")
 
 
 def anonymize_split(
@@ -103,6 +118,7 @@ def anonymize_split(
     check_jpeg(jpeg_quality, jpeg_subsampling)
     # The sidecars (keypoints.json, identities.json, .mat) are copied and hashed
     # either way; they are parsed only when the method reads the split's keypoints.
+    refuse_photo_folder(input_dir)
     split = Split.load(input_dir, sidecars=bool(instance.needs_keypoints) and keypoints is None)
     if not split.images:
         log.warning("%s lists no image: the anonymized split will be empty", input_dir / ANNOTATIONS)

@@ -6,6 +6,8 @@ import argparse
 import json
 import logging
 
+from safefakes.commands import unit_interval
+
 log = logging.getLogger(__name__)
 
 
@@ -29,8 +31,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-random-init", action="store_true",
                    help="train from a deterministic random initialisation when no backbone weights are given")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, ... (default: cuda when available)")
-    p.add_argument("--no-resume", action="store_true", help="start over even if OUT_DIR holds a checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
+                   help="continue from OUT_DIR/checkpoint.pt when there is one; --no-resume starts over")
+    p.add_argument("--no-progress", "--quiet", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=train_handler)
 
     d = subparsers.add_parser(
@@ -44,11 +47,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("pred_dir", metavar="PRED_DIR", help="output folder")
     d.add_argument("--multiscale", action="store_true", help="DSFD's multi-scale test (slower)")
     d.add_argument("--no-flip", action="store_true", help="skip the horizontally flipped pass")
-    d.add_argument("--score-threshold", type=float, default=0.01, help="lowest score kept (default 0.01)")
-    d.add_argument("--nms", type=float, default=0.3, help="NMS IoU threshold (default 0.3)")
+    d.add_argument("--threshold", "--score-threshold", dest="threshold", type=unit_interval, default=0.01,
+                   help="lowest detection score kept, 0-1 (default 0.01)")
+    d.add_argument("--nms-iou", "--nms", dest="nms_iou", type=unit_interval, default=0.3,
+                   help="IoU above which non-maximum suppression drops the weaker of two boxes (default 0.3)")
     d.add_argument("--max-boxes", type=int, default=750, help="most boxes per image (default 750)")
     d.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
-    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--no-progress", "--quiet", dest="progress", action="store_false", help="hide the progress bar")
     d.set_defaults(func=detect_handler)
 
 
@@ -67,7 +72,7 @@ def train_handler(args: argparse.Namespace) -> int:
     if changes:
         config = dataclasses.replace(config, **changes)
     ckpt = train_detector(args.train_split, args.out_dir, config, iterations=args.iterations,
-                          resume=not args.no_resume, device=args.device, progress=not args.quiet)
+                          resume=args.resume, device=args.device, progress=args.progress)
     log.info("checkpoint: %s", ckpt)
     return 0
 
@@ -76,8 +81,8 @@ def detect_handler(args: argparse.Namespace) -> int:
     from safefakes.detector.predict import detect_split
 
     summary = detect_split(args.checkpoint, args.split, args.pred_dir, flip=not args.no_flip,
-                           multiscale=args.multiscale, score_threshold=args.score_threshold,
-                           nms_iou=args.nms, max_boxes=args.max_boxes, device=args.device,
-                           progress=not args.quiet)
+                           multiscale=args.multiscale, score_threshold=args.threshold,
+                           nms_iou=args.nms_iou, max_boxes=args.max_boxes, device=args.device,
+                           progress=args.progress)
     log.info("detections: %s", json.dumps(summary))
     return 0

@@ -31,9 +31,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--critic-steps", type=int, default=None,
                    help="critic updates per generator update (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--resume", action="store_true",
+    p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
                    help="continue from the newest checkpoint in OUT_DIR (refused when its settings differ "
-                        "or it is already past --iterations)")
+                        "or it is already past --iterations); --no-resume: start over")
     p.add_argument("--start-from", metavar="CHECKPOINT", default=None,
                    help="continue the final checkpoint.pt of a shorter run with the same settings "
                         "(a run to N images is the start of a longer one)")
@@ -43,7 +43,7 @@ def add_parser(subparsers) -> None:
                    help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
     p.add_argument("--workers", type=int, default=None,
                    help="DataLoader processes reading crops ahead (default: the preset's; 0: none)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=train_anonymizer)
 
     c = subparsers.add_parser("crops", help="build or import face-crop sets (GAN training data)",
@@ -92,7 +92,8 @@ def add_parser(subparsers) -> None:
         s.add_argument("--seed", type=int, default=0, help="seed of the subset order")
         s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                        help="processes cutting crops and finding landmarks (default: all cores)")
-        s.add_argument("--quiet", action="store_true", help="no progress bar")
+        s.add_argument("--no-progress", "--quiet", dest="progress", action="store_false",
+                       help="hide the progress bar")
         s.set_defaults(func=crops)
 
 
@@ -100,7 +101,7 @@ def crops(args: argparse.Namespace) -> int:
     from safefakes.data import crops as cs
     from safefakes.importers import import_celeba, import_fdf, import_pipa
 
-    common = {"faces": args.faces, "seed": args.seed, "workers": args.workers, "progress": not args.quiet}
+    common = {"faces": args.faces, "seed": args.seed, "workers": args.workers, "progress": args.progress}
     if args.crops_command == "build":
         table = cs.build_crop_set(args.split, args.out_dir, min_size=args.min_size, crop_size=args.crop_size,
                                   **common)
@@ -135,7 +136,7 @@ def train_anonymizer(args: argparse.Namespace) -> int:
         overrides["amp"] = False
     result = train_gan(args.method, args.crops, args.out_dir, faces=args.faces, images=args.iterations,
                        preset=args.preset, overrides=overrides, seed=args.seed, device=args.device,
-                       resume=args.resume, progress=not args.quiet, start_from=args.start_from,
+                       resume=args.resume, progress=args.progress, start_from=args.start_from,
                        workers=args.workers)
     print(f"{result.checkpoint} ({result.images_shown} images shown, {result.n_faces} faces)")
     return 0

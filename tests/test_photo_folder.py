@@ -121,6 +121,8 @@ def test_single_file_and_glob_inputs(photos, tmp_path):
                               progress=False)
     assert report.n_images == 1
     assert [r["image"] for r in read_manifest(out / RECORDS / "manifest.csv")] == ["hopper.bmp"]
+    # The manifest named where earlier versions wrote it is read from the records folder.
+    assert read_manifest(out / "manifest.csv") == read_manifest(out / RECORDS / "manifest.csv")
     # A glob; the output may even sit inside the input root when files are named.
     out = photos / "anonymized"
     report = anonymize_folder(str(photos / "**" / "*.[jw][pe]*"), out, build_anonymizer("pixelate"), workers=1,

@@ -71,8 +71,14 @@ class Status:
 
 
 def read_manifest(path: str | Path) -> list[dict[str, Any]]:
-    """Rows of a ``manifest.csv`` with numeric columns as numbers."""
+    """Rows of a ``manifest.csv`` with numeric columns as numbers.
+
+    ``OUTPUT/manifest.csv`` of an ``anonymize-images`` output (whose records
+    are in ``OUTPUT/.safefakes/``) reads ``OUTPUT/.safefakes/manifest.csv``.
+    """
     path = Path(path)
+    if not path.exists() and (path.parent / PHOTO_RECORDS / path.name).is_file():
+        path = path.parent / PHOTO_RECORDS / path.name
     if not path.exists():
         raise InputError(path, "manifest.csv missing", hint="was this folder written by 'safefakes anonymize'?")
     try:

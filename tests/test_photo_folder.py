@@ -535,6 +535,12 @@ def test_audit_blames_the_folder_that_is_missing(recipe_dir, capsys):
     assert "typo: ANONYMIZED folder not found" in err and "photos" not in err.split("(")[0]
     assert cli.main(["audit", "typo/", "photos/"]) == 2
     assert "typo: ORIGINAL folder not found" in capsys.readouterr().err
+    # A folder that holds no run (the dry run's previews) is the one blamed, not the photos.
+    assert cli.main(["anonymize-images", "photos/", "out/", "--dry-run"]) == 0
+    capsys.readouterr()
+    assert cli.main(["audit", "photos/", "out-preview/"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("safefakes audit: error: out-preview: holds no finished anonymize-images run"), err
 
 
 def test_anonymize_on_a_folder_of_photos_points_to_anonymize_images(recipe_dir, capsys):

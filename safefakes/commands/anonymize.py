@@ -355,6 +355,7 @@ def run_anonymize_images(args: argparse.Namespace) -> int:
 def run_audit(args: argparse.Namespace) -> int:
     from safefakes.engine.audit import audit_split, write_report_json
     from safefakes.engine.folder_audit import audit_folder, is_folder_run, write_folder_report_json
+    from safefakes.engine.split import is_photo_folder
 
     # A missing folder is named as such, before either audit reads the other one.
     for path, role, hint in (
@@ -363,6 +364,11 @@ def run_audit(args: argparse.Namespace) -> int:
         if not Path(path).is_dir():
             what = "is a file, not a folder" if Path(path).exists() else "not found"
             raise InputError(path, f"{role} folder {what}", hint=hint)
+    if not is_folder_run(args.anonymized) and is_photo_folder(Path(args.original)):
+        raise InputError(args.anonymized, "holds no finished anonymize-images run (no .safefakes/anonymization.json), "
+                                          f"and ORIGINAL {args.original} is a folder of photos, not a split",
+                         hint="give the OUTPUT folder of `safefakes anonymize-images` second (not its -preview "
+                              "folder); an interrupted run: rerun the same command first")
     if is_folder_run(args.anonymized):  # an anonymize-images output; a split has annotations instead
         folder_report = audit_folder(args.original, args.anonymized, reid=args.reid, detector=args.detector,
                                      threshold=args.threshold, upsample=args.upsample,

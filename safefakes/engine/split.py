@@ -68,12 +68,16 @@ from safefakes.errors import InputError
 log = logging.getLogger(__name__)
 
 
+def is_photo_folder(folder: Path) -> bool:
+    """A folder holding photos (at any depth) and no annotations.txt: not a split, input of anonymize-images."""
+    if not folder.is_dir() or (folder / ANNOTATIONS).exists():
+        return False
+    return any(p.suffix.lower() in PHOTO_SUFFIXES and p.is_file() for p in folder.rglob("*"))
+
+
 def refuse_photo_folder(input_dir: Path) -> None:
     """A folder of photos with no annotations.txt is no split: point to the command that finds the faces."""
-    if not input_dir.is_dir() or (input_dir / ANNOTATIONS).exists():
-        return
-    photos = next((p for p in input_dir.rglob("*") if p.suffix.lower() in PHOTO_SUFFIXES and p.is_file()), None)
-    if photos is not None:
+    if is_photo_folder(input_dir):
         raise InputError(input_dir / ANNOTATIONS,
                          "annotations.txt missing: this is a folder of photos, not a split (a split lists its "
                          "faces in annotations.txt)",

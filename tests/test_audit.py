@@ -244,13 +244,14 @@ def test_reid_with_the_synthetic_recognizer(tmp_path):
     report = audit_split(val, tmp_path / "anon", reid=True, recognizer=tmp_path / "rec.pt", min_reid_size=24)
     assert report.reid == "synthetic-identity" and report.n_reid_checked >= 4, report.format()
     assert not [f for f in report.failures if f.check == "reid"], report.format()
-    # every output image replaced by its original: the recognizer finds people again (this small
-    # one, 300 steps on 240 crops, re-identifies only some originals at its 5 % false-match distance;
-    # the survival check catches every judged face)
+    # every output image replaced by its original: the recognizer finds people again, above its
+    # chance level (this small one, 300 steps on 240 crops, re-identifies only some originals at its
+    # 5 % false-match distance: too few of 16 faces for an excess shown at 95 %, so the identity
+    # check alone would pass it; the survival check catches every judged face)
     for path in (val / "images").rglob("*.jpg"):
         (tmp_path / "anon/images" / path.relative_to(val / "images")).write_bytes(path.read_bytes())
     report = audit_split(val, tmp_path / "anon", reid=True, recognizer=tmp_path / "rec.pt", min_reid_size=24)
-    assert [f for f in report.failures if f.check == "reid"], report.format()
+    assert report.reid_rate > report.reid_chance and report.reid_excess_high > 0, report.format()
     assert len([f for f in report.failures if f.check == "survival"]) == report.n_survival_checked > 0
 
 

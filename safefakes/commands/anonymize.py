@@ -303,6 +303,8 @@ def _single_photo(inputs: list[str], output: str) -> Path | None:
 
     if not is_photo_name(output):
         return None
+    if len(inputs) == 1 and Path(inputs[0]).is_file():
+        return Path(inputs[0])  # as given, for the messages
     found = collect_inputs(inputs)
     if len(found.names) == 1 and found.files_given:
         return found.root / found.names[0]
@@ -353,6 +355,7 @@ def run_anonymize_images(args: argparse.Namespace) -> int:
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    from safefakes.data.anonymized import anonymization_record
     from safefakes.engine.audit import audit_split, write_report_json
     from safefakes.engine.folder_audit import audit_folder, is_folder_run, write_folder_report_json
     from safefakes.engine.split import is_photo_folder
@@ -364,7 +367,9 @@ def run_audit(args: argparse.Namespace) -> int:
         if not Path(path).is_dir():
             what = "is a file, not a folder" if Path(path).exists() else "not found"
             raise InputError(path, f"{role} folder {what}", hint=hint)
-    if not is_folder_run(args.anonymized) and is_photo_folder(Path(args.original)):
+    # (An ORIGINAL with records is an output: the audits say the two look swapped.)
+    if (not is_folder_run(args.anonymized) and is_photo_folder(Path(args.original))
+            and anonymization_record(args.original) is None):
         raise InputError(args.anonymized, "holds no finished anonymize-images run (no .safefakes/anonymization.json), "
                                           f"and ORIGINAL {args.original} is a folder of photos, not a split",
                          hint="give the OUTPUT folder of `safefakes anonymize-images` second (not its -preview "

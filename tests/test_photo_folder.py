@@ -374,7 +374,7 @@ RECIPE = """
 safefakes anonymize-images photos/ out/ --dry-run   # previews in out-preview/: check the outlined faces
 safefakes anonymize-images photos/ out/             # blur by default; or files, or 'photos/**/*.jpg'
 safefakes audit photos/ out/ --reid                 # exit 1 if a face is still found and recognised
-safefakes anonymize-images photos/astronaut.jpg anon.jpg   # one photo to one file
+safefakes anonymize-images photo.jpg anon.jpg      # one photo to one file (or -o anon.jpg)
 """
 
 
@@ -401,9 +401,10 @@ def _listing(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture()
 def recipe_dir(tmp_path, monkeypatch, astronaut, hopper, centerface_weights):
-    """photos/ as a user has it, and the current folder where the user types the recipe."""
+    """photos/ (and photo.jpg beside it) as a user has them, in the folder where the user types the recipe."""
     _save(tmp_path / "photos/astronaut.jpg", astronaut, quality=95)
     _save(tmp_path / "photos/people/hopper.png", hopper)
+    _save(tmp_path / "photo.jpg", hopper, quality=95)
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -427,6 +428,8 @@ def test_the_photo_recipe_runs_as_written(recipe_dir, recipe):
     if recipe == "new":
         with Image.open(recipe_dir / "anon.jpg") as img:
             assert img.format == "JPEG"
+        before, after = read_image(recipe_dir / "photo.jpg"), read_image(recipe_dir / "anon.jpg")
+        assert _face_changed(before, after, _hog(before)[0]) > 10
 
 
 def test_an_output_folder_that_is_not_empty_is_refused_in_words_for_photos(recipe_dir, capsys):
@@ -459,7 +462,7 @@ def test_one_photo_to_a_file_named_by_the_output_or_by_o(recipe_dir):
     assert cli.main(["anonymize-images", "photos/astronaut.jpg", str(folder), "--workers", "1", "--no-progress"]) == 0
     # The same pixels as a folder run of the same photo; no records beside the file.
     assert (recipe_dir / "anon.jpg").read_bytes() == (folder / "astronaut.jpg").read_bytes()
-    assert sorted(p.name for p in recipe_dir.iterdir()) == ["anon.jpg", "folder_run", "photos"]
+    assert sorted(p.name for p in recipe_dir.iterdir()) == ["anon.jpg", "folder_run", "photo.jpg", "photos"]
     # -o, and the output's suffix sets the format.
     assert cli.main(["anonymize-images", "-o", "anon.png", "photos/people/hopper.png", "--method", "pixelate"]) == 0
     with Image.open(recipe_dir / "anon.png") as img:

@@ -111,3 +111,41 @@ def test_reid_matches_at_the_recognizers_chance_level_pass_and_a_kept_split_fail
         named = sorted(f.face_index for f in report.failures if f.check == "reid")
         assert named == list(range(n)), report.format()
         assert report.reid_excess_low > 0.5 and "a leak" in report.format()
+
+
+# --------------------------------------------------------------------------- #
+# Copies of the face: mirrored, rescaled, sampled down and up
+# --------------------------------------------------------------------------- #
+def test_mirrored_and_rescaled_copies_are_searched_on_request_and_the_limit_is_printed(tmp_path):
+    """Face 0 of `safefakes synth --seed 3` val image 8 put back mirrored, or rescaled by 0.9 / 1.1
+    about its centre, over its pixelated output: the face's detail is no longer where it was, so
+    survival as is misses it (0.2-0.6); searched as copies it is found (> 0.9), named by its copy."""
+    import cv2
+
+    from safefakes.data.images import write_image
+
+    orig, anon = tmp_path / "orig", tmp_path / "anon"
+    name, _ = _synthetic_scene(orig, "val", 8, seed=3, train_images=12, val_images=12)
+    anonymize_split(orig, anon, build_anonymizer("pixelate", region="box", mask_scale=1.0), workers=1,
+                    progress=False)
+    original = read_image(orig / "images" / name)
+    pixelated = read_image(anon / "images" / name)
+    x1, y1, x2, y2 = 151, 136, 178, 173
+    cx, cy = (x1 + x2 - 1) / 2, (y1 + y2 - 1) / 2
+    copies = {"mirrored": np.float32([[-1, 0, 2 * cx], [0, 1, 0]])}
+    for s in (0.9, 1.1):
+        copies[f"scaled {s}"] = np.float32([[s, 0, cx - s * cx], [0, s, cy - s * cy]])
+    for what, matrix in copies.items():
+        moved = cv2.warpAffine(original, matrix, original.shape[1::-1], flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_REFLECT)
+        out = pixelated.copy()
+        out[y1:y2, x1:x2] = moved[y1:y2, x1:x2]
+        write_image(anon / "images" / name, out, quality=95)
+        plain = audit_split(orig, anon)
+        assert plain.passed, (what, plain.format())
+        assert "not searched:    mirrored or rescaled (0.9 / 1.1) copies" in plain.format()
+        searched = audit_split(orig, anon, search_copies=True)
+        failed = [f for f in searched.failures if f.check == "survival"]
+        assert [(f.image, f.face_index) for f in failed] == [(name, 0)], (what, searched.format())
+        assert failed[0].value > 0.9 and f"({'its detail is in the output, ' + what}" in failed[0].message, failed
+        assert "not searched:    copies sampled down and up" in searched.format()

@@ -70,17 +70,69 @@ def face_detail(original: np.ndarray, box: tuple[int, int, int, int]) -> float:
     return math.sqrt(float((template ** 2).sum()) / n) if n else 0.0
 
 
+#: The copies of the original face searched besides the face itself: mirrored,
+#: rescaled about the box's centre, and sampled down to half and up again.
+TRANSFORMS = ("mirrored", "scaled 0.9", "scaled 1.1", "down-up 0.5")
+
+
 def survival(
-    original: np.ndarray, output: np.ndarray, box: tuple[int, int, int, int], max_shift: int = DEFAULT_MAX_SHIFT
+    original: np.ndarray, output: np.ndarray, box: tuple[int, int, int, int], max_shift: int = DEFAULT_MAX_SHIFT,
+    transforms: bool = False,
 ) -> float:
     """Largest normalised correlation of the original's detail with the output's, over shifts.
 
     original, output: RGB uint8 images of one size; box: clipped ``(x1, y1, x2, y2)``.
+    transforms: also search the copies of ``TRANSFORMS`` (see ``survival_of_copies``).
     """
+    if transforms:
+        return survival_of_copies(original, output, box, max_shift)[0]
     scale, template, mask = _window(original, box, 0)
     shift = max(1, math.ceil(max_shift * scale))
     searched = _window(output, box, shift, scale)[1]
     return _best_match(template, searched, mask)
+
+
+def survival_of_copies(
+    original: np.ndarray, output: np.ndarray, box: tuple[int, int, int, int], max_shift: int = DEFAULT_MAX_SHIFT,
+) -> tuple[float, str]:
+    """(survival, what was found): the largest survival of the face itself and of its copies.
+
+    A face mirrored, rescaled by 10 % or sampled down and up again is still the
+    face, but its detail no longer lies where the original's did: each such copy
+    of the original is made around the box and searched in the output like the
+    face itself ("as is" when the face itself scores highest).
+    """
+    x1, y1, x2, y2 = box
+    scale = min(1.0, MAX_SIDE / max(x2 - x1, y2 - y1))
+    # Both images cut to what _window reads around the box (and a little more), so that
+    # each copy costs the box's neighbourhood, not the whole image.
+    pad = int(math.ceil((max_shift + 4 * DETAIL_SIGMAS[1] + 4) / scale)) + 2
+    height, width = original.shape[:2]
+    cx1, cy1, cx2, cy2 = max(0, x1 - pad), max(0, y1 - pad), min(width, x2 + pad), min(height, y2 + pad)
+    near = np.ascontiguousarray(original[cy1:cy2, cx1:cx2])
+    out = np.ascontiguousarray(output[cy1:cy2, cx1:cx2])
+    local = (x1 - cx1, y1 - cy1, x2 - cx1, y2 - cy1)
+    best = (survival(near, out, local, max_shift), "as is")
+    for name in TRANSFORMS:
+        found = survival(_copy(near, local, name), out, local, max_shift)
+        if found > best[0]:
+            best = (found, name)
+    return best
+
+
+def _copy(image: np.ndarray, box: tuple[int, int, int, int], name: str) -> np.ndarray:
+    """``image`` transformed about the centre of ``box`` (one of ``TRANSFORMS``)."""
+    height, width = image.shape[:2]
+    if name == "down-up 0.5":
+        small = cv2.resize(image, (max(1, round(width / 2)), max(1, round(height / 2))), interpolation=cv2.INTER_AREA)
+        return cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
+    cx, cy = (box[0] + box[2] - 1) / 2.0, (box[1] + box[3] - 1) / 2.0
+    if name == "mirrored":
+        matrix = np.float32([[-1, 0, 2 * cx], [0, 1, 0]])
+    else:
+        s = float(name.split()[1])
+        matrix = np.float32([[s, 0, cx - s * cx], [0, s, cy - s * cy]])
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
 
 
 def _without_lines(detail: np.ndarray, mask: np.ndarray) -> np.ndarray:

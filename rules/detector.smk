@@ -65,7 +65,15 @@ rule view_predict:
     resources:
         gpu=1,
     params:
-        settings=config["predict"],
+        # The predict settings, with the view's own test where detector_view sets one.
+        settings={
+            **config["predict"],
+            **{
+                k: v
+                for k, v in config["detector_view"].items()
+                if k in ("multiscale", "flip") and v is not None
+            },
+        },
         code=script_code("predict.py"),
     script:
         "../workflow_scripts/predict.py"

@@ -149,3 +149,8 @@ def test_mirrored_and_rescaled_copies_are_searched_on_request_and_the_limit_is_p
         assert [(f.image, f.face_index) for f in failed] == [(name, 0)], (what, searched.format())
         assert failed[0].value > 0.9 and f"({'its detail is in the output, ' + what}" in failed[0].message, failed
         assert "not searched:    copies sampled down and up" in searched.format()
+    # The command's flag: the last copy (rescaled by 1.1) passes as is and fails when searched.
+    from safefakes.cli import main
+
+    assert main(["audit", str(orig), str(anon)]) == 0
+    assert main(["audit", str(orig), str(anon), "--search-copies"]) == 1

@@ -119,6 +119,9 @@ def add_parser(subparsers) -> None:
                    help="minimum face size (px) the run should have used (default: the one it recorded)")
     p.add_argument("--min-checked-size", type=int, default=16,
                    help="faces smaller than this (px) are not judged by survival (counted)")
+    p.add_argument("--search-copies", action="store_true",
+                   help="the survival check also searches each face mirrored and rescaled by 0.9 and 1.1 "
+                        "(catches such copies; flags more honest small GAN faces)")
     p.add_argument("--reid", action="store_true",
                    help="also fail faces whose recognizer descriptor still matches the original's (dlib on "
                         "photos; the synthetic recognizer on a split with identity vectors). On an "
@@ -387,7 +390,7 @@ def run_audit(args: argparse.Namespace) -> int:
     report = audit_split(args.original, args.anonymized, max_survival=args.max_survival,
                          min_detail=args.min_detail, min_size=getattr(args, "min_size", None),
                          min_checked_size=args.min_checked_size, reid=args.reid, recognizer=args.recognizer,
-                         workers=args.workers)
+                         workers=args.workers, search_copies=args.search_copies)
     print(report.format())
     if args.json:
         write_report_json(report, args.json)

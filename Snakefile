@@ -49,3 +49,5 @@ rule all:
         f"{RESULTS}/tables/correlation.csv",
         f"{RESULTS}/figures/study",
         f"{RESULTS}/figures/methods_side_by_side.png",
+        # Figs. 5 and 8 and the face-size table, where the grid has their methods.
+        paper_outputs(),

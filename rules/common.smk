@@ -296,6 +296,79 @@ def example_models():
     }
 
 
+# The paper's Fig. 5 sets these detectors side by side on the same val images.
+DETECTION_METHODS = ("fullblur", "deepprivacy")
+# The paper's Fig. 8 shows this method's failure cases.
+FAILURE_METHOD = "deepprivacy"
+
+
+def main_point(method):
+    """(faces, anon_iters) of a method's main setting in the grid: its default model when
+    the grid has it, else its largest training set and longest training; None: not in the grid.
+    """
+    points = sorted({(f, a) for m, f, a, *_ in grid() if m == method})
+    if not points:
+        return None
+    default = method_defaults(method)
+    return default if default in points else max(points)
+
+
+def detection_runs():
+    """method -> (det_iters, seed) of Fig. 5's detectors, for the DETECTION_METHODS in the grid:
+    at its main point, the longest det_iters all of them share (each its own longest where
+    they share none), the lowest seed there (seed 0 where the grid trains it)."""
+    runs = {}
+    for method in DETECTION_METHODS:
+        point = main_point(method)
+        if point is not None:
+            runs[method] = [
+                (d, s) for m, f, a, d, s in grid() if (m, (f, a)) == (method, point)
+            ]
+    shared = (
+        set.intersection(*({d for d, _ in r} for r in runs.values())) if runs else set()
+    )
+    chosen = {}
+    for method, r in runs.items():
+        d = max(shared) if shared else max(d for d, _ in r)
+        chosen[method] = (d, min(s for dd, s in r if dd == d))
+    return chosen
+
+
+def detection_inputs(wildcards):
+    runs = detection_runs()
+    inputs = {"val": data_dir("val")}
+    for method, (d, s) in runs.items():
+        inputs[method] = f"{run_dir(method, *main_point(method), d, s)}/predictions"
+    return inputs
+
+
+def failure_point():
+    """The point folder of FAILURE_METHOD's main setting, None when the grid lacks the method."""
+    point = main_point(FAILURE_METHOD)
+    return None if point is None else point_dir(FAILURE_METHOD, *point)
+
+
+def failure_inputs(wildcards):
+    point = failure_point()
+    return {
+        "split": f"{point}/train",
+        "predictions": f"{point}/view_predictions",
+        "original": data_dir("train"),
+        "original_predictions": f"{point_dir('original', 0, 0)}/view_predictions",
+    }
+
+
+def paper_outputs():
+    """The report's outputs of the paper's Figs. 5 and 8 and the face-size table that the
+    grid supports (a figure whose methods the grid lacks is not drawn)."""
+    outputs = [f"{RESULTS}/tables/face_sizes.csv"] if anonymized_points() else []
+    if detection_runs():
+        outputs.append(f"{RESULTS}/figures/detections_side_by_side.png")
+    if failure_point():
+        outputs.append(f"{RESULTS}/figures/failure_cases_{FAILURE_METHOD}.png")
+    return outputs
+
+
 def check_paths():
     """Stop before any job when a configured input path does not exist (names the config key)."""
     problems = []

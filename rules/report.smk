@@ -132,3 +132,79 @@ rule example_figure:
         ),
     script:
         "../workflow_scripts/example_figure.py"
+
+
+# Where each method applies: statuses by face width (manifests) and the detector view by width.
+rule face_sizes:
+    input:
+        splits=[f"{point_dir(*p)}/train" for p in anonymized_points()],
+        views=[f"{point_dir(*p)}/detector_view.json" for p in anonymized_points()],
+    output:
+        csv=report(
+            f"{RESULTS}/tables/face_sizes.csv",
+            caption="../report/face_sizes.rst",
+            category="Tables",
+        ),
+        markdown=f"{RESULTS}/tables/face_sizes.md",
+    log:
+        f"{LOGS}/report/face_sizes.log",
+    benchmark:
+        f"{BENCH}/report/face_sizes.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        points=[list(p) for p in anonymized_points()],
+        code=script_code("face_sizes.py"),
+    script:
+        "../workflow_scripts/face_sizes.py"
+
+
+# Fig. 5: the full-image-blur and DeepPrivacy detectors on the same val images.
+rule detection_examples:
+    input:
+        unpack(detection_inputs),
+    output:
+        png=report(
+            f"{RESULTS}/figures/detections_side_by_side.png",
+            caption="../report/detections_side_by_side.rst",
+            category="Figures",
+        ),
+        pdf=f"{RESULTS}/figures/detections_side_by_side.pdf",
+    log:
+        f"{LOGS}/report/detection_examples.log",
+    benchmark:
+        f"{BENCH}/report/detection_examples.tsv"
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        runs=detection_runs(),
+        score=config["detector_view"]["score"],
+        code=script_code("detection_examples.py"),
+    script:
+        "../workflow_scripts/detection_examples.py"
+
+
+# Fig. 8: the painted faces of DeepPrivacy's split that the frozen original-trained detector scores lowest.
+rule failure_cases:
+    input:
+        unpack(failure_inputs),
+    output:
+        png=report(
+            f"{RESULTS}/figures/failure_cases_{{method}}.png",
+            caption="../report/failure_cases.rst",
+            category="Figures",
+        ),
+        pdf=f"{RESULTS}/figures/failure_cases_{{method}}.pdf",
+    log:
+        f"{LOGS}/report/failure_cases_{{method}}.log",
+    benchmark:
+        f"{BENCH}/report/failure_cases_{{method}}.tsv"
+    wildcard_constraints:
+        method=FAILURE_METHOD,
+    conda:
+        "../envs/safefakes.yaml"
+    params:
+        method=FAILURE_METHOD,
+        code=script_code("failure_cases.py"),
+    script:
+        "../workflow_scripts/failure_cases.py"

@@ -198,8 +198,14 @@ def test_face_crop_pads_outside_the_image():
     crop, (bx, by, bw, bh) = fail_plot.face_crop(image, (0, 0, 10, 10), context=2.0)
     assert crop.shape == (20, 20, 3) and (bx, by, bw, bh) == (5, 5, 10, 10)
     assert (crop[:5] == 0).all() and (crop[5:, 5:] == 200).all()
-    with pytest.raises(ValueError, match="no failure case"):
-        fail_plot.plot_failure_cases([], "x", "y", "z")
+
+
+def test_no_failure_case_draws_a_note_not_an_error(tmp_path, monkeypatch):
+    paths = fail_plot.plot_failure_cases([], tmp_path / "x", tmp_path / "y", tmp_path / "fig8")
+    assert all(p.is_file() for p in paths)
+    figures = _capture(monkeypatch, fail_plot)
+    fail_plot.plot_failure_cases([], tmp_path / "x", tmp_path / "y", tmp_path / "again")
+    assert "no failure case" in figures[0].axes[0].texts[0].get_text()
 
 
 # --------------------------------------------------------------------------- #

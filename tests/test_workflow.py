@@ -123,9 +123,26 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "correlation": 1,
         "figures": 1,
         "example_figure": 1,
+        "face_sizes": 1,
+        "detection_examples": 1,
+        "failure_cases": 1,
         "all": 1,
-        "total": 170,
+        "total": 173,
     }
+    # Fig. 5: the full-image-blur and DeepPrivacy detectors of Fig. 4 (60k iterations, seed 0); Fig. 8:
+    # DeepPrivacy's default model's split through the view; the face sizes: every anonymized split.
+    results = str(tmp_path / "results")
+    fig5 = planned_inputs(out, "detection_examples")[f"{results}/figures/detections_side_by_side.png"]
+    assert fig5 == [f"{results}/data/widerface/val",
+                    f"{results}/runs/{detector.format('fullblur', 0, 0, 60000)}/seed~0/predictions",
+                    f"{results}/runs/{detector.format('deepprivacy', *default['deepprivacy'], 60000)}"
+                    "/seed~0/predictions"]
+    dp_point = f"{results}/runs/anonymizer~deepprivacy/faces~1471253/anon_iters~40000000"
+    fig8 = planned_inputs(out, "failure_cases")[f"{results}/figures/failure_cases_deepprivacy.png"]
+    assert fig8 == [f"{dp_point}/train", f"{dp_point}/view_predictions", f"{results}/data/widerface/train",
+                    f"{results}/runs/anonymizer~original/faces~0/anon_iters~0/view_predictions"]
+    sizes = planned_inputs(out, "face_sizes")[f"{results}/tables/face_sizes.csv"]
+    assert sum(i.endswith("/train") for i in sizes) == sum(i.endswith("/detector_view.json") for i in sizes) == 12
     # The detector view: the original's 60k-iteration detector (seed 0) on the 12 anonymized
     # train splits and the original, each anonymized split's view against the original's.
     frozen = str(tmp_path / "results/runs/anonymizer~original/faces~0/anon_iters~0/det_iters~60000/seed~0/detector.pt")
@@ -191,6 +208,42 @@ def test_default_study_dry_run(tmp_path):
     trainings = planned_inputs(out, "train_anonymizer")
     assert model.format(1500, 5500) in trainings[model.format(1500, 11000)]
     assert not any("model.pt" in i for i in trainings[model.format(750, 11000)])
+    # Figs. 5 and 8 and the face-size table: one cheap job each, on outputs the study has anyway.
+    assert counts["detection_examples"] == counts["failure_cases"] == counts["face_sizes"] == 1
+    run = "results/runs/anonymizer~{}/faces~{}/anon_iters~{}/det_iters~250/seed~0/predictions"
+    assert planned_inputs(out, "detection_examples")["results/figures/detections_side_by_side.png"] == [
+        "results/data/synthetic/val", run.format("fullblur", 0, 0), run.format("deepprivacy", 1500, 11000)]
+    dp = point.format("deepprivacy", 1500, 11000)
+    assert planned_inputs(out, "failure_cases")["results/figures/failure_cases_deepprivacy.png"] == [
+        f"{dp}/train", f"{dp}/view_predictions", "results/data/synthetic/train",
+        f"{point.format('original', 0, 0)}/view_predictions"]
+    sizes = planned_inputs(out, "face_sizes")["results/tables/face_sizes.csv"]
+    assert len(sizes) == 2 * 9 and f"{point.format('ciagan', 1500, 6000)}/detector_view.json" in sizes
+
+
+@pytest.mark.parametrize("methods, drawn", [
+    (["original", "deepprivacy"], {"detections": ["deepprivacy"], "failures": True}),
+    (["original", "fullblur"], {"detections": ["fullblur"], "failures": False}),
+    (["original", "blur"], {"detections": [], "failures": False}),
+])
+def test_figures_5_and_8_draw_the_methods_the_grid_has(tmp_path, methods, drawn):
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["experiments"] = {"one": {"methods": methods, "det_iters": [50, 100]},
+                             "two": {"methods": methods[1:], "det_iters": [200], "seeds": [1]}}
+    path = tmp_path / "grid.yaml"
+    path.write_text(yaml.safe_dump(config))
+    out = snakemake(tmp_path, "-n", "--configfile", str(path)).stdout
+    counts = job_counts(out)
+    assert counts["face_sizes"] == 1
+    fig5 = planned_inputs(out, "detection_examples")
+    if drawn["detections"]:
+        inputs = fig5["results/figures/detections_side_by_side.png"]
+        # Its own longest length, at the lowest seed the grid trains there.
+        assert [i.split("/")[2] for i in inputs[1:]] == [f"anonymizer~{m}" for m in drawn["detections"]]
+        assert all("det_iters~200/seed~1/predictions" in i for i in inputs[1:])
+    else:
+        assert "detection_examples" not in counts
+    assert ("failure_cases" in counts) == drawn["failures"]
 
 
 def test_the_detector_view_can_use_a_named_checkpoint(tmp_path):

@@ -38,7 +38,9 @@ TINY = {
     "report": {"bootstrap_resamples": 200},
 }
 WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "schemas", "report", "envs", "config.yaml", "safefakes")
-AGGREGATES = {"tables", "summary", "correlation", "figures", "example_figure", "all"}
+# The paper's Figs. 5 and 8 and the face-size table: each reruns only with its own inputs.
+PAPER = {"face_sizes", "detection_examples", "failure_cases"}
+AGGREGATES = {"tables", "summary", "correlation", "figures", "example_figure", "all", *PAPER}
 
 
 def _snakemake(workdir: Path, *args: str) -> str:
@@ -112,7 +114,9 @@ def test_changing_one_anonymizer_config_reruns_its_branch_only(study):
     assert rules - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics", "train_detector",
                                   "predict", "evaluate_map", "view_predict", "detector_view"}
     assert all("blur" in w for _, w in branch), branch
-    assert AGGREGATES <= rules
+    # The blurred split's statuses and view: the face sizes; Figs. 5 and 8 show no blur.
+    assert AGGREGATES - {"detection_examples", "failure_cases"} <= rules
+    assert not {"detection_examples", "failure_cases"} & rules
 
 
 @pytest.mark.slow
@@ -128,6 +132,7 @@ def test_changing_one_anonymizer_module_reruns_its_branch_only(study):
     assert rules - AGGREGATES == {"train_anonymizer", "anonymize_gan", "audit", "image_metrics",
                                   "train_detector", "predict", "evaluate_map", "view_predict", "detector_view"}
     assert all("deepprivacy" in w for r, w in jobs if r not in AGGREGATES)
+    assert PAPER <= rules
 
 
 @pytest.mark.slow
@@ -148,7 +153,7 @@ def test_changing_detector_code_reruns_every_detector_job(study):
     # The view's frozen detector is the original's: every split's view is taken again.
     assert len(by_rule["view_predict"]) == len(by_rule["detector_view"]) == 3
     assert {w.rsplit("seed=", 1)[1] for w in by_rule["train_detector"]} == {"0", "1"}
-    assert {"tables", "correlation", "figures"} <= set(by_rule)
+    assert {"tables", "correlation", "figures", *PAPER} <= set(by_rule)
 
 
 def _touch_and_plan(study: Path, relative: str) -> set[tuple[str, str]]:
@@ -169,6 +174,7 @@ def test_changing_a_shared_helper_of_the_blur_reruns_the_conventional_branch_onl
     assert rules - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics", "train_detector",
                                   "predict", "evaluate_map", "view_predict", "detector_view"}
     assert all("blur" in w for r, w in jobs if r not in AGGREGATES), jobs
+    assert rules & PAPER == {"face_sizes"}
 
 
 @pytest.mark.slow
@@ -200,11 +206,39 @@ def test_the_detector_view_ran_and_reruns_only_when_its_inputs_change(study):
     rules = {r for r, _ in jobs}
     assert rules - AGGREGATES == {"detector_view"}
     assert len([w for r, w in jobs if r == "detector_view"]) == 3
+    # The views' numbers feed the face sizes; Fig. 5 draws the detections at that score.
+    assert rules & PAPER == {"face_sizes", "detection_examples"}
     # Its scoring code: the same; the prediction code (predict.py's closure): both view rules.
     assert {r for r, _ in _touch_and_plan(study, "safefakes/evaluation/detector_view.py")} - AGGREGATES == {
         "detector_view"}
     assert {r for r, _ in _touch_and_plan(study, "safefakes/detector/predict.py")} - AGGREGATES == {
         "predict", "evaluate_map", "view_predict", "detector_view"}
+
+
+@pytest.mark.slow
+def test_the_paper_outputs_ran_cheaply_and_rerun_with_their_own_code(study):
+    results = study / "results"
+    sizes = pd.read_csv(results / "tables" / "face_sizes.csv")
+    assert set(sizes.anonymizer) == {"blur", "deepprivacy"}
+    # The tiny study's blur paints every face; DeepPrivacy leaves the smallest as they are.
+    assert (sizes[sizes.anonymizer == "blur"].paints_from_px == 0).all()
+    assert sizes.groupby("anonymizer").n_faces.sum().nunique() == 1
+    assert (results / "tables" / "face_sizes.md").read_text().startswith("Where each method applies")
+    for name in ("detections_side_by_side", "failure_cases_deepprivacy"):
+        for suffix in (".png", ".pdf"):
+            assert (results / "figures" / f"{name}{suffix}").stat().st_size > 0
+    # The tiny grid has no full-image blur: Fig. 5 shows DeepPrivacy's detector alone, its seed 0.
+    log = (results / "logs" / "report" / "detection_examples.log").read_text()
+    assert "deepprivacy -> " in log
+    # Each a job of seconds (the benchmark files say how many).
+    for rule in ("face_sizes", "detection_examples", "failure_cases_deepprivacy"):
+        seconds = pd.read_csv(results / "benchmarks" / "report" / f"{rule}.tsv", sep="\t")["s"].iloc[0]
+        print(f"{rule}: {seconds:.1f} s")
+        assert seconds < 60
+    for module, rule in (("safefakes/evaluation/face_sizes.py", "face_sizes"),
+                         ("safefakes/plots/detections.py", "detection_examples"),
+                         ("safefakes/plots/failure_cases.py", "failure_cases")):
+        assert {r for r, _ in _touch_and_plan(study, module)} - {"all"} == {rule}
 
 
 @pytest.mark.slow

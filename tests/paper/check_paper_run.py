@@ -10,9 +10,10 @@ astronaut's heads and drop the faceless ones), the weight files (VGG-16 into
 DSFD, LPIPS' AlexNet, FID's Inception, Keypoint R-CNN) instead of a random
 initialisation, the paper presets (640 px full-width DSFD, GANs at 128 px and
 full width), DSFD's multi-scale test, the detector view of every train split
-(the original-trained detector, multi-scale), and that the tables and figures of a
+(the original-trained detector, one scale with the flip), and that the tables and figures of a
 study came out, Fig. 6 with a curve of two or more detector lengths for the
-original and DeepPrivacy.
+original and DeepPrivacy, Figs. 5 (with both its detectors) and 8 and the
+face-size table (a row group for every anonymized split).
 Exits 1 with one line per problem.
 """
 
@@ -154,7 +155,9 @@ def check(results: Path, fixtures: Path) -> list[str]:
                f"{view}: retention {'present' if data.get('retention') else 'missing'} "
                f"({'the original has none' if original else 'an anonymized split has one'})")
         info = json.loads((point / "view_predictions" / "detect_info.json").read_text())
-        expect(info["multiscale"] is True, f"{point}: the view predicted without DSFD's multi-scale test")
+        expect(info["multiscale"] is False and info["flip"] is True,
+               f"{point}: the view predicted with multiscale={info['multiscale']}, flip={info['flip']}; the paper "
+               "preset's detector_view asks for one scale with the flip")
         expect(Path(info["checkpoint"]).parts[-6:] == ("anonymizer~original", "faces~0", "anon_iters~0",
                                                        f"det_iters~{max_det_iters(runs)}", "seed~0", "detector.pt"),
                f"{point}: the view's detector is {info['checkpoint']}, not the original's longest seed-0 run")
@@ -172,6 +175,33 @@ def check(results: Path, fixtures: Path) -> list[str]:
         expect(name in figures, f"figure {name} missing (drawn: {sorted(figures)})")
     problems += check_fig6(results)
     expect((results / "figures" / "methods_side_by_side.png").is_file(), "no methods_side_by_side.png")
+    problems += check_paper_outputs(results)
+    return problems
+
+
+def check_paper_outputs(results: Path) -> list[str]:
+    """Fig. 5 (the full-image-blur and DeepPrivacy detectors side by side), Fig. 8 (DeepPrivacy's failure
+    cases) and the face-size table: written, and the table has a row per anonymized split and width bin."""
+    problems = []
+    for name in ("detections_side_by_side", "failure_cases_deepprivacy"):
+        for suffix in (".png", ".pdf"):
+            path = results / "figures" / f"{name}{suffix}"
+            if not path.is_file() or path.stat().st_size == 0:
+                problems.append(f"{path} missing or empty")
+    log = results / "logs" / "report" / "detection_examples.log"
+    drawn = [line.split(" -> ", 1)[0].split(", ") for line in
+             (log.read_text().splitlines() if log.is_file() else []) if " -> " in line]
+    if not drawn or sorted(drawn[-1]) != ["deepprivacy", "fullblur"]:
+        problems.append(f"Fig. 5 did not draw both the full-image-blur and DeepPrivacy detectors ({log})")
+    table = results / "tables" / "face_sizes.csv"
+    if not table.is_file() or not (results / "tables" / "face_sizes.md").is_file():
+        return problems + [f"{table} or face_sizes.md missing"]
+    sizes = pd.read_csv(table)
+    splits = {p.parts[-3:] for p in (results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/train")}
+    have = {(f"anonymizer~{a}", f"faces~{f}", f"anon_iters~{i}")
+            for a, f, i in sizes[["anonymizer", "faces", "anon_iters"]].drop_duplicates().itertuples(index=False)}
+    if have != splits:
+        problems.append(f"face_sizes.csv has the splits {sorted(have)}, the run {sorted(splits)}")
     return problems
 
 

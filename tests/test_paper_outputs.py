@@ -241,9 +241,12 @@ def test_detection_figure_draws_each_detector_on_the_same_images(tmp_path, monke
     assert [ax.get_title() for ax in axes[0]] == ["DeepPrivacy", "FB 250"]
     assert [ax.get_ylabel() for ax in axes[:, 0]] == ["0--A/a_1.jpg", "2--C/c_0.jpg", "3--D/d_0.jpg"]
     labels = [[ax.get_xlabel() for ax in row] for row in axes]
-    assert labels == [["2 of 2 faces found, 2 detections", "1 of 2 faces found, 2 detections"],
-                      ["0 of 1 faces found, 0 detections", "1 of 1 faces found, 1 detections"],
-                      ["0 of 1 faces found, 0 detections", "0 of 1 faces found, 0 detections"]]
+    assert labels == [["2 of 2 faces found, 2 detections (top score 0.80)",
+                       "1 of 2 faces found, 2 detections (top score 0.90)"],
+                      ["0 of 1 faces found, 0 detections (no detection)",
+                       "1 of 1 faces found, 1 detections (top score 0.55)"],
+                      ["0 of 1 faces found, 0 detections (no detection)",
+                       "0 of 1 faces found, 0 detections (no detection)"]]
 
     def red(ax):
         return sum(1 for p in ax.patches if p.get_edgecolor()[:3] == pytest.approx((0.839, 0.153, 0.157), abs=0.01))

@@ -263,3 +263,33 @@ def test_detection_figure_errors_are_clear(tmp_path):
         det_plot.plot_detections(tmp_path / "val", {"blur": tmp_path / "none"}, tmp_path / "x")
     with pytest.raises(InputError, match="no image"):
         det_plot.plot_detections(tmp_path / "val", {"blur": tmp_path}, tmp_path / "x", images=["9--Z/z.jpg"])
+
+
+# --------------------------------------------------------------------------- #
+# The paper run's check lists the new files
+# --------------------------------------------------------------------------- #
+
+def test_the_paper_run_check_wants_figures_5_and_8_and_the_face_sizes(tmp_path):
+    from paper.check_paper_run import check_paper_outputs
+
+    results = tmp_path / "results"
+    for name in ("detections_side_by_side", "failure_cases_deepprivacy"):
+        for suffix in (".png", ".pdf"):
+            (results / "figures").mkdir(parents=True, exist_ok=True)
+            (results / "figures" / f"{name}{suffix}").write_bytes(b"x")
+    log = results / "logs" / "report" / "detection_examples.log"
+    log.parent.mkdir(parents=True)
+    log.write_text("fullblur, deepprivacy -> results/figures/detections_side_by_side.png\n")
+    for point in ("anonymizer~blur/faces~0/anon_iters~0", "anonymizer~deepprivacy/faces~8/anon_iters~4"):
+        (results / "runs" / point / "train").mkdir(parents=True)
+    (results / "tables").mkdir()
+    pd.DataFrame({"anonymizer": ["blur", "deepprivacy"], "faces": [0, 8], "anon_iters": [0, 4]}).to_csv(
+        results / "tables" / "face_sizes.csv", index=False)
+    (results / "tables" / "face_sizes.md").write_text("x")
+    assert check_paper_outputs(results) == []
+    log.write_text("deepprivacy -> results/figures/detections_side_by_side.png\n")
+    (results / "figures" / "failure_cases_deepprivacy.pdf").unlink()
+    (results / "runs" / "anonymizer~ciagan/faces~7/anon_iters~2/train").mkdir(parents=True)
+    problems = check_paper_outputs(results)
+    assert len(problems) == 3 and "failure_cases_deepprivacy.pdf" in problems[0]
+    assert "both" in problems[1] and "ciagan" in problems[2]

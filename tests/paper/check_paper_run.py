@@ -197,7 +197,7 @@ def check_paper_outputs(results: Path) -> list[str]:
     if not table.is_file() or not (results / "tables" / "face_sizes.md").is_file():
         return problems + [f"{table} or face_sizes.md missing"]
     sizes = pd.read_csv(table)
-    splits = {p.parts[-3:] for p in (results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/train")}
+    splits = {p.parts[-4:-1] for p in (results / "runs").glob("anonymizer~*/faces~*/anon_iters~*/train")}
     have = {(f"anonymizer~{a}", f"faces~{f}", f"anon_iters~{i}")
             for a, f, i in sizes[["anonymizer", "faces", "anon_iters"]].drop_duplicates().itertuples(index=False)}
     if have != splits:

@@ -160,6 +160,16 @@ def test_resume_refuses_a_different_run_length(tiny_split, tmp_path):
     assert load_checkpoint(ckpt)["iteration"] == 3
 
 
+def _best_iou(box, dets: np.ndarray) -> float:
+    """The highest IoU of one x y w h box with any of (N, 4) x y w h boxes (0 for none)."""
+    x, y, w, h = box
+    ix = np.clip(np.minimum(x + w, dets[:, 0] + dets[:, 2]) - np.maximum(x, dets[:, 0]), 0, None)
+    iy = np.clip(np.minimum(y + h, dets[:, 1] + dets[:, 3]) - np.maximum(y, dets[:, 1]), 0, None)
+    inter = ix * iy
+    union = w * h + dets[:, 2] * dets[:, 3] - inter
+    return float((inter / union).max()) if len(dets) else 0.0
+
+
 def test_overfit_a_few_images_then_detect_them(tmp_path):
     from safefakes.evaluation.widerface import evaluate_folder
 
@@ -177,11 +187,19 @@ def test_overfit_a_few_images_then_detect_them(tmp_path):
     assert name == "img_00" and (np.diff(dets[:, 4]) <= 0).all()  # sorted by score
     aps = evaluate_folder(tmp_path / "pred", split).to_dict()
     assert aps["hard"] > 0.9 and aps["medium"] > 0.9, aps
-    # DSFD's multi-scale test finds them too.
+    # DSFD's multi-scale test finds them too: every face has a detection at IoU >= 0.5. Its AP depends
+    # on how the extra scales' false boxes rank, which varies with the CPU, seed and thread count
+    # (measured, hard AP: 1.0 in 9 of 10 runs of seeds 0-4 at one and two threads, 0.875 in one; 0.778
+    # on another machine), so its bound only says that the faces rank above most false boxes.
     multi = detect_split(ckpt, split, tmp_path / "pred_ms", multiscale=True)
     assert multi["multiscale"] is True
+    preds_ms = read_predictions(tmp_path / "pred_ms")
+    for i, image_faces in enumerate(faces):
+        dets = preds_ms[f"0--Test/img_{i:02d}"]
+        for x, y, side in image_faces:
+            assert _best_iou((x, y, side, side), dets[:, :4]) >= 0.5, (i, x, y)
     aps_ms = evaluate_folder(tmp_path / "pred_ms", split).to_dict()
-    assert aps_ms["hard"] > 0.8, aps_ms
+    assert aps_ms["hard"] > 0.5, aps_ms
 
 
 def test_commands_train_and_detect(tiny_split, tmp_path, capsys):

@@ -311,3 +311,16 @@ def test_a_manifest_that_is_not_utf8_is_an_error_naming_it(tmp_path, capsys):
     assert err.value.path == manifest
     assert cli.main(["audit", str(orig), str(anon)]) == 2
     assert f"{manifest}: not UTF-8 text" in capsys.readouterr().err
+
+
+def test_a_detector_setting_of_the_wrong_type_names_the_file_key_and_line(tmp_path, capsys):
+    split = make_split(tmp_path / "train", FACES).root
+    config = tmp_path / "det.yaml"
+    config.write_text("iterations: 1\nlr: fast\n", encoding="utf-8")
+    out = tmp_path / "det"
+    argv = ["train-detector", str(split), str(out), "--config", str(config), "--allow-random-init",
+            "--device", "cpu", "--no-progress"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{config}:2: detector setting 'lr': expected a number, found 'fast'" in err
+    assert "Traceback" not in err and not out.exists()

@@ -108,12 +108,64 @@ class DetectorConfig:
         if unknown:
             raise InputError(source, f"unknown detector setting(s): {', '.join(unknown)}",
                              hint=f"known settings: {', '.join(sorted(known))}")
+        for key, value in data.items():
+            expected = _type_problem(_FIELD_TYPES[key], value)
+            if expected is not None:
+                raise InputError(source, f"detector setting {key!r}: expected {expected}, found {value!r}",
+                                 line=_key_line(source, key),
+                                 hint=f"give {key} as {expected}, e.g. {key}: {_example(getattr(base, key))}")
         merged = base.to_dict()
         merged.update(dict(data))
         try:
             return cls(**merged)
         except (TypeError, ValueError) as exc:
             raise InputError(source, str(exc)) from exc
+
+
+# The annotation of each field (a string: ``from __future__ import annotations``).
+_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(DetectorConfig)}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _type_problem(annotation: str, value: Any) -> str | None:
+    """What a setting of this annotation expects, when ``value`` is not that; else None."""
+    optional = annotation.endswith("| None")
+    if value is None:
+        return None if optional else f"a value of type {annotation}"
+    kind = annotation.removesuffix("| None").strip()
+    if kind == "bool":
+        return None if isinstance(value, bool) else "true or false"
+    if kind == "int":
+        return None if isinstance(value, int) and not isinstance(value, bool) else "a whole number"
+    if kind == "float":
+        return None if _is_number(value) else "a number"
+    if kind == "str":
+        return None if isinstance(value, str) else "a text value"
+    if kind.startswith("tuple"):
+        ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+        return None if ok else "a list of numbers"
+    return None
+
+
+def _example(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return "null" if value is None else str(value)
+
+
+def _key_line(source: str | Path, key: str) -> int | None:
+    """The 1-based line of ``key:`` in a config file, when the source is one and holds it once."""
+    try:
+        lines = Path(source).read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    hits = [i + 1 for i, ln in enumerate(lines) if ln.strip().startswith(f"{key}:")]
+    return hits[0] if len(hits) == 1 else None
 
 
 def paper_config() -> DetectorConfig:

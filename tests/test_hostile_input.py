@@ -21,6 +21,7 @@ from safefakes.data.images import read_image
 from safefakes.data.split import Split
 from safefakes.data.wider import (
     parse_annotations,
+    parse_prediction,
     prediction_path,
     read_ground_truth,
     unsafe_name_problem,
@@ -324,3 +325,17 @@ def test_a_detector_setting_of_the_wrong_type_names_the_file_key_and_line(tmp_pa
     err = capsys.readouterr().err
     assert f"{config}:2: detector setting 'lr': expected a number, found 'fast'" in err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_a_prediction_box_too_large_for_arithmetic_is_refused(tmp_path):
+    path = tmp_path / "0--A" / "a0.txt"
+    with pytest.raises(InputError, match="out of range") as err:
+        parse_prediction("a0\n1\n1e308 1e308 1e308 1e308 0.9\n", path)
+    assert err.value.path == path and err.value.line == 3
+
+
+def test_a_huge_box_in_annotations_is_refused_naming_file_line_and_fix(tmp_path):
+    path = tmp_path / "annotations.txt"
+    with pytest.raises(InputError, match="expected integers for a face line, found '1e308'") as err:
+        parse_annotations("0--A/a0.jpg\n1\n1e308 1e308 1e308 1e308 0 0 0 0 0 0\n", path)
+    assert err.value.path == path and err.value.line == 3 and "whole number" in err.value.hint

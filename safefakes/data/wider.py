@@ -113,7 +113,9 @@ def _parse_ints(fields: list[str], path: Path, lineno: int, what: str) -> list[i
             except ValueError:
                 raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno) from None
             if not math.isfinite(value) or value != int(value) or abs(value) >= _MAX_ABS:
-                raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno) from None
+                raise InputError(path, f"expected integers for {what}, found {f!r}", line=lineno,
+                                 hint=f"write each value as a whole number below {_MAX_ABS:.3g} in magnitude "
+                                      "(box values in pixels)") from None
             out.append(int(value))
     return out
 
@@ -546,6 +548,11 @@ def parse_prediction(text: str, path: str | Path) -> tuple[str, np.ndarray]:
         if not all(math.isfinite(v) for v in vals):
             raise InputError(path, f"NaN or infinite value in {ln!r}", line=lineno,
                              hint="drop the box or give it a finite score")
+        if any(abs(v) >= _MAX_ABS for v in vals[:4]):
+            # 1e308 is finite, but x + w overflows to inf and every overlap with it is NaN.
+            raise InputError(path, f"box coordinates out of range in {ln!r}: each of x y w h must be below "
+                                   f"{_MAX_ABS:.3g} in magnitude", line=lineno,
+                             hint="drop the box or give it its pixel coordinates")
         out[k] = vals
     return name, out
 

@@ -339,3 +339,17 @@ def test_a_huge_box_in_annotations_is_refused_naming_file_line_and_fix(tmp_path)
     with pytest.raises(InputError, match="expected integers for a face line, found '1e308'") as err:
         parse_annotations("0--A/a0.jpg\n1\n1e308 1e308 1e308 1e308 0 0 0 0 0 0\n", path)
     assert err.value.path == path and err.value.line == 3 and "whole number" in err.value.hint
+
+
+@pytest.mark.parametrize("command", ["anonymize", "anonymize-images"])
+def test_negative_workers_are_refused_before_anything_is_written(tmp_path, capsys, command):
+    split = make_split(tmp_path / "orig", FACES)
+    source = split.root if command == "anonymize" else split.root / "images"
+    out = tmp_path / "out"
+    method = ["--method", "blur"] if command == "anonymize" else []
+    argv = [command, str(source), str(out), "--workers", "-1", *method]
+    with pytest.raises(SystemExit) as exit_:
+        cli.main(argv)
+    assert exit_.value.code == 2
+    assert "argument --workers: -1 processes" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "out-preview").exists()

@@ -56,3 +56,22 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
     return value
+
+
+def worker_count(text: str) -> int:
+    """An argparse type: a number of worker processes, 0 meaning "as many as the machine gives"."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of processes, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} processes: give 1 or more, or 0 for as many as the cores")
+    return value
+
+
+def process_count(text: str) -> int:
+    """An argparse type: a number of worker processes, 1 or more."""
+    value = worker_count(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} processes: give 1 or more")
+    return value

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from safefakes.commands import HelpFormatter, finite_float
+from safefakes.commands import HelpFormatter, finite_float, process_count, worker_count
 from safefakes.engine.face_finder import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
@@ -130,7 +130,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--recognizer", metavar="FILE", default=None,
                    help="--reid on the synthetic set: a recognizer from `safefakes train-recognizer` "
                         "(default: trained on the 'crops' split next to ORIGINAL)")
-    p.add_argument("--workers", type=int, default=1, help="processes for the per-image checks")
+    p.add_argument("--workers", type=process_count, default=1, help="processes for the per-image checks")
     _folder_audit_arguments(p)
     p.set_defaults(func=run_audit)
 
@@ -232,7 +232,7 @@ def _method_arguments(p: argparse.ArgumentParser, default: str | None) -> None:
 
 def _engine_arguments(p: argparse.ArgumentParser, workers_help: str = "worker processes; 0 = all cores") -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the per-image random generators")
-    p.add_argument("--workers", type=int, default=0, help=workers_help)
+    p.add_argument("--workers", type=worker_count, default=0, help=workers_help)
     p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of re-encoded images (1-100)")
     p.add_argument("--jpeg-subsampling", choices=SUBSAMPLINGS, default="4:4:4",
                    help="JPEG chroma subsampling of re-encoded images")

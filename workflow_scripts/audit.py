@@ -1,9 +1,10 @@
 """Snakemake adapter: the privacy audit of an anonymized split; fails the rule when a check fails.
 
 With ``audit.survival: record`` a face whose detail survives a method that
-did change it (the paper's fixed settings on small faces: 8 x 8 pixelation of
-a 16 px face keeps 2 px cells) is listed in audit.json and the log instead of
-stopping the study; a face left as it was, and every other check, still stop it.
+did change it (the study's fixed settings on small faces, this project's
+choices, docs/departures.md: 8 x 8 pixelation of a 16 px face keeps 2 px
+cells) is listed in audit.json and the log instead of stopping the study; a
+face left as it was, and every other check, still stop it.
 """
 
 import sys

@@ -17,11 +17,12 @@ Two sets of settings, both documented in the README:
   photos (tests/test_hiding_defaults.py) dlib re-identifies no face after any
   of these defaults, where a fixed 31-tap blur of the tight box leaves large
   faces recognisable.
-* **The paper's fixed settings**, which the study's config.yaml and
+* **The study's fixed settings**, which the study's config.yaml and
   presets/paper.yaml set explicitly: ``region="box"``, ``mask_scale=1.0``,
-  one 31 x 31 Gaussian for every face (``kernel=31``; the exact size of
-  Klomp et al.'s kernel was not available offline), 8 x 8 pixelation blocks,
-  and fullblur with a fixed kernel.
+  one 31 x 31 Gaussian for every face (``kernel=31``), 8 x 8 pixelation
+  blocks, and fullblur with a fixed kernel (15). These are this project's
+  choices, not the paper's: Klomp et al. do not give them (the exact size of
+  their kernel was not available offline); docs/departures.md lists them.
 
 Details:
 

@@ -8,6 +8,8 @@ nothing outside the named folders is read or written.
 from __future__ import annotations
 
 import errno
+import io
+import os
 import shutil
 from pathlib import Path
 
@@ -353,3 +355,44 @@ def test_negative_workers_are_refused_before_anything_is_written(tmp_path, capsy
     assert exit_.value.code == 2
     assert "argument --workers: -1 processes" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "out-preview").exists()
+
+
+class _FullDisk(io.FileIO):
+    """A file whose every write fails as on a full disk (write() names no file)."""
+
+    code = errno.ENOSPC
+
+    def write(self, data):
+        raise OSError(self.code, os.strerror(self.code))
+
+
+def _full_disk_open(file, mode="r", *args, **kwargs):
+    if "w" in mode:
+        return _FullDisk(file, "w")
+    return open(file, mode, *args, **kwargs)
+
+
+def test_a_full_disk_names_the_image_it_could_not_write(tmp_path, capsys, monkeypatch):
+    from safefakes.engine import worker
+
+    split = make_split(tmp_path / "orig", FACES)
+    out = tmp_path / "out"
+    monkeypatch.setattr(worker, "open", _full_disk_open, raising=False)
+    assert cli.main(["anonymize", str(split.root), str(out), "--method", "blur", "--workers", "1",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out / 'images' / '0--A' / 'a0.jpg'}: No space left on device" in err
+    assert not list(out.rglob("*.part"))
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EFBIG])
+def test_an_atomic_write_that_fails_names_the_final_path(tmp_path, monkeypatch, code):
+    from safefakes.data import images
+
+    monkeypatch.setattr(_FullDisk, "code", code)
+    monkeypatch.setattr(images, "open", _full_disk_open, raising=False)
+    target = tmp_path / "dir" / "table.csv"
+    with pytest.raises(OSError) as err:
+        images.write_text_atomic(target, "a,b\n")
+    assert err.value.errno == code and err.value.filename == str(target)
+    assert list(target.parent.iterdir()) == []

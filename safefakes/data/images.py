@@ -54,9 +54,20 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
         os.replace(tmp_path, path)
-    except BaseException:
+    except BaseException as exc:
         tmp_path.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            name_the_file(exc, path, tmp_path)
         raise
+
+
+def name_the_file(exc: OSError, path: str | Path, tmp: str | Path) -> None:
+    """Let an error of a write (ENOSPC, EFBIG: ``write()`` names no file) name the file it was for.
+
+    The temporary sibling's name is replaced too: the user knows the final path, not ``.x.jpg.1234.part``.
+    """
+    if exc.filename is None or os.fspath(exc.filename) == os.fspath(tmp):
+        exc.filename = os.fspath(path)
 
 
 def refuse_links(output_dir: str | Path) -> None:

@@ -13,6 +13,7 @@ uninterrupted serial one.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +27,15 @@ import numpy as np
 
 from safefakes.anonymizers.base import AnonymizedImage, Anonymizer
 from safefakes.data.anonymized import Status
-from safefakes.data.images import decode_image, decode_photo, encode_image, encode_photo, photo_exif, photo_is_grey
+from safefakes.data.images import (
+    decode_image,
+    decode_photo,
+    encode_image,
+    encode_photo,
+    name_the_file,
+    photo_exif,
+    photo_is_grey,
+)
 from safefakes.data.seeding import image_seed
 from safefakes.engine.face_finder import FaceFinder
 from safefakes.engine.journal import open_journal
@@ -252,6 +261,12 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     except FileNotFoundError:
         os.makedirs(head, exist_ok=True)
         fh = open(tmp, "wb")
-    with fh:
-        fh.write(data)
-    os.replace(tmp, path)
+    try:
+        with fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a file too large: the message names the file meant
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        name_the_file(exc, path, tmp)
+        raise

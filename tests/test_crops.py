@@ -186,3 +186,25 @@ def test_parallel_writing_gives_the_bytes_of_serial_writing(tiny_split, tmp_path
     for i in range(3):
         assert serial.image_path(i).read_bytes() == parallel.image_path(i).read_bytes()
     assert crops_module._ACTIVE is None
+
+
+def test_a_killed_build_leaves_no_temporary_file_or_stray_crop_in_the_final_set(tmp_path):
+    whole = write_crop_set(tmp_path / "whole", CropList(_crops(12)), {"source": "test"}, "celeba5", "t", chunk=4)
+    with pytest.raises(_Interrupted):
+        write_crop_set(tmp_path / "set", _FailingAfter(_crops(12), fail_at=9), {"source": "test"}, "celeba5", "t",
+                       chunk=4)
+    # What a kill -9 leaves: the temporary file of an image being written, one of a chunk's table being
+    # written, and a crop whose chunk never finished (made by a worker that ran ahead).
+    work = tmp_path / "set.partial"
+    images = work / "images" / "t"
+    (images / ".0000009.jpg.k1ll3d.part").write_bytes(b"half a jpeg")
+    (work / ".crops.json.x.part").write_text("{", encoding="utf-8")
+    (images / "0000099.jpg").write_bytes((images / "0000000.jpg").read_bytes())
+    write_crop_set(tmp_path / "set", CropList(_crops(12)), {"source": "test"}, "celeba5", "t", chunk=4)
+
+    def files(root: Path) -> list[str]:
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+
+    assert files(tmp_path / "set") == files(tmp_path / "whole")
+    assert not [p for p in (tmp_path / "set").rglob("*") if p.name.endswith((".part", ".tmp.npz"))]
+    assert len(read_crop_table(tmp_path / "set")) == len(whole)

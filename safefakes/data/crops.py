@@ -452,9 +452,21 @@ def _assemble(work: Path, used: int, faces: int | None, settings: dict, layout: 
     del boxes, ids, index, kps
     shutil.rmtree(work / "chunks")
     (work / "settings.json").unlink()
+    _remove_strays(work, {f"{event}/{int(k):07d}.jpg" for k in np.load(table_dir / "index.npy")})
     record = {**settings, "faces": faces, "n_faces": n, "found": found, "kept": n, "dropped": dropped,
               "keypoint_layout": layout if k_points else None}
     write_text_atomic(work / CROPS_META, json.dumps(record, indent=1, default=str) + "\n")
+
+
+def _remove_strays(work: Path, names: set[str]) -> None:
+    """Remove what a killed run left in the set's folder: temporary files of atomic writes (``.*.part``,
+    ``.*.tmp.npz``) and crops no chunk of the set lists (a killed chunk's, one made by a worker ahead)."""
+    for tmp in [*work.rglob(".*.part"), *work.rglob(".*.tmp.npz")]:
+        tmp.unlink(missing_ok=True)
+    images = work / IMAGES
+    for path in images.rglob("*"):
+        if path.is_file() and path.relative_to(images).as_posix() not in names:
+            path.unlink()
 
 
 def read_drops(crop_dir: str | Path) -> list[dict]:

@@ -396,3 +396,21 @@ def test_an_atomic_write_that_fails_names_the_final_path(tmp_path, monkeypatch, 
         images.write_text_atomic(target, "a,b\n")
     assert err.value.errno == code and err.value.filename == str(target)
     assert list(target.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("damage", ["original", "truncated"])
+def test_an_output_replaced_by_hand_is_redone_on_rerun(tmp_path, damage):
+    make_split(tmp_path / "orig", FACES, seed=1)
+    anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1, progress=False)
+    output = tmp_path / "anon/images/0--A/a0.jpg"
+    done = output.read_bytes()
+    # The user copies the original over an output (or a copy of it failed half-way), then reruns.
+    if damage == "original":
+        shutil.copyfile(tmp_path / "orig/images/0--A/a0.jpg", output)
+    else:
+        output.write_bytes(done[: len(done) // 2])
+    report = anonymize_split(tmp_path / "orig", tmp_path / "anon", build_anonymizer("blur"), workers=1,
+                             progress=False)
+    assert report.n_resumed == 1  # the untouched faceless image only
+    assert output.read_bytes() == done
+    assert audit_split(tmp_path / "orig", tmp_path / "anon").passed

@@ -59,6 +59,8 @@ def run_images(
             done = None
         if done is not None and done[0].get("sha256") and not _same_input(input_root, task[0], done[0]["sha256"]):
             done = None  # the input image changed since: its output is stale, redo it
+        if done is not None and not _same_input(output_root, task[0], done[0].get("output_sha256")):
+            done = None  # the output is not what the run wrote (an original copied over it): redo it
         if done is not None:
             records[task[0]] = done
         else:
@@ -80,7 +82,10 @@ def run_images(
     return records, n_resumed
 
 
-def _same_input(input_root: str, name: str, digest: str) -> bool:
+def _same_input(input_root: str, name: str, digest: str | None) -> bool:
+    """Whether the file ``name`` under ``input_root`` has the hash ``digest`` (None: unknown, so no)."""
+    if not digest:
+        return False
     try:
         return sha256_file(os.path.join(input_root, name)) == digest
     except OSError:

@@ -218,7 +218,9 @@ def _write_result(job: _Job, result: AnonymizedImage | None) -> dict:
             except ValueError as exc:  # a format we cannot write (e.g. .bmp): never a silent copy
                 return _failure(name, boxes, job.digest, f"cannot write the anonymized image: {exc}")
     write_atomic(os.path.join(STATE["dst_root"], name), out)
-    rec = {"image": name, "sha256": job.digest, "statuses": statuses}
+    # The output's hash too: a rerun redoes an output whose bytes differ (replaced by hand, a failed copy).
+    rec = {"image": name, "sha256": job.digest, "output_sha256": hashlib.sha256(out).hexdigest(),
+           "statuses": statuses}
     if job.scores is not None:  # boxes found by a face detector: the parent does not know them
         rec["boxes"] = boxes.tolist()
         rec["scores"] = [round(float(score), 4) for score in job.scores]

@@ -414,3 +414,11 @@ def test_an_output_replaced_by_hand_is_redone_on_rerun(tmp_path, damage):
     assert report.n_resumed == 1  # the untouched faceless image only
     assert output.read_bytes() == done
     assert audit_split(tmp_path / "orig", tmp_path / "anon").passed
+
+
+def test_a_detector_learning_rate_written_1e_3_is_the_number_yaml_reads_as_text(tmp_path):
+    from safefakes.detector.config import load_config
+
+    config = tmp_path / "det.yaml"
+    config.write_text("lr: 1e-3\n", encoding="utf-8")
+    assert load_config(config).lr == 0.001

@@ -17,6 +17,7 @@ about a minute on one CPU core.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
@@ -108,6 +109,7 @@ class DetectorConfig:
         if unknown:
             raise InputError(source, f"unknown detector setting(s): {', '.join(unknown)}",
                              hint=f"known settings: {', '.join(sorted(known))}")
+        data = {key: _yaml_number(_FIELD_TYPES[key], value) for key, value in data.items()}
         for key, value in data.items():
             expected = _type_problem(_FIELD_TYPES[key], value)
             if expected is not None:
@@ -148,6 +150,17 @@ def _type_problem(annotation: str, value: Any) -> str | None:
         ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
         return None if ok else "a list of numbers"
     return None
+
+
+def _yaml_number(annotation: str, value: Any) -> Any:
+    """YAML 1.1 reads ``1e-3`` (no dot) as text: a number setting takes it as the number it spells."""
+    if annotation.removesuffix("| None").strip() == "float" and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+        return number if math.isfinite(number) else value
+    return value
 
 
 def _example(value: Any) -> str:

@@ -422,3 +422,19 @@ def test_a_detector_learning_rate_written_1e_3_is_the_number_yaml_reads_as_text(
     config = tmp_path / "det.yaml"
     config.write_text("lr: 1e-3\n", encoding="utf-8")
     assert load_config(config).lr == 0.001
+
+
+def test_a_full_disk_while_journaling_names_the_journal(tmp_path, capsys, monkeypatch):
+    from safefakes.engine import worker
+
+    def full_journal(parts: Path):
+        parts.mkdir(parents=True, exist_ok=True)
+        return io.TextIOWrapper(_FullDisk(parts / "journal-test.jsonl", "w"), encoding="utf-8")
+
+    split = make_split(tmp_path / "orig", FACES)
+    out = tmp_path / "out"
+    monkeypatch.setattr(worker, "open_journal", full_journal)
+    assert cli.main(["anonymize", str(split.root), str(out), "--method", "blur", "--workers", "1",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write {out / '.anonymize_parts' / 'journal-test.jsonl'}: No space left on device" in err

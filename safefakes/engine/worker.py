@@ -108,8 +108,12 @@ def process_chunk(bounds: tuple[int, int]) -> list[tuple[dict, str | None]]:
     finally:
         if lines:
             fh = _journal(STATE["settings"])
-            fh.write("".join(lines))
-            fh.flush()
+            try:
+                fh.write("".join(lines))
+                fh.flush()
+            except OSError as exc:  # a full disk: name the journal
+                name_the_file(exc, fh.name, fh.name)
+                raise
     return done
 
 
@@ -250,7 +254,11 @@ def _journal(settings: Settings):
 def close_journal() -> None:
     fh = STATE.pop("journal", None)
     if fh is not None:
-        fh.close()
+        try:
+            fh.close()
+        except OSError as exc:  # the last lines could not be written: name the journal
+            name_the_file(exc, fh.name, fh.name)
+            raise
 
 
 def write_atomic(path: str | Path, data: bytes) -> None:

@@ -36,11 +36,8 @@ class HelpFormatter(argparse.HelpFormatter):
 
 def unit_interval(text: str) -> float:
     """An argparse type: a detection score threshold, between 0 and 1."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a score between 0 and 1, got {text!r}") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 1.0):
+    value = finite_float(text)
+    if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(
             f"{text} is outside 0-1: detection scores are between 0 and 1, so a threshold above 1 keeps no face "
             "and one below 0 keeps every candidate")

@@ -78,6 +78,7 @@ def add_parser(subparsers) -> None:
                         "with a photo suffix (anon.jpg); default: the last positional argument")
     _method_arguments(p, default=PHOTO_METHOD)
     _detector_arguments(p)
+    _tracking_arguments(p)
     p.add_argument("--keep-metadata", action="store_true",
                    help="copy each anonymized photo's EXIF block (orientation reset); by default it is dropped, as "
                         "it may hold GPS positions and names. Photos with no face are copied as they are")
@@ -163,6 +164,38 @@ def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--detector-weights", default=None, metavar="FILE",
                    help=f"CenterFace's ONNX model (default: ${CENTERFACE.env}, else the copy that "
                         f"'python -m safefakes.weights centerface' installs)")
+
+
+def _tracking_arguments(p: argparse.ArgumentParser) -> None:
+    """The face tracks of videos (``safefakes.video.tracking``; defaults: ``TrackParams``)."""
+    from safefakes.video.tracking import TrackParams
+
+    d = TrackParams()
+    g = p.add_argument_group(
+        "videos", "Videos (.mp4 .mov .mkv .avi .webm) are written in their container with the same frame count, "
+                  "size and frame rate and their audio copied. Faces are tracked across frames: a face the detector "
+                  "misses for a few frames stays covered (docs/video.md).")
+    g.add_argument("--track-hold", type=int, default=d.hold, metavar="FRAMES",
+                   help="hold a face's region this many frames after its last detection (and before its first); a "
+                        "face missed for up to twice this many frames between two detections is covered by "
+                        "interpolated regions")
+    g.add_argument("--track-smooth", type=int, default=d.smooth, metavar="FRAMES",
+                   help="average each track's region over this many frames either side")
+    g.add_argument("--track-margin", type=finite_float, default=d.margin, metavar="FACTOR",
+                   help="grow each smoothed region about its centre by this factor (>= 1), before the method's own "
+                        "--mask-scale; a region never shrinks below its frame's detection")
+    g.add_argument("--track-iou", type=finite_float, default=d.match_iou, metavar="IOU",
+                   help="a detection continues a track when it overlaps the track's expected box by at least this")
+
+
+def _tracking(args: argparse.Namespace):
+    from safefakes.video.tracking import TrackParams
+
+    try:
+        return TrackParams(hold=args.track_hold, match_iou=args.track_iou, smooth=args.track_smooth,
+                           margin=args.track_margin)
+    except ValueError as exc:
+        args.parser.error(f"--track-*: {exc}")
 
 
 def _per_detector(values: dict) -> str:
@@ -296,7 +329,8 @@ def _photo_paths(args: argparse.Namespace) -> tuple[list[str], str]:
         return list(args.paths), args.output
     if len(args.paths) < 2:
         args.parser.error(f"no OUTPUT given: name where the anonymized copies go after the input, e.g. "
-                          f"`{args.paths[0]} out/` (a folder) or `-o anon.jpg` (one photo to one file)")
+                          f"`{args.paths[0]} out/` (a folder) or `-o anon.jpg` (one photo to one file; "
+                          "`-o anon.mp4` for one video)")
     return list(args.paths[:-1]), args.paths[-1]
 
 
@@ -317,6 +351,27 @@ def _single_photo(inputs: list[str], output: str) -> Path | None:
         "name a folder as OUTPUT (e.g. out/) to anonymize several photos, or give one photo as INPUT")
 
 
+def _single_video(inputs: list[str], output: str) -> Path | None:
+    """The one input video when OUTPUT names a video file (by its suffix); None when OUTPUT is a folder."""
+    from safefakes.engine.folder import collect_inputs
+    from safefakes.video.io import is_video_name
+
+    if not is_video_name(output) or Path(output).is_dir():
+        return None
+    if len(inputs) == 1 and Path(inputs[0]).is_file():
+        if not is_video_name(inputs[0]):
+            raise InputError(inputs[0], f"output {output} names a video file, but this input is not a video",
+                             hint="name a photo file (anon.jpg) or a folder as OUTPUT")
+        return Path(inputs[0])
+    found = collect_inputs(inputs, videos=True)
+    if len(found.videos) == 1 and not found.names and found.files_given:
+        return found.root / found.videos[0]
+    raise SafeFakesError(
+        f"output {output} names one video file (suffix {Path(output).suffix}), but the input is "
+        f"{len(found.videos)} video(s) and {len(found.names)} photo(s): name a folder as OUTPUT (e.g. out/) to "
+        "anonymize several, or give one video as INPUT")
+
+
 def _preview_anonymizer(args: argparse.Namespace):
     """The method a dry run outlines the regions of; None for a GAN (its boxes are drawn, no checkpoint needed)."""
     from safefakes.anonymizers.registry import GAN, build_anonymizer, method_kinds
@@ -329,11 +384,24 @@ def _preview_anonymizer(args: argparse.Namespace):
 
 def run_anonymize_images(args: argparse.Namespace) -> int:
     from safefakes.engine.folder import anonymize_folder, anonymize_photo, default_preview_dir, preview_folder
+    from safefakes.video.run import VideoStep, anonymize_video
 
     inputs, output = _photo_paths(args)
     detection = dict(detector=args.detector, threshold=args.threshold, upsample=args.upsample,
                      max_side=args.max_side, weights=args.detector_weights)
-    single = _single_photo(inputs, output)
+    tracking = _tracking(args)
+    video = _single_video(inputs, output)
+    if video is not None and args.dry_run:
+        raise InputError(video, "--dry-run previews photos only",
+                         hint="run without --dry-run; the video's records of a folder run list every region")
+    if video is not None:
+        if args.workers > 1:
+            print("note: a video is anonymized in this process; --workers is not used", file=sys.stderr)
+        report = anonymize_video(video, output, _spec(args), tracking=tracking, seed=args.seed,
+                                 progress=args.progress, **detection)
+        print(report.summary())
+        return 0
+    single = None if video is not None else _single_photo(inputs, output)
     if args.dry_run:
         preview_dir = Path(args.preview_dir) if args.preview_dir else default_preview_dir(output)
         found = preview_folder(inputs, preview_dir, anonymizer=_preview_anonymizer(args), exclude=[Path(output)],
@@ -351,8 +419,11 @@ def run_anonymize_images(args: argparse.Namespace) -> int:
                                 jpeg_subsampling=args.jpeg_subsampling, **detection)
         print(photo.summary())
         return 0
-    report = anonymize_folder(inputs, output, _spec(args), keep_metadata=args.keep_metadata,
+    videos = VideoStep(tracking)
+    report = anonymize_folder(inputs, output, _spec(args), keep_metadata=args.keep_metadata, videos=videos,
                               **detection, **_engine_kwargs(args))
+    for done in videos.reports:
+        print(done.summary())
     print(report.summary())
     return 0
 

@@ -56,6 +56,7 @@ from safefakes.engine.pool import default_workers, run_images
 from safefakes.engine.report import SplitReport
 from safefakes.engine.worker import Settings
 from safefakes.errors import InputError, SafeFakesError
+from safefakes.video.io import VIDEO_SUFFIXES as READ_VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class PhotoInputs:
     names: list[str]
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     files_given: bool = False  # named files or globs, not one folder
+    videos: list[str] = field(default_factory=list)  # with collect_inputs(videos=True): videos, relative to root
 
     def warn_skipped(self) -> None:
         if not self.skipped:
@@ -91,16 +93,21 @@ class PhotoInputs:
 
 def skip_reason(path: Path) -> str:
     suffix = path.suffix.lower()
+    if suffix in READ_VIDEO_SUFFIXES:
+        return "a video: a run of anonymize-images anonymizes it, this step reads photos only"
     if suffix in VIDEO_SUFFIXES:
-        return "a video: extract its frames as photos first"
+        return f"a video format not read: convert it to one of {', '.join(READ_VIDEO_SUFFIXES)} first"
     if suffix == ".gif":
         return "a GIF: convert it to PNG first"
     return f"suffix {suffix or '(none)'!r} is not a photo format"
 
 
 def collect_inputs(inputs: str | Path | Sequence[str | Path],
-                   exclude: Path | Sequence[Path] | None = None) -> PhotoInputs:
+                   exclude: Path | Sequence[Path] | None = None, videos: bool = False) -> PhotoInputs:
     """The photos named by ``inputs``: folders (recursive), files and glob patterns.
+
+    videos: also collect the videos ``safefakes.video`` reads (``PhotoInputs.videos``)
+    instead of skipping them.
 
     A missing path or a pattern that matches nothing is an error naming it;
     files of other formats are listed in ``skipped``; hidden files (".name")
@@ -116,6 +123,7 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
         exclude = [exclude]
     excluded = [Path(folder).resolve() for folder in exclude]
     files: list[Path] = []
+    video_files: list[Path] = []
     folders: list[Path] = []
     skipped: list[tuple[str, str]] = []
     for item in items:
@@ -138,21 +146,26 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
                 continue
             if candidate.suffix.lower() in PHOTO_SUFFIXES:
                 files.append(candidate)
+            elif videos and candidate.suffix.lower() in READ_VIDEO_SUFFIXES:
+                video_files.append(candidate)
             else:
                 skipped.append((str(candidate), skip_reason(candidate)))
     files_given = not (len(items) == 1 and len(folders) == 1)
     if files_given:
-        parents = [os.path.abspath(p.parent) for p in files] + [os.path.abspath(f) for f in folders]
+        parents = [os.path.abspath(p.parent) for p in files + video_files] + [os.path.abspath(f) for f in folders]
         root = Path(os.path.commonpath(parents)) if parents else Path(items[0])
     else:
         root = folders[0]
-    seen, names = set(), []
-    for path in files:
-        name = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
-        if name not in seen:
-            seen.add(name)
-            names.append(name)
-    return PhotoInputs(root, sorted(names), skipped, files_given)
+    def relative(paths: list[Path]) -> list[str]:
+        seen, names = set(), []
+        for path in paths:
+            name = Path(os.path.relpath(os.path.abspath(path), os.path.abspath(root))).as_posix()
+            if name not in seen:
+                seen.add(name)
+                names.append(name)
+        return sorted(names)
+
+    return PhotoInputs(root, relative(files), skipped, files_given, relative(video_files))
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:
@@ -203,8 +216,13 @@ def anonymize_folder(
     progress: bool = True,
     resume: bool = True,
     start_method: str | None = None,
+    videos=None,
 ) -> SplitReport:
     """Anonymize the faces that the face detector finds in every photo that ``inputs`` name.
+
+    videos: a ``safefakes.video.run.VideoStep``: the videos among ``inputs``
+    are anonymized too, after the photos, in this process (records in
+    ``.safefakes/videos/``); None: they are skipped with a warning.
 
     detector, threshold, upsample, max_side, weights: the detector's settings
     (``safefakes.engine.face_finder.FaceFinder``; None = its defaults).
@@ -226,12 +244,15 @@ def anonymize_folder(
     instance, source = resolve_anonymizer(anonymizer)
     check_jpeg(jpeg_quality, jpeg_subsampling)
     finder = make_finder(detector, threshold, upsample, max_side, weights)
-    found = collect_inputs(inputs, exclude=[output_dir, default_preview_dir(output_dir)])
+    found = collect_inputs(inputs, exclude=[output_dir, default_preview_dir(output_dir)], videos=videos is not None)
     found.warn_skipped()
-    if not found.names:
-        raise InputError(found.root, f"no photos found ({', '.join(PHOTO_SUFFIXES)})",
+    if not found.names and not found.videos:
+        kinds = ", ".join(PHOTO_SUFFIXES + (READ_VIDEO_SUFFIXES if videos is not None else ()))
+        raise InputError(found.root, f"no photos found ({kinds})",
                          hint="point INPUT at a folder of photos, photo files or a glob pattern")
     input_dir, names = found.root, found.names
+    if found.videos:
+        videos.check(input_dir, found.videos)
     run = {
         "format": 1,
         "kind": "folder",
@@ -244,6 +265,8 @@ def anonymize_folder(
         "keypoints": describe_keypoints(instance, keypoints, None),
         "input_files_sha256": hashlib.sha256("\n".join(names).encode()).hexdigest(),
     }
+    if found.videos:
+        run["videos"] = videos.describe(found.videos)
     check_overlap(input_dir, output_dir, found.files_given)
     remove_legacy_dry_run(output_dir)
     records = output_dir / PHOTO_RECORDS
@@ -263,9 +286,13 @@ def anonymize_folder(
         workers = default_photo_workers(finder)
     records_by_name, n_resumed = run_images(tasks, instance, source, keypoints, settings, workers, progress,
                                             resume, start_method)
-    report = finish_output(output_dir, instance, records_by_name, names, None, {}, "", FOLDER_MANIFEST_COLUMNS,
-                           n_resumed, t0, records_dir=records)
-    if report.n_faces == 0:
+    video_hashes, video_regions = {}, 0
+    if found.videos:
+        video_hashes, video_regions = videos.run(input_dir, found.videos, output_dir, records, finder, instance,
+                                                 seed=seed, progress=progress, resume=resume)
+    report = finish_output(output_dir, instance, records_by_name, names, None, video_hashes, "",
+                           FOLDER_MANIFEST_COLUMNS, n_resumed, t0, records_dir=records)
+    if report.n_faces == 0 and video_regions == 0:
         warn_no_face(len(names), finder)
     return report
 

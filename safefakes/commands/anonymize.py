@@ -195,7 +195,11 @@ def _tracking(args: argparse.Namespace):
         return TrackParams(hold=args.track_hold, match_iou=args.track_iou, smooth=args.track_smooth,
                            margin=args.track_margin)
     except ValueError as exc:
-        args.parser.error(f"--track-*: {exc}")
+        message = str(exc)
+        for name, flag in (("hold_growth", "hold growth"), ("match_iou", "--track-iou"), ("hold", "--track-hold"),
+                           ("smooth", "--track-smooth"), ("margin", "--track-margin")):
+            message = message.replace(name, flag)
+        args.parser.error(message)
 
 
 def _per_detector(values: dict) -> str:

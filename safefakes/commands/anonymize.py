@@ -102,9 +102,11 @@ def add_parser(subparsers) -> None:
                     "below the minimum size, every image is there, and the original's files are "
                     "unchanged. A split written by another tool (no manifest.csv) is audited with every "
                     "annotated face taken as meant to be anonymized. Given an anonymize-images output instead "
-                    "(ORIGINAL = the folder it read), find the faces of the original photos again and fail when "
-                    "one is still found in the copy (with --reid: found and recognised). Exits 1 when any "
-                    "check fails.",
+                    "(ORIGINAL = the folder it read), find the faces of every original photo (and of sampled "
+                    "frames of every video) with the audit's own detectors, dlib's CNN and CenterFace at a "
+                    "lower threshold, whatever the run used, and fail each one whose detail survives in the "
+                    "copy (with --reid: or that dlib still recognises), found again there or not. Exits 1 "
+                    "when any check fails.",
     )
     p.add_argument("original", metavar="ORIGINAL", help="the original split folder (or photo folder)")
     p.add_argument("anonymized", metavar="ANONYMIZED", help="the anonymized split folder (or anonymize-images "
@@ -116,22 +118,24 @@ def add_parser(subparsers) -> None:
     p.add_argument("--min-detail", type=float, default=4.0,
                    help="faces with less detail than this (grey levels RMS) are counted as featureless, "
                         "not judged")
-    p.add_argument("--min-size", type=float, default=argparse.SUPPRESS,
-                   help="minimum face size (px) the run should have used (default: the one it recorded)")
     p.add_argument("--min-checked-size", type=int, default=16,
                    help="faces smaller than this (px) are not judged by survival (counted)")
     p.add_argument("--search-copies", action="store_true",
                    help="the survival check also searches each face mirrored and rescaled by 0.9 and 1.1 "
                         "(catches such copies; flags more honest small GAN faces)")
     p.add_argument("--reid", action="store_true",
-                   help="also fail faces whose recognizer descriptor still matches the original's (dlib on "
-                        "photos; the synthetic recognizer on a split with identity vectors). On an "
-                        "anonymize-images output: fail only faces still found and recognised by dlib "
-                        "(descriptor distance below 0.6)")
-    p.add_argument("--recognizer", metavar="FILE", default=None,
+                   help="also fail faces whose recognizer descriptor still matches the original's. A split: "
+                        "the share matched against chance (dlib on photos; the synthetic recognizer on a split "
+                        "with identity vectors). An anonymize-images output: every face dlib still matches "
+                        "(descriptor distance below 0.6) fails; --reid only adds failures")
+    g = p.add_argument_group("splits only")
+    g.add_argument("--min-size", type=float, default=argparse.SUPPRESS,
+                   help="minimum face size (px) the run should have used (default: the one it recorded)")
+    g.add_argument("--recognizer", metavar="FILE", default=None,
                    help="--reid on the synthetic set: a recognizer from `safefakes train-recognizer` "
                         "(default: trained on the 'crops' split next to ORIGINAL)")
-    p.add_argument("--workers", type=process_count, default=1, help="processes for the per-image checks")
+    g.add_argument("--workers", type=process_count, default=None,
+                   help="processes for the per-image checks (default: 1)")
     _folder_audit_arguments(p)
     p.set_defaults(func=run_audit)
 
@@ -149,21 +153,44 @@ def _share(text: str) -> float:
     return value
 
 
+def _frame_step(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of frames, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 (every frame) or more")
+    return value
+
+
+#: Flags of one input kind only (argparse dest -> flag); given for the other kind, they are an error.
+SPLIT_ONLY = {"min_size": "--min-size", "recognizer": "--recognizer", "workers": "--workers"}
+FOLDER_ONLY = {"threshold": "--threshold", "upsample": "--upsample", "max_side": "--max-side",
+               "detector_weights": "--detector-weights", "every": "--every"}
+
+
 def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the audit of an anonymize-images output (ORIGINAL = its input folder)."""
     g = p.add_argument_group(
-        "anonymize-images outputs",
-        "When ANONYMIZED is an anonymize-images output, the audit finds the faces of each original photo again "
-        "and fails when one is still found in the copy (with --reid: still found and recognised by dlib).")
-    g.add_argument("--detector", choices=DETECTORS, default=None,
-                   help="detector of the audit (default: the run's own, with its settings; another one with its own "
-                        "defaults); a stronger one catches faces the run's detector missed")
+        "anonymize-images outputs only",
+        "When ANONYMIZED is an anonymize-images output, the audit finds the faces of each original photo (and "
+        "of every --every-th frame of each video) with dlib's CNN and with CenterFace from --threshold up "
+        "(below 0.4 only where the CNN confirms the face on a zoomed copy), whatever detector the run used, "
+        "and judges each of them in the copy by survival (and --reid), found there again or not.")
     g.add_argument("--threshold", type=finite_float, default=None,
-                   help="detection threshold (default: the run's; centerface: 0-1)")
-    g.add_argument("--upsample", type=int, default=None, help="detector upsampling (default: the run's)")
+                   help="CenterFace's threshold in the audit, 0-1 (default: 0.2, or the run's own where lower)")
+    g.add_argument("--upsample", type=int, default=None,
+                   help="the CNN's upsampling (x2 each, finds smaller faces, 4x the time; default: 0)")
+    g.add_argument("--max-side", type=int, default=None,
+                   help="the CNN looks at a copy scaled down to this longer side (px); 0 = full size "
+                        f"(default: {DEFAULT_MAX_SIDE['cnn']})")
     g.add_argument("--detector-weights", default=None, metavar="FILE",
                    help=f"CenterFace's ONNX model (default: ${CENTERFACE.env}, else the copy that "
                         f"'python -m safefakes.weights centerface' installs)")
+    g.add_argument("--every", type=_frame_step, default=None, metavar="N",
+                   help="videos: check every N-th frame (default: about two frames a second, the frame rate "
+                        "halved; 1 = every frame)")
+    g.add_argument("--detector", default=None, help=argparse.SUPPRESS)  # gone: its error says why
 
 
 def _tracking_arguments(p: argparse.ArgumentParser) -> None:
@@ -432,19 +459,39 @@ def run_anonymize_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _refuse_flags(args: argparse.Namespace, flags: dict[str, str], kind: str, hint: str) -> None:
+    """A flag of the other input kind given: an error naming it (a flag silently ignored hides a check)."""
+    given = [flag for dest, flag in flags.items() if getattr(args, dest, None) is not None]
+    if given:
+        raise SafeFakesError(f"{', '.join(given)} {'does' if len(given) == 1 else 'do'} not apply to {kind}: "
+                             f"{hint}")
+
+
 def run_audit(args: argparse.Namespace) -> int:
     from safefakes.data.anonymized import anonymization_record
     from safefakes.engine.audit import audit_split, write_report_json
     from safefakes.engine.folder_audit import audit_folder, is_folder_run, write_folder_report_json
     from safefakes.engine.split import is_photo_folder
 
+    if args.detector is not None:
+        raise SafeFakesError(
+            "--detector is no longer an option of the audit: an anonymize-images output is always audited with "
+            "both dlib's CNN and CenterFace (from --threshold, default 0.2), whatever detector the run used; "
+            "drop --detector")
+    if _both_videos(args.original, args.anonymized):
+        from safefakes.engine.video_audit import audit_video_files
+
+        _refuse_flags(args, SPLIT_ONLY, "videos", "drop it (it is an option of the split audit)")
+        folder_report = audit_video_files(args.original, args.anonymized, **_folder_options(args))
+        return _finish_folder(folder_report, args, write_folder_report_json)
     # A missing folder is named as such, before either audit reads the other one.
     for path, role, hint in (
             (args.anonymized, "ANONYMIZED", "give the folder the anonymization wrote (its OUTPUT) second"),
             (args.original, "ORIGINAL", "give the folder the anonymization read (its INPUT) first")):
         if not Path(path).is_dir():
             what = "is a file, not a folder" if Path(path).exists() else "not found"
-            raise InputError(path, f"{role} folder {what}", hint=hint)
+            raise InputError(path, f"{role} folder {what}",
+                             hint=hint + "; or two video files: the original video, then its anonymized copy")
     # (An ORIGINAL with records is an output: the audits say the two look swapped.)
     if (not is_folder_run(args.anonymized) and is_photo_folder(Path(args.original))
             and anonymization_record(args.original) is None):
@@ -453,21 +500,41 @@ def run_audit(args: argparse.Namespace) -> int:
                          hint="give the OUTPUT folder of `safefakes anonymize-images` second (not its -preview "
                               "folder); an interrupted run: rerun the same command first")
     if is_folder_run(args.anonymized):  # an anonymize-images output; a split has annotations instead
-        folder_report = audit_folder(args.original, args.anonymized, reid=args.reid, detector=args.detector,
-                                     threshold=args.threshold, upsample=args.upsample,
-                                     weights=args.detector_weights)
-        print(folder_report.format())
-        if args.json:
-            write_folder_report_json(folder_report, args.json)
-        sys.stdout.flush()
-        return 0 if folder_report.passed else 1
+        _refuse_flags(args, SPLIT_ONLY, f"an anonymize-images output ({args.anonymized})",
+                      "drop it; it is an option of the split audit (the folder audit runs in one process, and "
+                      "judges every face its own detectors find)")
+        folder_report = audit_folder(args.original, args.anonymized, **_folder_options(args))
+        return _finish_folder(folder_report, args, write_folder_report_json)
 
+    _refuse_flags(args, FOLDER_ONLY, f"an anonymized split ({args.anonymized})",
+                  "drop it; it is an option of the audit of anonymize-images outputs (a split's faces are its "
+                  "annotated boxes, no detector looks for them)")
     report = audit_split(args.original, args.anonymized, max_survival=args.max_survival,
                          min_detail=args.min_detail, min_size=getattr(args, "min_size", None),
                          min_checked_size=args.min_checked_size, reid=args.reid, recognizer=args.recognizer,
-                         workers=args.workers, search_copies=args.search_copies)
+                         workers=args.workers or 1, search_copies=args.search_copies)
     print(report.format())
     if args.json:
         write_report_json(report, args.json)
+    sys.stdout.flush()
+    return 0 if report.passed else 1
+
+
+def _both_videos(original: str, anonymized: str) -> bool:
+    from safefakes.video.io import is_video_name
+
+    return Path(original).is_file() and is_video_name(original) and is_video_name(anonymized)
+
+
+def _folder_options(args: argparse.Namespace) -> dict:
+    return dict(reid=args.reid, threshold=args.threshold, upsample=args.upsample, max_side=args.max_side,
+                weights=args.detector_weights, max_survival=args.max_survival, min_detail=args.min_detail,
+                min_checked_size=args.min_checked_size, search_copies=args.search_copies, every=args.every)
+
+
+def _finish_folder(report, args: argparse.Namespace, write_json) -> int:
+    print(report.format())
+    if args.json:
+        write_json(report, args.json)
     sys.stdout.flush()
     return 0 if report.passed else 1

@@ -1,15 +1,25 @@
 """``safefakes audit IN_DIR OUT_DIR`` on an ``anonymize-images`` output: is a face still there?
 
 A split audit checks the annotated boxes; a folder of photos has no
-annotations, so this audit asks the question a viewer would: it finds the
-faces of every original photo again (with the run's own detector settings,
-or stronger ones given here) and looks for each of them in the anonymized
-copy. A face of the original that the detector still finds at the same place
-in the copy (IoU >= ``SAME_FACE_IOU``) is a finding; with ``reid``, dlib's
-recognizer also compares the face in the copy with the original (landmarks
-placed in the original's box) and a face still found *and* recognised
-(descriptor distance below dlib's 0.6) fails the audit. Without ``reid``,
-any face still found fails it.
+annotations, so this audit asks the question a viewer would, with eyes of its
+own: it finds the faces of every original photo with a finder independent of
+the run's (``AuditFinder``: dlib's CNN detector, another family than the
+run's CenterFace, beside CenterFace at a lower threshold, the union of both),
+so that a face the run's detector missed is not a face the audit misses too.
+Each face found in the original is then looked for at the same place in the
+anonymized copy, whether or not a detector finds it there again:
+
+* survival (``safefakes.engine.survival``, the split audit's measure, with the
+  same ``max_survival`` bound and ``min_detail``): a face whose detail is still
+  in the copy fails;
+* with ``reid``, dlib's recognizer describes the face in the original and in
+  the copy (landmarks placed in the same box): a face it still matches
+  (descriptor distance below 0.6) fails too. It only adds failures.
+
+The copies are searched by the same finder, and each face of the original
+found again at its place is reported, as is any face found in a copy with
+no face of the original near it (neither fails the audit: a blurred face is
+still face-shaped, and a GAN paints a new face on purpose).
 
 It also checks the records: the run is complete, every input photo is in the
 original folder with the bytes the run hashed (so the audit compares the
@@ -23,27 +33,37 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
-
-import numpy as np
 
 from safefakes.data.anonymized import (
     COMPLETE_MARKER,
+    PHOTO_RECORDS,
     RUN_FILE,
     anonymization_record,
     read_input_hashes,
     read_run,
     records_dir,
+    sha256_file,
     unaccounted_images,
 )
 from safefakes.data.images import decode_photo, write_text_atomic
-from safefakes.engine.face_finder import FaceFinder
+from safefakes.engine.face_audit import (  # noqa: F401  (box_iou, FaceCheck, SAME_FACE_IOU: used from here too)
+    DEFAULT_MAX_SURVIVAL,
+    DEFAULT_MIN_CHECKED_SIZE,
+    DEFAULT_MIN_DETAIL,
+    SAME_FACE_IOU,
+    AuditFinder,
+    FaceCheck,
+    FolderAuditReport,
+    audit_finder,
+    box_iou,
+    check_pair,
+    check_settings,
+)
+from safefakes.engine.video_audit import check_video_pair
 from safefakes.errors import InputError, SafeFakesError
-from safefakes.evaluation.leakage import DLIB_MATCH_DISTANCE, DlibDescriber
-
-#: A detection in the copy at least this IoU with an original face is that face.
-SAME_FACE_IOU = 0.3
+from safefakes.evaluation.leakage import DlibDescriber
+from safefakes.video.io import is_video_name
 
 
 def is_folder_run(folder: str | Path) -> bool:
@@ -60,83 +80,82 @@ def is_folder_run(folder: str | Path) -> bool:
         return False
 
 
-@dataclass
-class FaceCheck:
-    """One face of an original photo, looked for in its anonymized copy."""
-
-    image: str
-    box: list[int]  # x, y, w, h in the original (upright)
-    found_after: bool  # the detector still finds a face there in the copy
-    distance: float | None = None  # dlib descriptor distance copy <-> original (with reid)
-
-    @property
-    def recognised(self) -> bool | None:
-        return None if self.distance is None else self.distance < DLIB_MATCH_DISTANCE
-
-
-@dataclass
-class FolderAuditReport:
-    original: Path
-    anonymized: Path
-    face_finder: dict
-    reid: bool
-    n_images: int = 0
-    faces: list[FaceCheck] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)  # record problems: missing, changed, incomplete
-
-    @property
-    def failing_faces(self) -> list[FaceCheck]:
-        if self.reid:
-            return [f for f in self.faces if f.found_after and f.recognised]
-        return [f for f in self.faces if f.found_after]
-
-    @property
-    def passed(self) -> bool:
-        return not self.problems and not self.failing_faces
-
-    def format(self) -> str:
-        lines = [f"audit of {self.anonymized} against {self.original}",
-                 f"  detector: {self.face_finder}; re-identification: {'dlib' if self.reid else 'off'}",
-                 f"  {self.n_images} photo(s), {len(self.faces)} face(s) found in the originals, "
-                 f"{sum(f.found_after for f in self.faces)} still found in the copies"]
-        if self.reid:
-            lines.append(f"  recognised by dlib (distance < {DLIB_MATCH_DISTANCE}): "
-                         f"{sum(bool(f.recognised) for f in self.faces)}")
-        for problem in self.problems:
-            lines.append(f"  FAIL {problem}")
-        for face in self.failing_faces:
-            what = "still found" + (f" and recognised (distance {face.distance:.3f})" if self.reid else "")
-            lines.append(f"  FAIL {face.image}: the face at {face.box} is {what}")
-        lines.append("PASSED" if self.passed else "FAILED")
-        return "\n".join(lines)
-
-    def to_json(self) -> dict:
-        return {"original": str(self.original), "anonymized": str(self.anonymized),
-                "face_finder": self.face_finder, "reid": self.reid, "n_images": self.n_images,
-                "passed": self.passed, "problems": self.problems,
-                "faces": [{**asdict(f), "recognised": f.recognised} for f in self.faces]}
-
-
+# --------------------------------------------------------------------------- #
+# The folder
+# --------------------------------------------------------------------------- #
 def audit_folder(
     original: str | Path,
     anonymized: str | Path,
     *,
     reid: bool = False,
-    detector: str | None = None,
     threshold: float | None = None,
     upsample: int | None = None,
     max_side: int | None = None,
     weights: str | Path | None = None,
+    max_survival: float = DEFAULT_MAX_SURVIVAL,
+    min_detail: float = DEFAULT_MIN_DETAIL,
+    min_checked_size: int = DEFAULT_MIN_CHECKED_SIZE,
+    search_copies: bool = False,
+    every: int | None = None,
+    finder: AuditFinder | None = None,
 ) -> FolderAuditReport:
     """Audit an ``anonymize-images`` output folder against the input root it was made from.
 
-    detector, threshold, upsample, max_side: default to the run's own (from
-    ``anonymization.json``); another detector (e.g. ``cnn`` after a ``hog``
-    run) also catches faces the run's detector missed, which the copy then
-    still shows. Given another detector, its own defaults apply. weights:
-    CenterFace's file (default: as ``FaceFinder`` resolves it).
+    threshold: CenterFace's in the audit (default ``AUDIT_THRESHOLD``, or the
+    run's own CenterFace threshold where that is lower); upsample, max_side:
+    the CNN's (default 0 and 800 px); weights: CenterFace's file (default: as
+    ``FaceFinder`` resolves it). finder: an ``AuditFinder`` made already (the
+    options above are then not used).
+    max_survival, min_detail, min_checked_size, search_copies: the survival
+    check's, as in the split audit. every: a video's frames are checked every
+    this many (default: about two a second, ``video_audit.default_every``);
+    an error for an output that holds no video.
     """
     original, anonymized = Path(original), Path(anonymized)
+    run = _check_folders(original, anonymized)
+    settings = check_settings(max_survival, min_detail, min_checked_size, search_copies,
+                              (run.get("anonymizer") or {}).get("min_size") or 0.0)
+    finder = finder or audit_finder(run, threshold, upsample, max_side, weights)
+    report = FolderAuditReport(original, anonymized, finder.describe(), bool(reid), settings)
+    if not (records_dir(anonymized) / COMPLETE_MARKER).exists():
+        report.problems.append(f"the run is incomplete (no {COMPLETE_MARKER}): rerun the same anonymize-images "
+                               "command to finish it")
+    hashes = read_input_hashes(anonymized)
+    if every is not None and not any(is_video_name(name) for name in hashes):
+        raise SafeFakesError(f"--every {every} applies to videos, and {anonymized} holds none (its run read "
+                             f"{len(hashes)} photo(s)): drop --every")
+    describer = DlibDescriber() if reid else None
+    for name, digest in sorted(hashes.items()):
+        if not _safe_name(name):
+            report.problems.append(f"input_hashes.csv names {name!r}, which is not a relative path inside the "
+                                   "folder: refusing to read it")
+            continue
+        if is_video_name(name):
+            if _same_file(original / name, digest, report):
+                check_video_pair(name, original / name, anonymized / name, finder, settings, describer, every,
+                                 report)
+            continue
+        pair = _read_pair(original / name, anonymized / name, digest, report)
+        if pair is None:
+            continue
+        report.n_images += 1
+        checks, new = check_pair(name, *pair, finder, settings, describer)
+        report.faces.extend(checks)
+        report.new_faces.extend(new)
+    for rel in unaccounted_videos(anonymized, set(hashes)):
+        report.problems.append(
+            f"{anonymized / rel}: a video the run did not write (no input of that name in input_hashes.csv), so the "
+            "audit cannot account for it (an original copied in?): remove it, or anonymize it with the rest by "
+            "rerunning anonymize-images into a new folder")
+    for rel in unaccounted_images(anonymized, set(hashes)):
+        report.problems.append(
+            f"{anonymized / rel}: an image the run did not write (no input photo of that name in input_hashes.csv), "
+            "so the audit cannot account for it (an original copied in?): remove it, or anonymize it with the "
+            "rest by rerunning anonymize-images into a new folder")
+    return report
+
+
+def _check_folders(original: Path, anonymized: Path) -> dict:
     if not anonymized.is_dir():
         raise InputError(anonymized, "anonymized folder not found",
                          hint="give the output folder of the anonymize-images run as ANONYMIZED")
@@ -155,48 +174,38 @@ def audit_folder(
         raise InputError(records_dir(anonymized) / RUN_FILE,
                          f"not an anonymize-images output (kind {run.get('kind')!r})",
                          hint="audit an anonymized split against its original split instead")
-    recorded = run.get("face_finder") or {}
-    # Runs recorded before CenterFace existed used hog, the default then.
-    own = detector is None or detector == recorded.get("detector", "hog")
-    try:
-        finder = FaceFinder(
-            detector or recorded.get("detector", "hog"),
-            recorded.get("threshold") if threshold is None and own else threshold,
-            recorded.get("upsample") if upsample is None and own else upsample,
-            recorded.get("max_side") if max_side is None and own else max_side,
-            None if weights is None else str(weights),
-        )
-    except ValueError as exc:
-        raise SafeFakesError(str(exc)) from exc
-    report = FolderAuditReport(original, anonymized, finder.describe(), bool(reid))
-    if not (records_dir(anonymized) / COMPLETE_MARKER).exists():
-        report.problems.append(f"the run is incomplete (no {COMPLETE_MARKER}): rerun the same anonymize-images "
-                               "command to finish it")
-    hashes = read_input_hashes(anonymized)
-    describer = DlibDescriber() if reid else None
-    for name, digest in sorted(hashes.items()):
-        if not _safe_name(name):
-            report.problems.append(f"input_hashes.csv names {name!r}, which is not a relative path inside the "
-                                   "folder: refusing to read it")
-            continue
-        pair = _read_pair(original / name, anonymized / name, digest, report)
-        if pair is None:
-            continue
-        report.n_images += 1
-        before, after = pair
-        report.faces.extend(_check_faces(name, before, after, finder, describer))
-    for rel in unaccounted_images(anonymized, set(hashes)):
-        report.problems.append(
-            f"{anonymized / rel}: an image the run did not write (no input photo of that name in input_hashes.csv), "
-            "so the audit cannot account for it (an original copied in?): remove it, or anonymize it with the "
-            "rest by rerunning anonymize-images into a new folder")
-    return report
+    return run
 
 
 def _safe_name(name: str) -> bool:
     # Names in the records are data: never an absolute path or one that climbs out.
     path = PurePosixPath(name)
     return bool(name) and not path.is_absolute() and ".." not in path.parts and "\\" not in name
+
+
+def _same_file(src: Path, digest: str, report: FolderAuditReport) -> bool:
+    """Whether the original ``src`` is there with the bytes the run hashed (a video: read in blocks)."""
+    try:
+        same = sha256_file(src) == digest
+    except OSError:
+        report.problems.append(f"{src}: the original video is missing (was IN_DIR the folder the run read?)")
+        return False
+    if not same:
+        report.problems.append(f"{src}: the original differs from the video the run read (changed since, or "
+                               "another folder): audit against the run's own input")
+    return same
+
+
+def unaccounted_videos(folder: Path, accounted: set[str]) -> list[str]:
+    """Video files anywhere under ``folder`` (records aside) that no input of the run accounts for."""
+    found = []
+    for path in sorted(folder.rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if rel.startswith(f"{PHOTO_RECORDS}/") or not is_video_name(path) or rel in accounted:
+            continue
+        if path.is_file() or path.is_symlink():
+            found.append(rel)
+    return found
 
 
 def _read_pair(src: Path, dst: Path, digest: str, report: FolderAuditReport):
@@ -224,34 +233,6 @@ def _read_pair(src: Path, dst: Path, digest: str, report: FolderAuditReport):
                                f"{before.shape[1]}x{before.shape[0]}")
         return None
     return before, after
-
-
-def _check_faces(name: str, before: np.ndarray, after: np.ndarray, finder: FaceFinder,
-                 describer: DlibDescriber | None) -> list[FaceCheck]:
-    boxes, _ = finder(before)
-    if not len(boxes):
-        return []
-    after_boxes, _ = finder(after)
-    overlap = box_iou(boxes, after_boxes)
-    checks = [FaceCheck(name, [int(v) for v in box], bool(len(after_boxes) and overlap[i].max() >= SAME_FACE_IOU))
-              for i, box in enumerate(boxes.tolist())]
-    if describer is not None:
-        corners = np.c_[boxes[:, :2], boxes[:, :2] + boxes[:, 2:]]
-        d = np.linalg.norm(describer.describe(after, corners) - describer.describe(before, corners), axis=1)
-        for check, distance in zip(checks, d.tolist()):
-            check.distance = round(float(distance), 4)
-    return checks
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of x, y, w, h boxes."""
-    a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
-    ax2, ay2, bx2, by2 = a[:, 0] + a[:, 2], a[:, 1] + a[:, 3], b[:, 0] + b[:, 2], b[:, 1] + b[:, 3]
-    iw = np.clip(np.minimum(ax2[:, None], bx2[None]) - np.maximum(a[:, None, 0], b[None, :, 0]), 0, None)
-    ih = np.clip(np.minimum(ay2[:, None], by2[None]) - np.maximum(a[:, None, 1], b[None, :, 1]), 0, None)
-    inter = iw * ih
-    union = (a[:, 2] * a[:, 3])[:, None] + (b[:, 2] * b[:, 3])[None] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
 
 
 def write_folder_report_json(report: FolderAuditReport, path: str | Path) -> None:

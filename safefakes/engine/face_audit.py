@@ -16,6 +16,7 @@ import hashlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import cv2
@@ -271,7 +272,11 @@ def check_pair(name: str, before: np.ndarray, after: np.ndarray, finder: AuditFi
         elif size < settings.min_checked_size:
             check.not_judged = f"under {settings.min_checked_size} px"
         else:
-            judged = [judge_survival(before, after, c, settings) for c in clipped
+            # Each box, and its core: a face whose neighbours' regions cover its edges still shows its
+            # eyes, nose and mouth (measured: a face left as it was between blurred LFW faces, survival
+            # 0.74 over its box, its core 0.9+).
+            regions = clipped + [_core(c) for c in clipped]
+            judged = [judge_survival(before, after, c, settings) for c in regions
                       if min(c[2] - c[0], c[3] - c[1]) >= settings.min_checked_size]
             judged = [j for j in judged if j is not None]
             if not judged:
@@ -340,6 +345,22 @@ def _reid(checks: list[FaceCheck], faces: list[FoundFace], before, after, descri
     d = np.linalg.norm(describer.describe(after, corners) - describer.describe(before, corners), axis=1)
     for i, distance in zip(rows, d.tolist()):
         checks[i].distance = round(float(distance), 4)
+
+
+#: The core of a face: its box shrunk about its centre to this share of its sides.
+CORE = 0.6
+
+
+@lru_cache(maxsize=1)
+def dlib_describer() -> DlibDescriber:
+    """dlib's recognizer, loaded once a process (its two models take a second or two to load)."""
+    return DlibDescriber()
+
+
+def _core(box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    x1, y1, x2, y2 = box
+    dx, dy = (x2 - x1) * (1 - CORE) / 2, (y2 - y1) * (1 - CORE) / 2
+    return int(round(x1 + dx)), int(round(y1 + dy)), int(round(x2 - dx)), int(round(y2 - dy))
 
 
 def _clip(box, width: int, height: int) -> tuple[int, int, int, int]:

@@ -59,10 +59,10 @@ from safefakes.engine.face_audit import (  # noqa: F401  (box_iou, FaceCheck, SA
     box_iou,
     check_pair,
     check_settings,
+    dlib_describer,
 )
 from safefakes.engine.video_audit import check_video_pair
 from safefakes.errors import InputError, SafeFakesError
-from safefakes.evaluation.leakage import DlibDescriber
 from safefakes.video.io import is_video_name
 
 
@@ -124,7 +124,7 @@ def audit_folder(
     if every is not None and not any(is_video_name(name) for name in hashes):
         raise SafeFakesError(f"--every {every} applies to videos, and {anonymized} holds none (its run read "
                              f"{len(hashes)} photo(s)): drop --every")
-    describer = DlibDescriber() if reid else None
+    describer = dlib_describer() if reid else None
     for name, digest in sorted(hashes.items()):
         if not _safe_name(name):
             report.problems.append(f"input_hashes.csv names {name!r}, which is not a relative path inside the "

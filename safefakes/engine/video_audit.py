@@ -26,6 +26,7 @@ from safefakes.engine.face_audit import (
     audit_finder,
     check_pair,
     check_settings,
+    dlib_describer,
 )
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.evaluation.leakage import DlibDescriber
@@ -108,7 +109,7 @@ def audit_video_files(
     settings = check_settings(max_survival, min_detail, min_checked_size, search_copies)
     finder = finder or audit_finder({}, threshold, upsample, max_side, weights)
     report = FolderAuditReport(original, anonymized, finder.describe(), bool(reid), settings)
-    describer = DlibDescriber() if reid else None
+    describer = dlib_describer() if reid else None
     check_video_pair(original.name, original, anonymized, finder, settings, describer, every, report)
     return report
 

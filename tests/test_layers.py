@@ -19,7 +19,7 @@ PACKAGE = REPO / "safefakes"
 
 #: Top-level name under safefakes -> (floor, side-by-side group or None).
 FLOORS = {
-    "__init__": (0, None), "errors": (0, None), "parallel": (0, None),
+    "__init__": (0, None), "errors": (0, None), "parallel": (0, None), "settings": (0, None),
     "data": (1, None), "weights": (1, None),
     "keypoints": (2, None),
     "anonymizers": (3, "anonymizers"), "detector": (3, "detector"), "evaluation": (3, "evaluation"),

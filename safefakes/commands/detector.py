@@ -7,6 +7,7 @@ import json
 import logging
 
 from safefakes.commands import unit_interval
+from safefakes.detector.config import DEFAULT_PRESET, PRESETS, PredictSettings
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("train_split", metavar="TRAIN_SPLIT", help="split folder (images/ + annotations.txt)")
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder for checkpoint.pt, losses.csv, train_info.json")
     p.add_argument("--iterations", type=int, default=None, help="training iterations (default: the preset's)")
-    p.add_argument("--preset", choices=("mini", "paper"), default="mini", help="size and schedule (default: mini)")
+    p.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
+                   help=f"size and schedule (default: {DEFAULT_PRESET})")
     p.add_argument("--config", metavar="YAML", default=None,
                    help="YAML file of DetectorConfig settings overriding the preset (top level or under 'detector:')")
     p.add_argument("--backbone-weights", metavar="FILE", default=None,
@@ -45,13 +47,20 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("checkpoint", metavar="CHECKPOINT", help="checkpoint.pt written by train-detector")
     d.add_argument("split", metavar="SPLIT", help="split folder to detect faces in")
     d.add_argument("pred_dir", metavar="PRED_DIR", help="output folder")
-    d.add_argument("--multiscale", action="store_true", help="DSFD's multi-scale test (slower)")
-    d.add_argument("--no-flip", action="store_true", help="skip the horizontally flipped pass")
-    d.add_argument("--threshold", "--score-threshold", dest="threshold", type=unit_interval, default=0.01,
-                   help="lowest detection score kept, 0-1 (default 0.01)")
-    d.add_argument("--nms-iou", "--nms", dest="nms_iou", type=unit_interval, default=0.3,
-                   help="IoU above which non-maximum suppression drops the weaker of two boxes (default 0.3)")
-    d.add_argument("--max-boxes", type=int, default=750, help="most boxes per image (default 750)")
+    # Every default is PredictSettings' (the study's `predict` block has the same ones).
+    default = PredictSettings()
+    d.add_argument("--multiscale", action=argparse.BooleanOptionalAction, default=default.multiscale,
+                   help="DSFD's multi-scale test (slower)")
+    d.add_argument("--flip", action=argparse.BooleanOptionalAction, default=default.flip,
+                   help="add the horizontally flipped pass; --no-flip skips it")
+    d.add_argument("--threshold", "--score-threshold", dest="threshold", type=unit_interval,
+                   default=default.score_threshold,
+                   help=f"lowest detection score kept, 0-1 (default {default.score_threshold})")
+    d.add_argument("--nms-iou", "--nms", dest="nms_iou", type=unit_interval, default=default.nms_iou,
+                   help="IoU above which non-maximum suppression drops the weaker of two boxes "
+                        f"(default {default.nms_iou})")
+    d.add_argument("--max-boxes", type=int, default=default.max_boxes,
+                   help=f"most boxes per image (default {default.max_boxes})")
     d.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     d.add_argument("--no-progress", "--quiet", dest="progress", action="store_false", help="hide the progress bar")
     d.set_defaults(func=detect_handler)
@@ -80,9 +89,8 @@ def train_handler(args: argparse.Namespace) -> int:
 def detect_handler(args: argparse.Namespace) -> int:
     from safefakes.detector.predict import detect_split
 
-    summary = detect_split(args.checkpoint, args.split, args.pred_dir, flip=not args.no_flip,
-                           multiscale=args.multiscale, score_threshold=args.threshold,
-                           nms_iou=args.nms_iou, max_boxes=args.max_boxes, device=args.device,
+    settings = PredictSettings.from_args(args, score_threshold=args.threshold)
+    summary = detect_split(args.checkpoint, args.split, args.pred_dir, **settings.kwargs(), device=args.device,
                            progress=args.progress)
     log.info("detections: %s", json.dumps(summary))
     return 0

@@ -23,14 +23,17 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from safefakes.errors import InputError
+from safefakes.settings import ConfigError, SettingError, Settings, example, setting, unknown_key
 
 PRESETS = ("mini", "paper")
+#: The preset of the study's detector and of ``safefakes train-detector``.
+DEFAULT_PRESET = "mini"
 OPTIMIZERS = ("sgd", "adamw")
 # Where the user sets the ImageNet VGG-16 file (named in MissingWeightsError).
 BACKBONE_CONFIG_KEY = "detector.backbone_weights"
 
 
-@dataclass
+@dataclass(frozen=True)
 class DetectorConfig:
     # -- model -------------------------------------------------------------
     input_size: int = 640  # square training crops, pixels
@@ -71,10 +74,11 @@ class DetectorConfig:
     allow_random_init: bool = False
 
     def __post_init__(self) -> None:
-        self.lr_steps = tuple(float(s) for s in self.lr_steps)
-        self.strides = tuple(int(s) for s in self.strides)
-        self.anchor_sizes = tuple(float(s) for s in self.anchor_sizes)
-        self.variances = (float(self.variances[0]), float(self.variances[1]))
+        # Frozen: the lists a YAML file gives become tuples here, once.
+        object.__setattr__(self, "lr_steps", tuple(float(s) for s in self.lr_steps))
+        object.__setattr__(self, "strides", tuple(int(s) for s in self.strides))
+        object.__setattr__(self, "anchor_sizes", tuple(float(s) for s in self.anchor_sizes))
+        object.__setattr__(self, "variances", (float(self.variances[0]), float(self.variances[1])))
         problems = []
         if len(self.strides) != 6 or len(self.anchor_sizes) != 6:
             problems.append("strides and anchor_sizes need one value per source map (6)")
@@ -293,7 +297,7 @@ def preset(name: str) -> DetectorConfig:
     raise ValueError(f"unknown detector preset {name!r}; choose one of {', '.join(PRESETS)}")
 
 
-def load_config(path: str | Path | None = None, preset_name: str = "mini") -> DetectorConfig:
+def load_config(path: str | Path | None = None, preset_name: str = DEFAULT_PRESET) -> DetectorConfig:
     """A preset, overridden by a YAML file (its top level or its ``detector:`` mapping)."""
     config = preset(preset_name)
     if path is None:
@@ -326,5 +330,73 @@ def load_config(path: str | Path | None = None, preset_name: str = "mini") -> De
     return DetectorConfig.from_dict(data, base=config, source=path)
 
 
-__all__ = ["DetectorConfig", "PRESETS", "OPTIMIZERS", "BACKBONE_CONFIG_KEY", "paper_config", "mini_config",
-           "preset", "load_config"]
+@dataclass(frozen=True)
+class DetectorTraining(Settings):
+    """The study's ``detector`` block: a preset, DetectorConfig settings overriding it, the backbone's weights
+    and the threads of each detector job; ``config()`` is the DetectorConfig a training job runs."""
+
+    preset: str = setting(DEFAULT_PRESET, choices=PRESETS)
+    settings: Mapping[str, Any] = setting(default_factory=dict)
+    backbone_weights: str | None = setting(DetectorConfig.backbone_weights)
+    allow_random_init: bool = setting(DetectorConfig.allow_random_init)
+    # A CPU training's weights depend on it (the order of floating-point sums); see the config reference.
+    threads: int = setting(2, minimum=1)
+
+    @classmethod
+    def from_config(cls, block: Mapping[str, Any] | None, where: str = "detector", **given: Any):
+        settings = (block or {}).get("settings") if isinstance(block, Mapping) else None
+        if isinstance(settings, Mapping):
+            for key in settings:
+                if key not in _FIELD_TYPES:
+                    raise ConfigError(unknown_key(f"{where}.settings", key, sorted(_FIELD_TYPES)))
+        return super().from_config(block, where, **given)
+
+    def problems(self) -> list[tuple[str, str, str | None]]:
+        try:
+            self.config()
+        except SettingError as exc:
+            return [(exc.key, exc.message, exc.fix)]
+        return []
+
+    def config(self, seed: int | None = None) -> DetectorConfig:
+        """The preset, overridden by ``settings``, the weights and (a replicate's) ``seed``."""
+        base = preset(self.preset)
+        data = {}
+        for key, value in self.settings.items():
+            if key not in _FIELD_TYPES:
+                raise SettingError(f"settings.{key}", f"is not a detector setting; known: "
+                                   f"{', '.join(sorted(_FIELD_TYPES))}", "correct or remove it")
+            value = _yaml_number(_FIELD_TYPES[key], value)
+            expected = _type_problem(_FIELD_TYPES[key], value)
+            if expected is not None:
+                raise SettingError(f"settings.{key}", f"expected {expected}, found {value!r}",
+                                   f"write it as {expected}, e.g. {key}: {example(getattr(base, key))}")
+            data[key] = value
+        merged = base.to_dict()
+        merged.update(data)
+        merged.update(backbone_weights=self.backbone_weights, allow_random_init=self.allow_random_init)
+        if seed is not None:
+            merged["seed"] = seed
+        try:
+            return DetectorConfig(**merged)
+        except (TypeError, ValueError) as exc:
+            raise SettingError("settings", str(exc), "change the setting it names") from None
+
+
+@dataclass(frozen=True)
+class PredictSettings(Settings):
+    """The study's ``predict`` block and the flags of ``safefakes detect``: the detector's test."""
+
+    flip: bool = setting(True)
+    multiscale: bool = setting(False)
+    score_threshold: float = setting(0.01, minimum=0, maximum=1)
+    nms_iou: float = setting(0.3, minimum=0, maximum=1)
+    max_boxes: int = setting(750, minimum=1)
+
+    def kwargs(self) -> dict[str, Any]:
+        """As ``detect_split``'s keyword arguments."""
+        return {key: getattr(self, key) for key in self.config_keys()}
+
+
+__all__ = ["DetectorConfig", "DetectorTraining", "PredictSettings", "PRESETS", "DEFAULT_PRESET", "OPTIMIZERS",
+           "BACKBONE_CONFIG_KEY", "paper_config", "mini_config", "preset", "load_config"]

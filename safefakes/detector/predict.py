@@ -40,7 +40,7 @@ from safefakes.data.wider import PREDICTION_INFO, write_prediction
 from safefakes.detector.anchors import anchor_boxes, decode
 from safefakes.detector.augment import resize_for_test
 from safefakes.detector.boxes import nms
-from safefakes.detector.config import DetectorConfig
+from safefakes.detector.config import DetectorConfig, PredictSettings
 from safefakes.detector.model import DSFD
 from safefakes.detector.train import build_detector, load_checkpoint
 from safefakes.devices import resolve_device
@@ -202,8 +202,13 @@ def _keep_sizes(dets: torch.Tensor, keep: str) -> torch.Tensor:
     return dets[torch.minimum(w, h) < SMALL_SIDE]
 
 
-def detect_images(detector: Detector, images: list[np.ndarray], *, flip: bool = True, score_threshold: float = 0.01,
-                  nms_iou: float = 0.3, max_boxes: int = 750) -> list[np.ndarray]:
+# The test's defaults are PredictSettings' (the study's `predict` block and `safefakes detect`'s flags).
+_DEFAULT = PredictSettings()
+
+
+def detect_images(detector: Detector, images: list[np.ndarray], *, flip: bool = _DEFAULT.flip,
+                  score_threshold: float = _DEFAULT.score_threshold, nms_iou: float = _DEFAULT.nms_iou,
+                  max_boxes: int = _DEFAULT.max_boxes) -> list[np.ndarray]:
     """Single-scale detection of images of one size, batched: per image (N, 5) x y w h score."""
     if not images:
         return []
@@ -226,8 +231,9 @@ def detect_images(detector: Detector, images: list[np.ndarray], *, flip: bool = 
     return out
 
 
-def detect_multiscale(detector: Detector, image: np.ndarray, *, flip: bool = True, score_threshold: float = 0.01,
-                      nms_iou: float = 0.3, max_boxes: int = 750) -> np.ndarray:
+def detect_multiscale(detector: Detector, image: np.ndarray, *, flip: bool = _DEFAULT.flip,
+                      score_threshold: float = _DEFAULT.score_threshold, nms_iou: float = _DEFAULT.nms_iou,
+                      max_boxes: int = _DEFAULT.max_boxes) -> np.ndarray:
     """DSFD's multi-scale test on one image (``multiscale_steps``, ``box_vote``): (N, 5) x y w h score.
 
     ``flip=False`` leaves out the flipped base scale.
@@ -267,11 +273,11 @@ def detect_split(
     split_dir: str | Path,
     pred_dir: str | Path,
     *,
-    flip: bool = True,
-    multiscale: bool = False,
-    score_threshold: float = 0.01,
-    nms_iou: float = 0.3,
-    max_boxes: int = 750,
+    flip: bool = _DEFAULT.flip,
+    multiscale: bool = _DEFAULT.multiscale,
+    score_threshold: float = _DEFAULT.score_threshold,
+    nms_iou: float = _DEFAULT.nms_iou,
+    max_boxes: int = _DEFAULT.max_boxes,
     device: str | torch.device | None = None,
     batch_size: int = 8,
     progress: bool = False,

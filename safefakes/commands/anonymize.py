@@ -14,11 +14,11 @@ from safefakes.engine.face_finder import (
     DEFAULT_UPSAMPLE,
     DETECTORS,
 )
+from safefakes.engine.settings import SUBSAMPLINGS, AnonymizeSettings
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.weights import CENTERFACE
 
 FORMATTER = HelpFormatter
-SUBSAMPLINGS = ("4:4:4", "4:2:2", "4:2:0")
 #: The method anonymize-images uses when none is given: the README's photo recipe, a blur that scales with the
 #: face over the default 1.6x ellipse.
 PHOTO_METHOD = "blur"
@@ -295,10 +295,12 @@ def _method_arguments(p: argparse.ArgumentParser, default: str | None) -> None:
 
 
 def _engine_arguments(p: argparse.ArgumentParser, workers_help: str = "worker processes; 0 = all cores") -> None:
-    p.add_argument("--seed", type=int, default=0, help="seed of the per-image random generators")
+    # The defaults are AnonymizeSettings' (the study's `anonymize` block has the same ones).
+    p.add_argument("--seed", type=int, default=AnonymizeSettings.seed, help="seed of the per-image random generators")
     p.add_argument("--workers", type=worker_count, default=0, help=workers_help)
-    p.add_argument("--jpeg-quality", type=int, default=95, help="JPEG quality of re-encoded images (1-100)")
-    p.add_argument("--jpeg-subsampling", choices=SUBSAMPLINGS, default="4:4:4",
+    p.add_argument("--jpeg-quality", type=int, default=AnonymizeSettings.jpeg_quality,
+                   help="JPEG quality of re-encoded images (1-100)")
+    p.add_argument("--jpeg-subsampling", choices=SUBSAMPLINGS, default=AnonymizeSettings.jpeg_subsampling,
                    help="JPEG chroma subsampling of re-encoded images")
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=True,
                    help="keep the images that an interrupted run of the same command finished; --no-resume "

@@ -17,6 +17,9 @@ import math
 import tempfile
 from pathlib import Path
 
+from safefakes.evaluation.detector_view import ViewSettings
+from safefakes.evaluation.settings import DetectorViewSettings
+
 log = logging.getLogger("safefakes.detector_view")
 
 
@@ -37,9 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="FILE.json", type=Path, default=None, help="also write the view here")
     p.add_argument("--predictions", metavar="DIR", type=Path, default=None,
                    help="keep the predictions in DIR/split and DIR/reference (default: a temporary folder)")
-    p.add_argument("--score", type=float, default=0.5, help="score a detection needs to find a face (default 0.5)")
-    p.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples over images (default 1000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    p.add_argument("--score", type=float, default=DetectorViewSettings.score,
+                   help=f"score a detection needs to find a face (default {DetectorViewSettings.score})")
+    p.add_argument("--resamples", type=int, default=ViewSettings.resamples,
+                   help=f"bootstrap resamples over images (default {ViewSettings.resamples})")
+    p.add_argument("--seed", type=int, default=ViewSettings.seed,
+                   help=f"seed of the bootstrap (default {ViewSettings.seed})")
     p.add_argument("--multiscale", action="store_true", help="DSFD's multi-scale test (slower)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     p.set_defaults(func=run)
@@ -75,9 +81,11 @@ def format_table(result) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from safefakes.detector.predict import detect_split
-    from safefakes.evaluation.detector_view import ViewSettings, view_folders, write_view
+    from safefakes.evaluation.detector_view import view_folders, write_view
 
-    settings = ViewSettings(score=args.score, resamples=args.resamples, seed=args.seed)
+    # The flags through the study's settings types: the same checks as a config's detector_view block.
+    view = DetectorViewSettings.from_args(args, checkpoint=str(args.detector), multiscale=args.multiscale)
+    settings = ViewSettings(score=view.score, resamples=args.resamples, seed=args.seed)
     with tempfile.TemporaryDirectory(prefix="safefakes-view-") as tmp:
         root = args.predictions or Path(tmp)
         split_preds = root / "split"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from safefakes.anonymizers.gan.settings import DEFAULT_PRESET, GAN_PRESETS
 from safefakes.anonymizers.registry import GAN, methods_of_kind
 
 
@@ -17,9 +18,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("out_dir", metavar="OUT_DIR", help="training folder")
     p.add_argument("--method", default="deepprivacy", choices=methods_of_kind(GAN),
                    help="the GAN (default deepprivacy)")
-    p.add_argument("--preset", default="mini", choices=["mini", "paper"],
-                   help="model and schedule sizes (default mini: 32 px, a few minutes on 2 CPU cores; "
-                        "paper: 128 px, GPU)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=GAN_PRESETS,
+                   help=f"model and schedule sizes (default {DEFAULT_PRESET}; mini: 32 px, a few minutes on 2 CPU "
+                        "cores; paper: 128 px, GPU)")
     p.add_argument("--faces", type=int, default=None, help="train on the first N faces of the crop set")
     p.add_argument("--iterations", type=int, default=None,
                    help="training length in images shown (as DeepPrivacy counts); default: the preset's")

@@ -6,14 +6,10 @@ import argparse
 import json
 import logging
 
+# The library's defaults, from a module that imports nothing heavy.
+from safefakes.evaluation.settings import DEFAULT_BATCH_SIZE, DEFAULT_CROP_SIZE, DEFAULT_MIN_SIZE, MetricsSettings
+
 log = logging.getLogger(__name__)
-
-
-# image_metrics' defaults, repeated so that building the parser imports nothing heavy
-# (tests/test_image_metrics.py checks they agree).
-DEFAULT_MIN_SIZE = 24
-DEFAULT_CROP_SIZE = 64
-DEFAULT_BATCH_SIZE = 32
 
 
 def add_parser(subparsers) -> None:
@@ -29,20 +25,20 @@ def add_parser(subparsers) -> None:
                         "every annotated face is compared)")
     p.add_argument("--json", required=True, metavar="FILE", help="where to write image_metrics.json")
     p.add_argument("--per-face", metavar="CSV", help="also write per-face l1, l2, ssim, lpips")
-    p.add_argument("--lpips-weights", metavar="FILE",
+    p.add_argument("--lpips-weights", metavar="FILE", default=MetricsSettings.lpips_weights,
                    help="torchvision alexnet-owt-7be5be79.pth (default: the torch cache)")
-    p.add_argument("--inception-weights", metavar="FILE",
+    p.add_argument("--inception-weights", metavar="FILE", default=MetricsSettings.inception_weights,
                    help="pytorch-fid pt_inception-2015-12-05-6726825d.pth (default: the torch cache)")
-    p.add_argument("--allow-random-init", action="store_true",
+    p.add_argument("--allow-random-init", action="store_true", default=MetricsSettings.allow_random_init,
                    help="use a seeded random initialisation when weights are missing "
                         "(recorded as backbone_weights: random-init; not comparable to published numbers)")
     p.add_argument("--min-size", type=int, default=DEFAULT_MIN_SIZE, metavar="PX",
                    help=f"skip faces narrower or lower than this (default {DEFAULT_MIN_SIZE})")
     p.add_argument("--crop-size", type=int, default=DEFAULT_CROP_SIZE, metavar="PX",
                    help=f"side of the square face crops (default {DEFAULT_CROP_SIZE})")
-    p.add_argument("--max-faces", type=int, metavar="N",
+    p.add_argument("--max-faces", type=int, metavar="N", default=MetricsSettings.max_faces,
                    help="measure a seeded sample of at most N faces (default: every face)")
-    p.add_argument("--distribution-faces", type=int, metavar="N",
+    p.add_argument("--distribution-faces", type=int, metavar="N", default=MetricsSettings.distribution_faces,
                    help="FID and KID (Inception, the slow part on a CPU) on a seeded sample of at most N "
                         "faces (default: the faces of --max-faces)")
     p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
@@ -86,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
     from safefakes.evaluation.image_metrics import compute_image_metrics
     from safefakes.evaluation.leakage import compute_leakage
 
+    # The flags through the study's settings type: the same checks as a config's metrics block.
+    s = MetricsSettings.from_args(args)
     result = compute_image_metrics(
         args.original, args.anonymized,
-        min_size=args.min_size, crop_size=args.crop_size,
-        lpips_weights=args.lpips_weights, inception_weights=args.inception_weights,
-        allow_random_init=args.allow_random_init, device=args.device, batch_size=args.batch_size,
-        max_faces=args.max_faces, seed=args.seed, distribution_faces=args.distribution_faces,
+        min_size=s.min_size, crop_size=s.crop_size,
+        lpips_weights=s.lpips_weights, inception_weights=s.inception_weights,
+        allow_random_init=s.allow_random_init, device=args.device, batch_size=args.batch_size,
+        max_faces=s.max_faces, seed=args.seed, distribution_faces=s.distribution_faces,
     )
     summary = dict(result.summary)
     if args.leakage == "none":

@@ -62,6 +62,7 @@ from safefakes.engine.methods import AnonymizerSource, KeypointProvider, describ
 from safefakes.engine.output import check_jpeg, copy_if_changed, finish_output, prepare_output
 from safefakes.engine.pool import run_images
 from safefakes.engine.report import SplitReport
+from safefakes.engine.settings import AnonymizeSettings
 from safefakes.engine.worker import Settings
 from safefakes.errors import InputError
 
@@ -90,10 +91,10 @@ def anonymize_split(
     output_dir: str | Path,
     anonymizer: AnonymizerSource,
     *,
-    seed: int = 0,
+    seed: int = AnonymizeSettings.seed,
     workers: int | None = None,
-    jpeg_quality: int = 95,
-    jpeg_subsampling: str = "4:4:4",
+    jpeg_quality: int = AnonymizeSettings.jpeg_quality,
+    jpeg_subsampling: str = AnonymizeSettings.jpeg_subsampling,
     keypoints: KeypointProvider | None = None,
     progress: bool = True,
     resume: bool = True,

@@ -38,6 +38,7 @@ from safefakes.data.images import write_text_atomic
 from safefakes.data.split import Split
 from safefakes.data.wider import SUBSETS, GroundTruth, GroundTruthImage, read_predictions
 from safefakes.errors import InputError
+from safefakes.evaluation.settings import DEFAULT_SCORE
 from safefakes.evaluation.widerface import (
     IOU_THRESHOLD,
     MatchedDetections,
@@ -60,7 +61,6 @@ FACE_SETS = ("all", HEADLINE, *SIZE_BINS, PAINTED)
 PAINTED_STATUSES = frozenset({Status.ANONYMIZED, Status.NO_KEYPOINTS_FALLBACK, Status.WHOLE_IMAGE})
 #: Table columns of the headline numbers (found rate of faces >= 16 px, and its retention).
 HEADLINE_COLUMN = f"view_recall_{HEADLINE}"
-DEFAULT_SCORE = 0.5
 
 
 @dataclass(frozen=True)

@@ -53,13 +53,11 @@ from safefakes.data.split import Split
 from safefakes.errors import InputError
 from safefakes.evaluation.kid import PairReservoir, kernel_inception_distance
 from safefakes.evaluation.reference_features import ReferenceFeatures
+from safefakes.evaluation.settings import DEFAULT_BATCH_SIZE, DEFAULT_CROP_SIZE, DEFAULT_MIN_SIZE
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.csv"
-DEFAULT_MIN_SIZE = 24
-DEFAULT_CROP_SIZE = 64
-DEFAULT_BATCH_SIZE = 32
 #: Manifest statuses whose face is a pair of an anonymization; 'original' pairs
 #: each face with itself (the study's baseline, distance zero).
 PAIRED_STATUSES = frozenset(Status.CHANGED | {Status.ORIGINAL})

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from safefakes.anonymizers.gan.settings import DEFAULT_PRESET, GanTraining
 from safefakes.anonymizers.gan.training import FINAL_CHECKPOINT, LOSSES, SAMPLES, TrainConfig
 from safefakes.data.images import refuse_links
 from safefakes.errors import SafeFakesError
@@ -50,7 +51,7 @@ def train_gan(
     *,
     faces: int | None = None,
     images: int | None = None,
-    preset: str = "mini",
+    preset: str = DEFAULT_PRESET,
     overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     device: str = "auto",
@@ -70,14 +71,11 @@ def train_gan(
     """
     from safefakes.anonymizers.gan import get_method
     from safefakes.anonymizers.gan.dataset import open_crop_dataset
-    from safefakes.anonymizers.gan.presets import preset as preset_settings
     from safefakes.anonymizers.gan.training import Trainer
     from safefakes.data.crops import read_crop_source
 
-    model_cfg, train_cfg = preset_settings(method, preset)
-    model_over, train_over = split_overrides(method, overrides or {})
-    model_cfg.update(model_over)
-    train_cfg.update(train_over)
+    # The study's config and the command line go through the same settings type (names a wrong override).
+    model_cfg, train_cfg = GanTraining(method=method, preset=preset, overrides=dict(overrides or {})).resolve()
     if images is not None:
         train_cfg["images"] = int(images)
     train_cfg.update(seed=seed, device=device, progress_bar=progress)

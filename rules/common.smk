@@ -25,6 +25,11 @@ EXTERNALS = list(config.get("external_splits", {}))
 check_anonymizer_blocks(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 )
+# Every job's settings, built from the config as the jobs build them (and the
+# steps' defaults filled in): a wrong key or value fails here, before any job.
+from safefakes.study_config import check_study_settings
+
+STUDY_SETTINGS = check_study_settings(config)
 
 # Grid-point folders, Paramspace style: the path says what it holds. A point
 # folder holds the anonymized train split, its audit and image metrics; one

@@ -322,6 +322,7 @@ def test_snakefmt_check():
 
 def test_a_split_of_another_tool_is_one_more_method(tmp_path):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    (tmp_path / "theirs" / "images").mkdir(parents=True)  # the other tool's output (checked before any job)
     config["external_splits"] = {"othertool": {"path": str(tmp_path / "theirs")}}
     config["experiments"]["methods"]["methods"].append("othertool")
     cfg_path = tmp_path / "ext.yaml"

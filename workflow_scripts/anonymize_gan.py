@@ -4,6 +4,7 @@ import torch
 from _logging import log_to
 
 from safefakes.anonymizers.registry import AnonymizerSpec
+from safefakes.engine.settings import AnonymizeSettings
 from safefakes.engine.split import anonymize_split
 from safefakes.keypoints.provider import make_keypoint_provider
 
@@ -17,15 +18,15 @@ with log_to(snakemake.log[0]):
     options = dict(params.options, checkpoint=snakemake.input.model, device="auto")
     keypoints = make_keypoint_provider(params.keypoints, split=snakemake.input.split,
                                        weights=params.keypoint_weights)
-    engine = params.engine
+    engine = AnonymizeSettings.from_config(snakemake.params.engine, "anonymize")
     report = anonymize_split(
         snakemake.input.split,
         snakemake.output.split,
         AnonymizerSpec(params.method, options),
-        seed=engine["seed"],
+        seed=engine.seed,
         workers=1,
-        jpeg_quality=engine["jpeg_quality"],
-        jpeg_subsampling=engine["jpeg_subsampling"],
+        jpeg_quality=engine.jpeg_quality,
+        jpeg_subsampling=engine.jpeg_subsampling,
         keypoints=keypoints,
         progress=False,
     )

@@ -12,6 +12,7 @@ import sys
 from _logging import log_to
 
 from safefakes.engine.audit import audit_split, write_report_json
+from safefakes.engine.settings import AuditSettings
 
 #: Survival at or above this is a face left as it was (JPEG re-encoding only), never a method's weak result.
 UNTOUCHED = 0.98
@@ -22,7 +23,7 @@ with log_to(snakemake.log[0]):
     report = audit_split(snakemake.input.original, snakemake.input.anonymized, workers=snakemake.threads)
     print(report)
     recorded = []
-    if snakemake.params.settings["survival"] == "record":
+    if AuditSettings.from_config(snakemake.params.settings, "audit").survival == "record":
         recorded = [f for f in report.failures if f.check == "survival" and f.value is not None and f.value < UNTOUCHED]
     fatal = [f for f in report.failures if f not in recorded]
     if fatal:

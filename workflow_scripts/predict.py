@@ -3,21 +3,14 @@
 import torch
 from _logging import log_to
 
+from safefakes.detector.config import PredictSettings
 from safefakes.detector.predict import detect_split
 
 snakemake = globals()["snakemake"]
 
 with log_to(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
-    s = snakemake.params.settings
-    summary = detect_split(
-        snakemake.input.model,
-        snakemake.input.split,
-        snakemake.output[0],
-        flip=s["flip"],
-        multiscale=s["multiscale"],
-        score_threshold=s["score_threshold"],
-        nms_iou=s["nms_iou"],
-        max_boxes=s["max_boxes"],
-    )
+    # The predict block (for the detector's view, with its own multiscale / flip), through its settings type.
+    settings = PredictSettings.from_config(snakemake.params.settings, "predict")
+    summary = detect_split(snakemake.input.model, snakemake.input.split, snakemake.output[0], **settings.kwargs())
     print(summary)

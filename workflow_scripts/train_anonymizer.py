@@ -5,6 +5,7 @@ import shutil
 import torch
 from _logging import log_to
 
+from safefakes.anonymizers.gan.settings import GanTraining
 from safefakes.anonymizers.gan.train import train_gan
 from safefakes.data.work_dir import prepare_work_dir
 
@@ -13,8 +14,10 @@ snakemake = globals()["snakemake"]
 with log_to(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
     w = snakemake.wildcards
-    train = dict(snakemake.params.settings.get("train", {}))
-    preset = train.pop("preset", "mini")
+    # The same settings type that checked the GAN's train block when the workflow parsed the config.
+    training = GanTraining.from_config(snakemake.params.settings.get("train"), f"anonymizers.{w.gan}.train",
+                                       method=w.gan)
+    train, preset = dict(training.overrides), training.preset
     # Checkpoints of an interrupted run are resumed only when they come from the same settings and code.
     work = prepare_work_dir(snakemake.params.work, {"train": train, "preset": preset, "code": snakemake.params.code,
                                                     "crops": str(snakemake.input.crops)})

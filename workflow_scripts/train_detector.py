@@ -6,19 +6,17 @@ import torch
 from _logging import log_to
 
 from safefakes.data.work_dir import prepare_work_dir
-from safefakes.detector.config import DetectorConfig, preset
+from safefakes.detector.config import DetectorTraining
 from safefakes.detector.train import train_detector
 
 snakemake = globals()["snakemake"]
 
 with log_to(snakemake.log[0]):
     torch.set_num_threads(snakemake.threads)
-    settings = snakemake.params.settings
-    overrides = dict(settings["settings"])
+    # The same settings type that checked the config's detector block when the workflow parsed it.
+    training = DetectorTraining.from_config(snakemake.params.settings, "detector")
     # The run path's seed~N: replicate trainings of one grid point differ only in it.
-    overrides.update(backbone_weights=settings["backbone_weights"],
-                     allow_random_init=settings["allow_random_init"], seed=int(snakemake.wildcards.seed))
-    config = DetectorConfig.from_dict(overrides, base=preset(settings["preset"]), source="config.yaml: detector")
+    config = training.config(seed=int(snakemake.wildcards.seed))
     # Checkpoints of an interrupted run are resumed only when they come from the same settings and code.
     work = prepare_work_dir(snakemake.params.work, {"config": config.to_dict(), "code": snakemake.params.code,
                                                     "split": str(snakemake.input.split)})

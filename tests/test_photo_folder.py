@@ -373,7 +373,7 @@ def test_audit_fails_on_a_photo_the_run_did_not_write_and_refuses_swapped_folder
 RECIPE = """
 safefakes anonymize-images photos/ out/ --dry-run   # previews in out-preview/: check the outlined faces
 safefakes anonymize-images photos/ out/             # blur by default; or files, or 'photos/**/*.jpg'
-safefakes audit photos/ out/ --reid                 # exit 1 if a face is still found and recognised
+safefakes audit photos/ out/ --reid                 # exit 1 if a face's detail survives or dlib still knows it
 safefakes anonymize-images photo.jpg anon.jpg      # one photo to one file (or -o anon.jpg)
 """
 

@@ -172,8 +172,9 @@ FOLDER_ONLY = {"threshold": "--threshold", "upsample": "--upsample", "max_side":
 def _folder_audit_arguments(p: argparse.ArgumentParser) -> None:
     """Options of the audit of an anonymize-images output (ORIGINAL = its input folder)."""
     g = p.add_argument_group(
-        "anonymize-images outputs only",
-        "When ANONYMIZED is an anonymize-images output, the audit finds the faces of each original photo (and "
+        "anonymize-images outputs and videos only",
+        "When ANONYMIZED is an anonymize-images output (or ORIGINAL and ANONYMIZED are two videos), the "
+        "audit finds the faces of each original photo (and "
         "of every --every-th frame of each video) with dlib's CNN and with CenterFace from --threshold up "
         "(below 0.4 only where the CNN confirms the face on a zoomed copy), whatever detector the run used, "
         "and judges each of them in the copy by survival (and --reid), found there again or not.")

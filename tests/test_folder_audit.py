@@ -10,6 +10,7 @@ only the finder differs.
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,6 +233,11 @@ def test_a_video_in_an_anonymize_images_output_is_audited_frame_by_frame(tmp_pat
     report = audit_folder(root, out, every=4)
     assert report.passed, report.format()
     assert report.n_videos == 1 and report.n_frames == 3 and len(report.faces) == 3
+    # An original video copied into the output is not accounted for by the run.
+    shutil.copyfile(root / "clip.mp4", out / "clip_original.mp4")
+    report = audit_folder(root, out, every=4)
+    assert not report.passed and report.failing_faces == []
+    assert any("clip_original.mp4: a video the run did not write" in p for p in report.problems)
     # The run blind to the face in every frame: the copy shows it, and the audit says in which frames.
     blind = Blind("centerface", 0.2, region=(0, 0, 10_000, 10_000))
     monkeypatch.setattr(folder_module, "make_finder", lambda *a, **k: blind)

@@ -405,8 +405,8 @@ class FolderAuditReport:
                  f"  finder: dlib's CNN and CenterFace from {self.face_finder['centerface']['threshold']:g} "
                  f"(below {SURE_THRESHOLD:g} confirmed by the CNN on a zoomed copy), on originals and copies",
                  f"  {self.n_images} photo(s)"
-                 + (f", {self.n_videos} video(s) ({self.n_frames} frames checked: every "
-                    f"{'/'.join(str(v) for v in sorted(set(self.frame_steps.values())))}th)" if self.n_videos else "")
+                 + (f", {self.n_videos} video(s) ({self.n_frames} frames checked, one in every "
+                    f"{'/'.join(str(v) for v in sorted(set(self.frame_steps.values())))})" if self.n_videos else "")
                  + f", {len(self.faces)} face(s) found in the originals, "
                  f"{sum(f.found_after for f in self.faces)} found again at their place in the copies, "
                  f"{len(self.new_faces)} found in the copies only",

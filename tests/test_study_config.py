@@ -271,12 +271,11 @@ def _dry_run(tmp_path, change) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
 
+# Two cheap cases (a GAN's train block imports torch; the library test above covers it).
 @pytest.mark.parametrize("change, key", [
     (lambda c: c["detector"]["settings"].update(lr_typo=0.1), "detector.settings.lr_typo is not a setting"),
     (lambda c: c["anonymizers"]["blur"]["options"].update(kernel=30), "anonymizers.blur.options.kernel"),
-    (lambda c: c["anonymizers"]["deepprivacy"]["train"].update(batch_sise=4),
-     "anonymizers.deepprivacy.train.batch_sise is not a setting"),
-], ids=["detector-settings-typo", "even-blur-kernel", "gan-train-typo"])
+], ids=["detector-settings-typo", "even-blur-kernel"])
 def test_the_dry_run_fails_naming_the_key_before_any_job(tmp_path, change, key):
     proc = _dry_run(tmp_path, change)
     text = proc.stdout + proc.stderr

@@ -167,6 +167,17 @@ def test_two_faces_keep_their_tracks_and_memory_stays_bounded():
     assert iou(np.array([[0, 0, 10, 10]]), np.array([[5, 0, 10, 10]]))[0, 0] == pytest.approx(1 / 3)
 
 
+def test_detecting_every_second_frame_still_covers_every_frame():
+    """--detect-every 2: the frames between looks, and a look that misses the face, are covered."""
+    params = TrackParams(detect_every=2)
+    truth, dets = _moving_face(n=40, missed=(14,))
+    looked = [d if f % 2 == 0 or f == 39 else [] for f, d in enumerate(dets)]
+    out = track_boxes(looked, params, width=400, height=200)
+    assert all(len(f.boxes) == 1 and _covers(f.boxes[0], box) for f, box in zip(out, truth))
+    with pytest.raises(ValueError, match="detect_every"):
+        TrackParams(hold=2, detect_every=4)
+
+
 def test_track_parameters_are_checked():
     with pytest.raises(ValueError, match="margin"):
         TrackParams(margin=0.9)

@@ -214,6 +214,10 @@ def _tracking_arguments(p: argparse.ArgumentParser) -> None:
                         "--mask-scale; a region never shrinks below its frame's detection")
     g.add_argument("--track-iou", type=finite_float, default=d.match_iou, metavar="IOU",
                    help="a detection continues a track when it overlaps the track's expected box by at least this")
+    g.add_argument("--detect-every", type=int, default=d.detect_every, metavar="N",
+                   help="detect faces in every N-th frame only (and the last), N up to --track-hold + 1; the "
+                        "tracks cover the frames between (interpolated, held back from a first detection): N "
+                        "times faster detection")
 
 
 def _tracking(args: argparse.Namespace):
@@ -221,10 +225,11 @@ def _tracking(args: argparse.Namespace):
 
     try:
         return TrackParams(hold=args.track_hold, match_iou=args.track_iou, smooth=args.track_smooth,
-                           margin=args.track_margin)
+                           margin=args.track_margin, detect_every=args.detect_every)
     except ValueError as exc:
         message = str(exc)
-        for name, flag in (("hold_growth", "hold growth"), ("match_iou", "--track-iou"), ("hold", "--track-hold"),
+        for name, flag in (("hold_growth", "hold growth"), ("match_iou", "--track-iou"),
+                           ("detect_every", "--detect-every"), ("hold", "--track-hold"),
                            ("smooth", "--track-smooth"), ("margin", "--track-margin")):
             message = message.replace(name, flag)
         args.parser.error(message)

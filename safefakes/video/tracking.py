@@ -26,6 +26,13 @@ detections but with *tracks*:
    widened to contain the frame's own (detected, interpolated or held) box,
    so that the region never shrinks below a detection.
 
+With ``detect_every`` n > 1 the detector looks at every n-th frame only
+(and the last one), and the frames between are covered as gaps are: by
+interpolation between the detections either side, and by holding a track's
+box back from its first detection (a face entering between two looks).
+This divides the detector's time by n; n is at most ``hold + 1``, so a
+face found at one look is held up to the next.
+
 Deciding a frame needs the detections of up to ``2 * hold + smooth`` later
 frames (``FaceTracker.delay``: whether the face is found again, to
 interpolate rather than hold), so the runner keeps that many frames in a
@@ -54,6 +61,7 @@ class TrackParams:
     smooth: int = 2  # centred moving average over this many frames either side
     margin: float = 1.1  # the smoothed box is grown about its centre by this factor
     hold_growth: float = 0.05  # a held box grows by this share of its size per frame away from its detection
+    detect_every: int = 1  # the runner detects faces in every n-th frame (and the last); tracks fill the others
 
     def __post_init__(self) -> None:
         if int(self.hold) < 0 or int(self.smooth) < 0:
@@ -62,6 +70,9 @@ class TrackParams:
             raise ValueError(f"match_iou must be in (0, 1], got {self.match_iou}")
         if float(self.margin) < 1.0:
             raise ValueError(f"margin must be >= 1 (a region never smaller than its box), got {self.margin}")
+        if not 1 <= int(self.detect_every) <= int(self.hold) + 1:
+            raise ValueError(f"detect_every must be 1 to hold + 1 = {int(self.hold) + 1} frames (a face between "
+                             f"two looks must be bridged), got {self.detect_every}")
         if float(self.hold_growth) < 0:
             raise ValueError(f"hold_growth must be >= 0, got {self.hold_growth}")
 

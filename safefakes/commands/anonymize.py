@@ -426,8 +426,9 @@ def _preview_anonymizer(args: argparse.Namespace):
 
 
 def run_anonymize_images(args: argparse.Namespace) -> int:
+    from safefakes.data.anonymized import PHOTO_RECORDS
     from safefakes.engine.folder import anonymize_folder, anonymize_photo, default_preview_dir, preview_folder
-    from safefakes.video.run import VideoStep, anonymize_video
+    from safefakes.video.run import VIDEO_RECORDS, VideoStep, anonymize_video
 
     inputs, output = _photo_paths(args)
     detection = dict(detector=args.detector, threshold=args.threshold, upsample=args.upsample,
@@ -467,7 +468,12 @@ def run_anonymize_images(args: argparse.Namespace) -> int:
                               **detection, **_engine_kwargs(args))
     for done in videos.reports:
         print(done.summary())
-    print(report.summary())
+    if report.n_images or not videos.infos:  # a run of videos only has no photo summary to give
+        print(report.summary())
+    if videos.infos:
+        kept = len(videos.infos) - len(videos.reports)
+        print(f"{len(videos.infos)} video(s) -> {output}" + (f" ({kept} kept from the earlier run)" if kept else "")
+              + f"; their face tracks: {Path(output) / PHOTO_RECORDS / VIDEO_RECORDS}/")
     return 0
 
 

@@ -576,3 +576,69 @@ def test_a_run_killed_before_its_first_record_is_rerun_into_the_same_folder(port
     (out / RECORDS).mkdir(parents=True)  # killed between making the records folder and writing into it
     report = anonymize_folder(portraits, out, build_anonymizer("blur"), workers=1, progress=False)
     assert report.complete
+
+
+def test_output_equal_to_the_input_folder_is_refused_naming_it(photos, tmp_path):
+    """Issue 28: output = input said "no photos found" (the output folder is excluded from the inputs)."""
+    with pytest.raises(InputError, match="output folder is the input folder") as info:
+        anonymize_folder(photos, photos, build_anonymizer("blur"), workers=1, progress=False)
+    assert str(photos) in str(info.value) and "photos-anonymized" in str(info.value)
+    with pytest.raises(InputError, match="holds the input folder"):
+        anonymize_folder(photos / "trip", photos, build_anonymizer("blur"), workers=1, progress=False)
+    assert not (photos / RECORDS).exists()
+
+
+def test_hidden_photos_are_skipped_and_counted(photos, tmp_path, caplog, hopper):
+    """Dot-files and photos in dot-folders are not read, and the warning says how many and which."""
+    _save(photos / ".hidden.jpg", hopper, quality=90)
+    _save(photos / ".thumbs/hopper.jpg", hopper, quality=90)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        report = anonymize_folder(photos, out, build_anonymizer("blackout"), workers=1, progress=False)
+    assert report.n_images == 4
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "skipped 2 hidden file(s)" in warning and ".hidden.jpg" in warning and ".thumbs" in warning
+    assert not (out / ".hidden.jpg").exists() and not (out / ".thumbs").exists()
+    # A hidden photo named as INPUT is read.
+    found = collect_inputs([photos / ".hidden.jpg"])
+    assert found.names == [".hidden.jpg"] and not found.hidden
+
+
+@pytest.mark.parametrize("kind", ["rgba", "palette", "la"])
+def test_transparent_photos_keep_their_alpha_with_the_face_anonymized(tmp_path, hopper, kind):
+    """Issue 28: RGBA and palette-transparency photos lost their alpha when they held a face."""
+    h, w = hopper.shape[:2]
+    alpha = np.full((h, w), 255, np.uint8)
+    alpha[:40] = 0
+    alpha[-40:] = 128
+    root = tmp_path / "in"
+    root.mkdir()
+    if kind == "rgba":
+        Image.fromarray(np.dstack([hopper, alpha])).save(root / "face.png")
+    elif kind == "la":
+        grey = np.asarray(Image.fromarray(hopper).convert("L"))
+        Image.fromarray(np.dstack([grey, alpha])).save(root / "face.png")
+    else:
+        img = Image.fromarray(hopper).quantize(64)
+        img.info["transparency"] = 0
+        img.save(root / "face.png", transparency=0)
+    Image.fromarray(np.dstack([hopper, alpha])).save(root / "face.webp", lossless=True)
+    out = tmp_path / "out"
+    anonymize_folder(root, out, build_anonymizer("blackout"), detector="hog", workers=1, progress=False)
+    for name in ("face.png", "face.webp"):
+        src, dst = Image.open(root / name), Image.open(out / name)
+        want = np.asarray(src.convert("RGBA"))[..., 3]
+        assert dst.mode in ("RGBA", "LA"), (name, dst.mode)
+        np.testing.assert_array_equal(np.asarray(dst.convert("RGBA"))[..., 3], want)
+        before, after = decode_photo((root / name).read_bytes()), decode_photo((out / name).read_bytes())
+        box = _hog(before)[0]
+        assert _face_changed(before, after, box) > 10, name
+        x, y, bw, bh = box  # outside the face, what shows is the original's (to rounding)
+        keep = np.ones(before.shape[:2], bool)
+        keep[max(0, y - bh):y + 2 * bh, max(0, x - bw):x + 2 * bw] = False
+        if name.endswith(".png"):  # lossless
+            assert np.abs(after.astype(int) - before)[keep].max() <= 2
+    # The single-photo path keeps it too.
+    anonymize_photo(root / "face.png", tmp_path / "one.png", build_anonymizer("blackout"), detector="hog")
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "one.png").convert("RGBA"))[..., 3],
+                          np.asarray(Image.open(root / "face.png").convert("RGBA"))[..., 3])

@@ -364,8 +364,46 @@ def photo_exif(data: bytes) -> bytes | None:
         return None
 
 
+#: Pillow modes that carry transparency (a palette photo may too: ``"transparency" in img.info``).
+_ALPHA_MODES = frozenset({"RGBA", "LA", "PA", "RGBa", "La"})
+#: Formats whose copies keep a photo's alpha channel (BMP and JPEG copies are opaque).
+ALPHA_SUFFIXES = frozenset({".png", ".webp", ".tif", ".tiff"})
+
+
+def photo_alpha(data: bytes) -> np.ndarray | None:
+    """The photo's alpha channel (H, W) uint8, upright as ``decode_photo`` reads it; None when it has none.
+
+    RGBA, LA and palette photos with a transparent colour have one: their
+    copies keep it (``encode_photo(alpha=...)``) whether or not a face was changed.
+    """
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if not (img.mode in _ALPHA_MODES or (img.mode == "P" and "transparency" in img.info)):
+                return None
+            alpha = np.asarray(img.convert("RGBA"), dtype=np.uint8)[..., 3:]
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, TypeError):
+        return None
+    orientation = _orientation(data)
+    if 2 <= orientation <= 8:
+        alpha = _UPRIGHT[orientation](alpha)
+    return np.ascontiguousarray(alpha[..., 0])
+
+
+def _uncomposite(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The colours that, with ``alpha``, show ``image`` over white (``to_rgb`` composites over white).
+
+    Unchanged pixels get their own colours back (to rounding), changed ones
+    the method's; fully transparent pixels are white (nothing hidden under them).
+    """
+    a = alpha.astype(np.float32)[..., None] / 255.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        colour = (image.astype(np.float32) - (1.0 - a) * 255.0) / a
+    colour = np.where(a > 0, colour, 255.0)
+    return np.clip(np.round(colour), 0, 255).astype(np.uint8)
+
+
 def encode_photo(image: np.ndarray, suffix: str, quality: int = 95, subsampling: str = "4:4:4",
-                 exif: bytes | None = None, grey: bool = False) -> bytes:
+                 exif: bytes | None = None, grey: bool = False, alpha: np.ndarray | None = None) -> bytes:
     """Encode RGB uint8 in the format its suffix names (``PHOTO_SUFFIXES``), with ``exif`` if given.
 
     JPEG and PNG without metadata go through ``encode_image``; WebP is written
@@ -374,17 +412,27 @@ def encode_photo(image: np.ndarray, suffix: str, quality: int = 95, subsampling:
     with one 8-bit channel where the format has one (not WebP), so that a grey
     photo does not come back three times as large; pixels the method coloured
     (a GAN's face) are converted to their luminance.
+    alpha: the input photo's alpha channel (``photo_alpha``; ``image`` is the
+    photo composited over white, as ``decode_photo`` reads it): kept in PNG,
+    WebP and TIFF copies, with the colours under it anonymized; JPEG and BMP
+    copies are the opaque composite.
     """
     suffix = suffix.lower()
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 array (H, W, 3), got {image.dtype} {image.shape}")
     grey = grey and suffix in _GREY_SUFFIXES
-    if exif is None and not grey and (suffix in JPEG_SUFFIXES or suffix == ".png"):
+    if alpha is not None and (suffix not in ALPHA_SUFFIXES or alpha.shape != image.shape[:2]):
+        alpha = None
+    if exif is None and not grey and alpha is None and (suffix in JPEG_SUFFIXES or suffix == ".png"):
         return encode_image(image, suffix, quality, subsampling)
+    if alpha is not None:
+        image = _uncomposite(image, alpha)
     pixels: np.ndarray = image
     if grey:
         same = np.array_equal(image[..., 0], image[..., 1]) and np.array_equal(image[..., 0], image[..., 2])
         pixels = np.ascontiguousarray(image[..., 0]) if same else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+    if alpha is not None:
+        pixels = np.ascontiguousarray(np.dstack([pixels, alpha]))
     options: dict = {} if exif is None else {"exif": exif}
     if suffix in JPEG_SUFFIXES:
         options.update(format="JPEG", quality=int(quality))

@@ -42,6 +42,7 @@ from safefakes.data.images import (
     decode_photo,
     encode_image,
     encode_photo,
+    photo_alpha,
     photo_exif,
     photo_is_grey,
     write_bytes_atomic,
@@ -81,8 +82,15 @@ class PhotoInputs:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     files_given: bool = False  # named files or globs, not one folder
     videos: list[str] = field(default_factory=list)  # with collect_inputs(videos=True): videos, relative to root
+    hidden: list[str] = field(default_factory=list)  # hidden files (".name", or under a ".folder"): not read
 
     def warn_skipped(self) -> None:
+        if self.hidden:
+            listed = "; ".join(self.hidden[:10])
+            more = f"; and {len(self.hidden) - 10} more" if len(self.hidden) > 10 else ""
+            log.warning("skipped %d hidden file(s) (a name starting with '.', or in a folder whose name does; "
+                        "they are not read and not copied: rename them, or name them as INPUT, to anonymize "
+                        "them): %s%s", len(self.hidden), listed, more)
         if not self.skipped:
             return
         listed = "; ".join(f"{path} ({why})" for path, why in self.skipped[:20])
@@ -110,9 +118,11 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
     instead of skipping them.
 
     A missing path or a pattern that matches nothing is an error naming it;
-    files of other formats are listed in ``skipped``; hidden files (".name")
-    and anything under ``exclude`` (the output folder, the dry run's folder)
-    are ignored.
+    files of other formats are listed in ``skipped``; hidden files (".name",
+    or under a ".folder" of a folder given: AppleDouble "._x.jpg" files,
+    thumbnail caches, a records folder) are listed in ``hidden``, not read;
+    anything under ``exclude`` (the output folder, the dry run's folder) is
+    ignored.
     """
     items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
     if not items:
@@ -126,13 +136,15 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
     video_files: list[Path] = []
     folders: list[Path] = []
     skipped: list[tuple[str, str]] = []
+    hidden: list[str] = []
     for item in items:
         path = Path(item)
+        named = False  # a file named as INPUT is read even when hidden
         if path.is_dir():
             folders.append(path)
             candidates = sorted(p for p in path.rglob("*") if p.is_file())
         elif path.is_file():
-            candidates = [path]
+            candidates, named = [path], True
         elif GLOB_CHARS & set(str(item)):
             candidates = sorted(Path(p) for p in glob.glob(str(item), recursive=True) if Path(p).is_file())
             if not candidates:
@@ -142,7 +154,11 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
             raise InputError(path, "input not found",
                              hint="give a folder of photos, photo files, or a glob pattern such as 'photos/*.jpg'")
         for candidate in candidates:
-            if candidate.name.startswith(".") or _inside(candidate, excluded):
+            if _inside(candidate, excluded):
+                continue
+            under = candidate.relative_to(path).parts if path.is_dir() else (candidate.name,)
+            if not named and any(part.startswith(".") for part in under):
+                hidden.append(str(candidate))
                 continue
             if candidate.suffix.lower() in PHOTO_SUFFIXES:
                 files.append(candidate)
@@ -165,7 +181,7 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
                 names.append(name)
         return sorted(names)
 
-    return PhotoInputs(root, relative(files), skipped, files_given, relative(video_files))
+    return PhotoInputs(root, relative(files), skipped, files_given, relative(video_files), hidden)
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:
@@ -244,6 +260,7 @@ def anonymize_folder(
     instance, source = resolve_anonymizer(anonymizer)
     check_jpeg(jpeg_quality, jpeg_subsampling)
     finder = make_finder(detector, threshold, upsample, max_side, weights)
+    check_not_input(inputs, output_dir)
     found = collect_inputs(inputs, exclude=[output_dir, default_preview_dir(output_dir)], videos=videos is not None)
     found.warn_skipped()
     if not found.names and not found.videos:
@@ -295,6 +312,21 @@ def anonymize_folder(
     if report.n_faces == 0 and video_regions == 0:
         warn_no_face(len(names), finder)
     return report
+
+
+def check_not_input(inputs: str | Path | Sequence[str | Path], output_dir: Path) -> None:
+    """Refuse an output folder that is an input folder or holds one (its photos would be excluded as output)."""
+    items = [inputs] if isinstance(inputs, (str, Path)) else list(inputs)
+    out = Path(output_dir).resolve()
+    for item in items:
+        path = Path(item)
+        if not path.is_dir():
+            continue
+        src = path.resolve()
+        if src == out or out in src.parents:
+            what = "is the input folder" if src == out else f"holds the input folder {path}"
+            raise InputError(output_dir, f"the output folder {what}; the input is never written to",
+                             hint=f"give a new or empty folder outside it as OUTPUT, e.g. {src.name}-anonymized")
 
 
 def warn_no_face(n_photos: int, finder: FaceFinder) -> None:
@@ -401,7 +433,8 @@ def anonymize_photo(
         pixels = image if changed is None else changed
         exif = photo_exif(data) if keep_metadata or changed is None else None
         try:
-            out = encode_photo(pixels, dst.suffix, jpeg_quality, jpeg_subsampling, exif, photo_is_grey(data))
+            out = encode_photo(pixels, dst.suffix, jpeg_quality, jpeg_subsampling, exif, photo_is_grey(data),
+                               photo_alpha(data))
         except ValueError as exc:
             raise SafeFakesError(f"cannot write {dst}: {exc}") from exc
     write_bytes_atomic(dst, out)

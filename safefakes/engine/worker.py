@@ -33,6 +33,7 @@ from safefakes.data.images import (
     encode_image,
     encode_photo,
     name_the_file,
+    photo_alpha,
     photo_exif,
     photo_is_grey,
 )
@@ -130,6 +131,7 @@ class _Job:
     scores: np.ndarray | None  # of boxes found by a face detector (plain-folder runs)
     exif: bytes | None = None  # kept for the output (plain-folder runs with keep_metadata)
     grey: bool = False  # a grey photo (plain-folder runs): its copy is written grey too
+    alpha: np.ndarray | None = None  # a photo's alpha channel (plain-folder runs): its copy keeps it
 
     @property
     def untouched(self) -> bool:
@@ -158,7 +160,8 @@ def _load(task: tuple) -> _Job | dict:
         boxes, scores = settings.finder(image)
     boxes = np.asarray(boxes, dtype=np.int64).reshape(-1, 4)
     exif = photo_exif(data) if photo and settings.keep_metadata else None
-    job = _Job(name, data, digest, image, boxes, kps, scores, exif, photo and photo_is_grey(data))
+    job = _Job(name, data, digest, image, boxes, kps, scores, exif, photo and photo_is_grey(data),
+               photo_alpha(data) if photo else None)
     anonymizer: Anonymizer = STATE["anonymizer"]
     provider = STATE["provider"]
     if not job.untouched and anonymizer.needs_keypoints and provider is not None:
@@ -215,7 +218,7 @@ def _write_result(job: _Job, result: AnonymizedImage | None) -> dict:
             try:
                 if settings.finder is not None:
                     out = encode_photo(result.image, os.path.splitext(name)[1], settings.quality,
-                                       settings.subsampling, job.exif, job.grey)
+                                       settings.subsampling, job.exif, job.grey, job.alpha)
                 else:
                     out = encode_image(result.image, os.path.splitext(name)[1], settings.quality,
                                        settings.subsampling)

@@ -22,7 +22,7 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    anonymizer="|".join([*METHODS, *EXTERNALS]),
+    anonymizer="|".join([*METHODS, *GANS, *CONVENTIONAL, *EXTERNALS]),
     gan="|".join(GANS),
     conventional="|".join(CONVENTIONAL),
     external="|".join(EXTERNALS) or "(?!)",

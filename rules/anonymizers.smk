@@ -30,7 +30,7 @@ rule import_crop_set:
         f"{BENCH}/crops/{{source}}~{{keypoints}}.tsv"
     wildcard_constraints:
         source="fdf|celeba|pipa",
-        keypoints="dlib68|deepprivacy7",
+        keypoints="|".join(KEYPOINT_LAYOUTS),
     conda:
         "../envs/safefakes.yaml"
     threads: 8

@@ -1,27 +1,17 @@
 # Helpers shared by the rule files (grid, paths, config look-ups, code versions).
 from functools import lru_cache
-from itertools import product
 from pathlib import Path
 
-from safefakes.anonymizers.registry import (
-    CONVENTIONAL as CONVENTIONAL_KIND,
-    GAN as GAN_KIND,
-    METHODS,
-    methods_of_kind,
-)
+from safefakes.anonymizers.registry import METHODS, method_entry
 from safefakes.code_version import code_version
 from safefakes.study_config import check_anonymizer_blocks
+from safefakes import study_grid
 
 RESULTS = config["results"]
 LOGS = f"{RESULTS}/logs"
 BENCH = f"{RESULTS}/benchmarks"
 SCRIPTS = Path(workflow.basedir) / "workflow_scripts"
 
-# The one list of methods is the registry (METHODS).
-CONVENTIONAL = methods_of_kind(CONVENTIONAL_KIND)
-GANS = methods_of_kind(GAN_KIND)
-# Splits anonymized by other tools (kind "external"), named in the config.
-EXTERNALS = list(config.get("external_splits", {}))
 check_anonymizer_blocks(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 )
@@ -30,6 +20,14 @@ check_anonymizer_blocks(
 from safefakes.study_config import check_study_settings
 
 STUDY_SETTINGS = check_study_settings(config)
+# The one list of methods is the registry (METHODS); a config block named
+# <method>_<variant> adds a variant of one (safefakes.study_grid).
+CONVENTIONAL = study_grid.conventional_methods(config)
+GANS = study_grid.gan_methods(config)
+# Splits anonymized by other tools (kind "external"), named in the config.
+EXTERNALS = study_grid.externals(config)
+# The keypoint layouts of the GANs: an imported crop set is made once per layout.
+KEYPOINT_LAYOUTS = study_grid.keypoint_layouts()
 
 # Grid-point folders, Paramspace style: the path says what it holds. A point
 # folder holds the anonymized train split, its audit and image metrics; one
@@ -59,71 +57,34 @@ def script_code(script, *modules):
 
 
 def method_modules(method):
-    """The code of ``method``, which the registry and the GAN package pick by name
-    (``safefakes.code_version`` does not follow their imports): a job that runs
-    the method names it, so no method's code is in another method's branch.
+    """The code of ``method``, which the registry picks by name (``safefakes.code_version``
+    does not follow its imports): a job that runs the method names its module, so no
+    method's code is in another method's branch.
     """
-    if method in GANS:
-        return (
-            f"safefakes.anonymizers.gan.{method}",
-            "safefakes.anonymizers.gan.anonymizer",
-        )
-    return ("safefakes.anonymizers.conventional",)
+    return (method_entry(method).module,)
 
 
 def method_config(method):
-    blocks = config["anonymizers"]
-    if method not in blocks:
-        raise ValueError(
-            f"config: anonymizers.{method} is missing, but an experiment uses it; "
-            f"add a block for it (see config.yaml)"
-        )
-    return blocks[method]
+    return study_grid.method_config(config, method)
 
 
 def method_defaults(method):
     """(faces, anon_iters) of a method's default model; conventional methods have none."""
-    if method in GANS:
-        block = method_config(method)
-        return block["faces"], block["anon_iters"]
-    if method not in EXTERNALS:
-        method_config(method)
-    return 0, 0
+    return study_grid.method_defaults(config, method)
 
 
 def crop_set(faces):
-    for entry in config["crop_sets"]:
-        if entry["faces"] == int(faces):
-            return entry
-    sizes = ", ".join(str(e["faces"]) for e in config["crop_sets"])
-    raise ValueError(
-        f"config: no crop_sets entry with faces: {faces} (have {sizes}); "
-        f"add one or change the experiment/anonymizer that asks for it"
-    )
+    return study_grid.crop_set(config, faces)
+
+
+@lru_cache(maxsize=None)
+def _grid():
+    return tuple(study_grid.grid(config))
 
 
 def grid():
-    """Every (anonymizer, faces, anon_iters, det_iters, seed) that some experiment asks for.
-
-    An experiment's `seeds` are replicate detector trainings of each of its
-    grid points (the detector's seed; the anonymized split is the same).
-    """
-    points = set()
-    for name, exp in config["experiments"].items():
-        for method in exp["methods"]:
-            faces0, iters0 = method_defaults(method)
-            if method in GANS:
-                faces = exp.get("faces", [faces0])
-                iters = exp.get("anon_iters", [iters0])
-                for f in faces:
-                    crop_set(f)
-            else:
-                faces, iters = [0], [0]
-            for f, a, d, s in product(
-                faces, iters, exp["det_iters"], exp.get("seeds", [0])
-            ):
-                points.add((method, int(f), int(a), int(d), int(s)))
-    return sorted(points)
+    """Every (anonymizer, faces, anon_iters, det_iters, seed) that some experiment asks for."""
+    return list(_grid())
 
 
 def anonymized_points():
@@ -228,10 +189,6 @@ def detector_work_dir(wildcards):
     return str(Path(run, "detector_work"))
 
 
-# The keypoints each GAN learns with: an imported crop set is made once per layout.
-GAN_KEYPOINTS = {"deepprivacy": "deepprivacy7", "ciagan": "dlib68", "sun2018": "dlib68"}
-
-
 def crops_dir(faces, gan):
     """The crop set a GAN with a training set of `faces` learns from."""
     source = crop_set(faces)["source"]
@@ -239,14 +196,23 @@ def crops_dir(faces, gan):
         return data_dir("crops")
     if source == "widerface":
         return f"{RESULTS}/crops/widerface"
-    return f"{RESULTS}/crops/{source}~{GAN_KEYPOINTS[gan]}"
+    return f"{RESULTS}/crops/{source}~{method_entry(gan).keypoints}"
 
 
 def import_keypoint_weights(layout):
-    """Keypoint R-CNN weights for DeepPrivacy's points at import (those of anonymization)."""
-    if layout != "deepprivacy7":
-        return None
-    return config["anonymizers"].get("deepprivacy", {}).get("keypoint_weights")
+    """The keypoint weights of the GANs that paint with ``layout`` (DeepPrivacy's Keypoint
+    R-CNN), for its points at import: those of anonymization; None where none is set."""
+    weights = {
+        block.get("keypoint_weights")
+        for method, block in config["anonymizers"].items()
+        if method in GANS and method_entry(method).keypoints == layout
+    } - {None}
+    if len(weights) > 1:
+        raise ValueError(
+            f"config: the GANs with {layout} keypoints name different keypoint_weights "
+            f"({', '.join(sorted(map(str, weights)))}); an imported crop set is made once per layout"
+        )
+    return weights.pop() if weights else None
 
 
 def crop_source(source):

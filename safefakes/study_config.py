@@ -25,6 +25,8 @@ from safefakes.anonymizers.registry import (
     REFERENCE,
     AnonymizerSpec,
     build_anonymizer,
+    is_method,
+    method_entry,
     method_options,
 )
 from safefakes.detector.config import DetectorTraining, PredictSettings
@@ -55,21 +57,22 @@ def check_anonymizer_blocks(config: dict, schema_path: str | Path) -> None:
     problems = []
     blocks = config.get("anonymizers", {})
     for name, block in blocks.items():
-        if name not in METHODS:
-            problems.append(f"anonymizers.{name}: unknown method; known: {known}")
+        if not is_method(name):
+            problems.append(f"anonymizers.{name}: unknown method; known: {known} (or a variant "
+                            f"<method>_<variant> of one)")
             continue
-        definition = schema["$defs"][BLOCK_SCHEMA[METHODS[name].kind]]
+        definition = schema["$defs"][BLOCK_SCHEMA[method_entry(name).kind]]
         _fill_defaults(block, definition)
         for error in _validator(schema, definition).iter_errors(block):
             where = ".".join(str(p) for p in error.absolute_path)
             problems.append(f"anonymizers.{name}{'.' + where if where else ''}: {error.message}")
     externals = config.get("external_splits", {}) or {}
     for name in externals:
-        if name in METHODS:
+        if is_method(name):
             problems.append(f"external_splits.{name}: the name of a method of this project; choose another")
     for exp_name, experiment in config.get("experiments", {}).items():
         for method in experiment.get("methods", []):
-            if method not in METHODS and method not in externals:
+            if not is_method(method) and method not in externals:
                 problems.append(f"experiments.{exp_name}.methods: unknown method {method!r}; known: {known}"
                                 + (f", and the external splits {', '.join(externals)}" if externals else
                                    " (or name a split of another tool under external_splits)"))
@@ -169,9 +172,9 @@ def check_study_settings(config: dict) -> StudySettings:
 
     methods, gan_training = {}, {}
     for name, block in (config.get("anonymizers") or {}).items():
-        if name not in METHODS or not isinstance(block, Mapping):
+        if not is_method(name) or not isinstance(block, Mapping):
             continue  # check_anonymizer_blocks names it
-        kind = METHODS[name].kind
+        kind = method_entry(name).kind
         options = block.get("options") or {}
         if not isinstance(options, Mapping):
             problems.append(f"anonymizers.{name}.options: expected a mapping of the method's options, "
@@ -232,7 +235,7 @@ def _gan_spec(name: str, options: Mapping[str, Any]) -> AnonymizerSpec:
             raise ConfigError(f"config: {where}.{key}: set by the workflow for each job (the trained model, the "
                               "job's device); remove it")
     if options:  # the factory's signature (imports the GAN's module)
-        parameters = inspect.signature(METHODS[name].factory, eval_str=True).parameters
+        parameters = inspect.signature(method_entry(name).factory, eval_str=True).parameters
         known = sorted(set(method_options(name)) - set(JOB_OPTIONS))
         for key, value in options.items():
             if key not in known:
@@ -251,7 +254,7 @@ def _measures_splits(config: Mapping) -> bool:
     externals = config.get("external_splits") or {}
     for experiment in (config.get("experiments") or {}).values():
         for method in experiment.get("methods", []) if isinstance(experiment, Mapping) else []:
-            if method in externals or (method in METHODS and METHODS[method].kind != REFERENCE):
+            if method in externals or (is_method(method) and method_entry(method).kind != REFERENCE):
                 return True
     return False
 

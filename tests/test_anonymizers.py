@@ -8,7 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from safefakes.anonymizers.conventional import Blackout, Blur, FullBlur, Original, Pixelate
+from safefakes.anonymizers.blackout import Blackout
+from safefakes.anonymizers.blur import Blur
+from safefakes.anonymizers.fullblur import FullBlur
+from safefakes.anonymizers.original import Original
+from safefakes.anonymizers.pixelate import Pixelate
 from safefakes.anonymizers.regions import face_region, grow_box
 from safefakes.anonymizers.registry import METHODS, AnonymizerSpec, build_anonymizer, method_options
 from safefakes.data.anonymized import Status

@@ -169,7 +169,7 @@ def test_anonymizer_checkpoint_errors(tmp_path, trained):
     torch.save({"x": 1}, bad)
     with pytest.raises(InputError, match="not a safefakes GAN checkpoint"):
         GANAnonymizer(bad)
-    from safefakes.anonymizers.gan import build_deepprivacy
+    from safefakes.anonymizers.gan.deepprivacy import build_deepprivacy
 
     assert build_deepprivacy(checkpoint=str(trained / "checkpoint.pt"), device="cpu").name == "deepprivacy"
 

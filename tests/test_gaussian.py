@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from safefakes.anonymizers import gaussian
-from safefakes.anonymizers.conventional import Blur, FullBlur
+from safefakes.anonymizers.blur import Blur
+from safefakes.anonymizers.fullblur import FullBlur
 from safefakes.anonymizers.regions import face_regions
 from safefakes.data.images import read_image
 from safefakes.data.split import Split

@@ -27,7 +27,8 @@ FLOORS = {
     "engine": (4, None),
     "plots": (5, None),
     "commands": (6, None), "cli": (6, None), "__main__": (6, None),
-    "code_version": (6, None), "study_config": (6, None), "devices": (0, None), "machine": (0, None),
+    "code_version": (6, None), "study_config": (6, None), "study_grid": (6, None),
+    "devices": (0, None), "machine": (0, None), "video": (4, None),
 }
 
 

@@ -88,36 +88,38 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
     # Fig. 7: each face set trained for 4M images; Fig. 9: 1.47M faces for 0.8M to 40M images.
     fig7 = {detector.format("deepprivacy", f, 4000000, 60000) for f in (38000, 100000, 1471253)}
     fig9 = {detector.format("deepprivacy", 1471253, a, 60000) for a in (800000, 4000000, 10000000, 40000000)}
+    # The paper's Sun2018 with a blurred box as input, beside the plain method (a variant).
+    variant = {detector.format("sun2018_blurred", *default["sun2018"], 60000)}
     assert (len(fig4), len(fig6), len(fig7), len(fig9)) == (8, 24, 3, 4)
     runs = set(re.findall(r"runs/(anonymizer~\w+/faces~\d+/anon_iters~\d+/det_iters~\d+)/seed~0/detector\.pt", out))
     for experiment in (fig4, fig6, fig7, fig9):
         assert experiment <= runs
-    # 24 + 3 (Fig. 7) + 2 (Fig. 9's 0.8M and 10M; its 4M is Fig. 7's, its 40M Fig. 4's) = 29.
-    assert runs == fig4 | fig6 | fig7 | fig9 and len(runs) == 29
+    # 24 + 3 (Fig. 7) + 2 (Fig. 9's 0.8M and 10M; its 4M is Fig. 7's, its 40M Fig. 4's) + the variant = 30.
+    assert runs == fig4 | fig6 | fig7 | fig9 | variant and len(runs) == 30
     gan = "results/anonymizers/{}/faces~{}/anon_iters~{}/model.pt"
     trainings = planned_inputs(out, "train_anonymizer")
     models = {m.removeprefix(str(tmp_path) + "/") for m in trainings}
     fig7_models = {gan.format("deepprivacy", f, 4000000) for f in (38000, 100000, 1471253)}
     fig9_models = {gan.format("deepprivacy", 1471253, a) for a in (800000, 4000000, 10000000, 40000000)}
-    others = {gan.format(m, *default[m]) for m in ("ciagan", "sun2018")}
-    assert models == fig7_models | fig9_models | others and len(models) == 8
-    # GAN models: DeepPrivacy 3 sizes at 4M + 3 other lengths, CIAGAN, Sun2018 = 8.
-    # Anonymized splits: 4 conventional + 8 GAN = 12, each audited and measured.
+    others = {gan.format(m, *default[m.partition("_")[0]]) for m in ("ciagan", "sun2018", "sun2018_blurred")}
+    assert models == fig7_models | fig9_models | others and len(models) == 9
+    # GAN models: DeepPrivacy 3 sizes at 4M + 3 other lengths, CIAGAN, Sun2018 and its variant = 9.
+    # Anonymized splits: 4 conventional + 9 GAN = 13, each audited and measured.
     # Crop sets: PIPA with DeepPrivacy's points and with dlib's, FDF, CelebA = 4 imports.
     assert counts == {
         "import_widerface": 2,
         "import_crop_set": 4,
-        "train_anonymizer": 8,
-        "anonymize_gan": 8,
+        "train_anonymizer": 9,
+        "anonymize_gan": 9,
         "anonymize_conventional": 4,
-        "audit": 12,
-        "image_metrics": 12,
+        "audit": 13,
+        "image_metrics": 13,
         "reference_features": 1,
-        "train_detector": 29,
-        "predict": 29,
-        "evaluate_map": 29,
-        "view_predict": 13,
-        "detector_view": 13,
+        "train_detector": 30,
+        "predict": 30,
+        "evaluate_map": 30,
+        "view_predict": 14,
+        "detector_view": 14,
         "tables": 1,
         "summary": 1,
         "correlation": 1,
@@ -127,7 +129,7 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
         "detection_examples": 1,
         "failure_cases": 1,
         "all": 1,
-        "total": 173,
+        "total": 182,
     }
     # Fig. 5: the full-image-blur and DeepPrivacy detectors of Fig. 4 (60k iterations, seed 0); Fig. 8:
     # DeepPrivacy's default model's split through the view; the face sizes: every anonymized split.
@@ -142,15 +144,15 @@ def test_paper_preset_plans_the_paper_grid(tmp_path):
     assert fig8 == [f"{dp_point}/train", f"{dp_point}/view_predictions", f"{results}/data/widerface/train",
                     f"{results}/runs/anonymizer~original/faces~0/anon_iters~0/view_predictions"]
     sizes = planned_inputs(out, "face_sizes")[f"{results}/tables/face_sizes.csv"]
-    assert sum(i.endswith("/train") for i in sizes) == sum(i.endswith("/detector_view.json") for i in sizes) == 12
-    # The detector view: the original's 60k-iteration detector (seed 0) on the 12 anonymized
+    assert sum(i.endswith("/train") for i in sizes) == sum(i.endswith("/detector_view.json") for i in sizes) == 13
+    # The detector view: the original's 60k-iteration detector (seed 0) on the 13 anonymized
     # train splits and the original, each anonymized split's view against the original's.
     frozen = str(tmp_path / "results/runs/anonymizer~original/faces~0/anon_iters~0/det_iters~60000/seed~0/detector.pt")
     view_runs = planned_inputs(out, "view_predict")
-    assert all(frozen in inputs for inputs in view_runs.values()) and len(view_runs) == 13
+    assert all(frozen in inputs for inputs in view_runs.values()) and len(view_runs) == 14
     views = planned_inputs(out, "detector_view")
     original_view = str(tmp_path / "results/runs/anonymizer~original/faces~0/anon_iters~0/view_predictions")
-    assert sum(original_view in inputs for inputs in views.values()) == 13
+    assert sum(original_view in inputs for inputs in views.values()) == 14
     # The paper preset trains one seed per grid point.
     # Fig. 9's lengths are one run: each longer DeepPrivacy training continues the next shorter one.
     model = str(tmp_path / "results/anonymizers/deepprivacy/faces~1471253/anon_iters~{}/model.pt")

@@ -1,7 +1,8 @@
 """Incremental reruns: a tiny study runs for real, then dry runs show what a change reruns.
 
 Changing one anonymizer's config block or module reruns that anonymizer's
-branch and the aggregates, nothing else; a change to the detector code reruns
+branch and the aggregates, nothing else (every method of the tiny study: the
+original, blur and its variant blur_wide, blackout, DeepPrivacy); a change to the detector code reruns
 every detector job; a change to a module that no rule's script imports runs
 nothing; with nothing changed nothing runs. What a rule "runs" is the import
 closure of its script (safefakes.code_version), computed, not listed.
@@ -29,12 +30,16 @@ TINY = {
     "anonymizers": {
         "original": {},
         "blur": {"options": {"kernel": 15}},
+        # A variant of blur (<method>_<variant>): blur's code, its own settings and branch.
+        "blur_wide": {"options": {"kernel": 15, "mask_scale": 1.4}},
+        "blackout": {"options": {}},
         "deepprivacy": {"faces": 40, "anon_iters": 32, "keypoints": "oracle-deepprivacy7",
                         "train": {"preset": "mini", "batch_size": 8}, "options": {}},
     },
     "detector": {"preset": "mini", "settings": {"batch_size": 2, "input_size": 64}, "allow_random_init": True},
     "metrics": {"allow_random_init": True, "max_faces": 4, "min_size": 8, "crop_size": 32},
-    "experiments": {"methods": {"methods": ["original", "blur", "deepprivacy"], "det_iters": [2], "seeds": [0, 1]}},
+    "experiments": {"methods": {"methods": ["original", "blur", "blur_wide", "blackout", "deepprivacy"],
+                                "det_iters": [2], "seeds": [0, 1]}},
     "report": {"bootstrap_resamples": 200},
 }
 WORKFLOW = ("Snakefile", "rules", "workflow_scripts", "schemas", "report", "envs", "config.yaml", "safefakes")
@@ -79,6 +84,17 @@ def planned_in(study: Path) -> set[tuple[str, str]]:
     return jobs
 
 
+def anonymizers_of(jobs: set[tuple[str, str]]) -> set[str]:
+    """The anonymizers of the planned branch jobs (the aggregates have none)."""
+    found = set()
+    for rule, wildcards in jobs:
+        m = re.search(r"(?:anonymizer|gan|conventional)=(\w+)", wildcards)
+        if rule not in AGGREGATES:
+            assert m, (rule, wildcards)
+            found.add(m.group(1))
+    return found
+
+
 @pytest.mark.slow
 def test_the_study_ran_and_nothing_reruns(study):
     results = study / "results"
@@ -87,10 +103,11 @@ def test_the_study_ran_and_nothing_reruns(study):
     assert (results / "figures" / "methods_side_by_side.png").exists()
     # Two seeds of each method: one summary row per method, each method against the original.
     runs = pd.read_csv(results / "tables" / "map.csv")
-    assert sorted(runs.seed) == [0, 0, 0, 1, 1, 1]
+    assert sorted(runs.seed) == [0] * 5 + [1] * 5
     summary = pd.read_csv(results / "tables" / "summary.csv").set_index("anonymizer")
-    assert list(summary.n_seeds) == [2, 2, 2]
-    for method in ("blur", "deepprivacy"):
+    assert list(summary.n_seeds) == [2] * 5
+    assert set(summary.index) == {"original", "deepprivacy", "blur", "blur_wide", "blackout"}
+    for method in ("blur", "blur_wide", "blackout", "deepprivacy"):
         row = summary.loc[method]
         assert row.diff_low <= row["diff"] <= row.diff_high and row.n_resamples == 200
         means = runs[runs.anonymizer == method]["map"].mean() - runs[runs.anonymizer == "original"]["map"].mean()
@@ -113,7 +130,7 @@ def test_changing_one_anonymizer_config_reruns_its_branch_only(study):
     branch = {(r, w) for r, w in jobs if r not in AGGREGATES}
     assert rules - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics", "train_detector",
                                   "predict", "evaluate_map", "view_predict", "detector_view"}
-    assert all("blur" in w for _, w in branch), branch
+    assert anonymizers_of(branch) == {"blur"}, branch
     # The blurred split's statuses and view: the face sizes; Figs. 5 and 8 show no blur.
     assert AGGREGATES - {"detection_examples", "failure_cases"} <= rules
     assert not {"detection_examples", "failure_cases"} & rules
@@ -131,8 +148,36 @@ def test_changing_one_anonymizer_module_reruns_its_branch_only(study):
     rules = {r for r, _ in jobs}
     assert rules - AGGREGATES == {"train_anonymizer", "anonymize_gan", "audit", "image_metrics",
                                   "train_detector", "predict", "evaluate_map", "view_predict", "detector_view"}
-    assert all("deepprivacy" in w for r, w in jobs if r not in AGGREGATES)
+    assert anonymizers_of(jobs) == {"deepprivacy"}
     assert PAPER <= rules
+
+
+@pytest.mark.slow
+def test_changing_a_variant_s_config_reruns_the_variant_only(study):
+    original = (study / "tiny.yaml").read_text()
+    changed = yaml.safe_load(original)
+    changed["anonymizers"]["blur_wide"]["options"]["mask_scale"] = 1.6
+    (study / "tiny.yaml").write_text(yaml.safe_dump(changed))
+    try:
+        jobs = planned_in(study)
+    finally:
+        (study / "tiny.yaml").write_text(original)
+    assert anonymizers_of(jobs) == {"blur_wide"}
+    assert {r for r, _ in jobs} - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics",
+                                                 "train_detector", "predict", "evaluate_map", "view_predict",
+                                                 "detector_view"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("module", "branches"), [
+    ("safefakes/anonymizers/blackout.py", {"blackout"}),
+    ("safefakes/anonymizers/blur.py", {"blur", "blur_wide"}),
+    ("safefakes/anonymizers/original.py", {"original"}),
+])
+def test_changing_one_method_s_module_replans_that_method_only(study, module, branches):
+    # One module per method: a change to blur's code reruns blur (and its variant), never blackout.
+    jobs = _touch_and_plan(study, module)
+    assert anonymizers_of(jobs) == branches, jobs
 
 
 @pytest.mark.slow
@@ -149,9 +194,9 @@ def test_changing_detector_code_reruns_every_detector_job(study):
         by_rule.setdefault(rule, set()).add(wildcards)
     assert set(by_rule) - AGGREGATES == {"train_detector", "predict", "evaluate_map", "view_predict",
                                          "detector_view"}
-    assert len(by_rule["train_detector"]) == 6  # original, blur, deepprivacy, two seeds each
+    assert len(by_rule["train_detector"]) == 10  # five methods, two seeds each
     # The view's frozen detector is the original's: every split's view is taken again.
-    assert len(by_rule["view_predict"]) == len(by_rule["detector_view"]) == 3
+    assert len(by_rule["view_predict"]) == len(by_rule["detector_view"]) == 5
     assert {w.rsplit("seed=", 1)[1] for w in by_rule["train_detector"]} == {"0", "1"}
     assert {"tables", "correlation", "figures", *PAPER} <= set(by_rule)
 
@@ -168,12 +213,13 @@ def _touch_and_plan(study: Path, relative: str) -> set[tuple[str, str]]:
 
 @pytest.mark.slow
 def test_changing_a_shared_helper_of_the_blur_reruns_the_conventional_branch_only(study):
-    # gaussian.py is imported by conventional.py, not named by any rule: the computed closure finds it.
+    # gaussian.py is imported by blur.py, not named by any rule: the computed closure finds it.
+    # Blackout does not blur: its branch is not replanned.
     jobs = _touch_and_plan(study, "safefakes/anonymizers/gaussian.py")
     rules = {r for r, _ in jobs}
     assert rules - AGGREGATES == {"anonymize_conventional", "audit", "image_metrics", "train_detector",
                                   "predict", "evaluate_map", "view_predict", "detector_view"}
-    assert all("blur" in w for r, w in jobs if r not in AGGREGATES), jobs
+    assert anonymizers_of(jobs) == {"blur", "blur_wide"}, jobs
     assert rules & PAPER == {"face_sizes"}
 
 
@@ -182,7 +228,7 @@ def test_changing_the_split_reader_reruns_the_detectors(study):
     # The detector reads splits with data/split.py (the hand-written lists of old missed it).
     jobs = _touch_and_plan(study, "safefakes/data/split.py")
     trained = {w for r, w in jobs if r == "train_detector"}
-    assert len(trained) == 6, jobs  # three methods, two seeds each
+    assert len(trained) == 10, jobs  # five methods, two seeds each
 
 
 @pytest.mark.slow
@@ -205,7 +251,7 @@ def test_the_detector_view_ran_and_reruns_only_when_its_inputs_change(study):
         (study / "tiny.yaml").write_text(original)
     rules = {r for r, _ in jobs}
     assert rules - AGGREGATES == {"detector_view"}
-    assert len([w for r, w in jobs if r == "detector_view"]) == 3
+    assert len([w for r, w in jobs if r == "detector_view"]) == 5
     # The views' numbers feed the face sizes; Fig. 5 draws the detections at that score.
     assert rules & PAPER == {"face_sizes", "detection_examples"}
     # Its scoring code: the same; the prediction code (predict.py's closure): both view rules.
@@ -219,9 +265,9 @@ def test_the_detector_view_ran_and_reruns_only_when_its_inputs_change(study):
 def test_the_paper_outputs_ran_cheaply_and_rerun_with_their_own_code(study):
     results = study / "results"
     sizes = pd.read_csv(results / "tables" / "face_sizes.csv")
-    assert set(sizes.anonymizer) == {"blur", "deepprivacy"}
+    assert set(sizes.anonymizer) == {"blur", "blur_wide", "blackout", "deepprivacy"}
     # The tiny study's blur paints every face; DeepPrivacy leaves the smallest as they are.
-    assert (sizes[sizes.anonymizer == "blur"].paints_from_px == 0).all()
+    assert (sizes[sizes.anonymizer.isin(["blur", "blur_wide", "blackout"])].paints_from_px == 0).all()
     assert sizes.groupby("anonymizer").n_faces.sum().nunique() == 1
     assert (results / "tables" / "face_sizes.md").read_text().startswith("Where each method applies")
     for name in ("detections_side_by_side", "failure_cases_deepprivacy"):

@@ -13,7 +13,7 @@ snakemake = globals()["snakemake"]
 with log_to(snakemake.log[0]):
     table = read_table(snakemake.input[0])
     metrics = [m for m in snakemake.params.metrics if m in table.columns]
-    result = correlate(table, method_kinds(), metrics=metrics)
+    result = correlate(table, method_kinds(table.get("method", ())), metrics=metrics)
     # Writes correlation.csv and correlation.md, the rule's two outputs, side by side.
     write_correlation(result, Path(snakemake.output.csv).parent)
     print(Path(snakemake.output.markdown).read_text())

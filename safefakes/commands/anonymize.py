@@ -46,8 +46,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("input_split", metavar="INPUT_SPLIT", help="split folder: images/ + annotations.txt")
     p.add_argument("output_split", metavar="OUTPUT_SPLIT", help="new folder for the anonymized split")
     _method_arguments(p, default=None)
-    p.add_argument("--keypoints", default=None,
-                   choices=("dlib68", "deepprivacy7", "oracle-dlib68", "oracle-deepprivacy7"),
+    from safefakes.keypoints.provider import PROVIDERS
+
+    p.add_argument("--keypoints", default=None, choices=PROVIDERS,
                    help="GAN methods: keypoint source (oracle-*: the split's keypoints.json with the real "
                         "source's minimum face size; default: keypoints.json as stored, or none)")
     p.add_argument("--keypoint-weights", default=None, metavar="FILE",
@@ -264,12 +265,15 @@ def _detector_arguments(p: argparse.ArgumentParser) -> None:
 
 def _method_arguments(p: argparse.ArgumentParser, default: str | None) -> None:
     """The method and its options; default: the method when --method is not given (None: --method required)."""
-    methods = ("anonymization method: blur, blackout, pixelate, fullblur, original (no change, the study's "
-               "baseline), or a GAN method (deepprivacy, ciagan, sun2018: needs --checkpoint)")
+    from safefakes.anonymizers.registry import CONVENTIONAL, GAN, METHODS, REFERENCE, methods_of_kind
+
+    methods = (f"anonymization method: {', '.join(methods_of_kind(CONVENTIONAL))}, "
+               f"{', '.join(methods_of_kind(REFERENCE))} (no change, the study's baseline), "
+               f"or a GAN method ({', '.join(methods_of_kind(GAN))}: needs --checkpoint)")
     if default is None:
-        p.add_argument("--method", required=True, default=argparse.SUPPRESS, help=methods)
+        p.add_argument("--method", required=True, default=argparse.SUPPRESS, choices=list(METHODS), help=methods)
     else:
-        p.add_argument("--method", default=default, help=methods)
+        p.add_argument("--method", default=default, choices=list(METHODS), help=methods)
     s = argparse.SUPPRESS
     p.add_argument("--region", choices=("box", "ellipse"), default=s,
                    help="region changed per face: the box or the ellipse inscribed in it (default: ellipse)")

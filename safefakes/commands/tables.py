@@ -89,7 +89,7 @@ def run_correlate(args: argparse.Namespace) -> int:
 
     table = read_table(args.table)
     try:
-        corr = correlate(table, method_kinds(), args.metrics, args.target)
+        corr = correlate(table, method_kinds(table.get("method", ())), args.metrics, args.target)
     except KeyError as exc:
         raise InputError(args.table, str(exc.args[0]), line=1) from None
     write_correlation(corr, args.out)

@@ -33,7 +33,7 @@ import cv2
 import numpy as np
 
 from safefakes.anonymizers.base import Anonymizer
-from safefakes.anonymizers.conventional import RegionAnonymizer
+from safefakes.anonymizers.face_region import RegionAnonymizer
 from safefakes.anonymizers.regions import face_regions
 from safefakes.data.anonymized import FOLDER_MANIFEST_COLUMNS, PHOTO_RECORDS, Status
 from safefakes.data.images import (

@@ -43,7 +43,7 @@ def plot_metrics_vs_map(table: pd.DataFrame, out_stem: str | Path, metrics: list
     if not metrics:
         raise ValueError("the table has none of the image metric columns")
     runs = final_detector_runs(table)
-    corr = correlate(runs, method_kinds(), metrics, target)
+    corr = correlate(runs, method_kinds(runs.get("method", ())), metrics, target)
     runs = runs[runs[METHOD].astype(str) != ORIGINAL]
     # One point per anonymized dataset, as Table II counts them: the mean over its seeds,
     # with the 95 % interval over seeds as a vertical bar.

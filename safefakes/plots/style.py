@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from safefakes.anonymizers.registry import METHODS  # noqa: E402
+from safefakes.anonymizers.registry import METHODS, display_order, is_method, method_entry  # noqa: E402
 from safefakes.data.images import atomic_path  # noqa: E402
 from safefakes.data.wider import SUBSETS  # noqa: E402
 from safefakes.evaluation.summary import half_interval  # noqa: E402
@@ -37,8 +37,7 @@ plt.rcParams.update({
 
 
 def label(method: str) -> str:
-    known = METHODS.get(method)
-    return known.label if known is not None else method
+    return method_entry(method).label if is_method(method) else method
 
 
 def color(method: str, fallback_index: int = 0) -> str:
@@ -49,10 +48,8 @@ def color(method: str, fallback_index: int = 0) -> str:
 
 
 def ordered_methods(methods) -> list[str]:
-    """Known methods in display order, then unknown ones alphabetically."""
-    present = set(map(str, methods))
-    known = [m for m in METHODS if m in present]
-    return known + sorted(present - set(known))
+    """Known methods in display order (each variant after its method), then unknown ones alphabetically."""
+    return display_order(set(map(str, methods)))
 
 
 def count_label(value: float) -> str:

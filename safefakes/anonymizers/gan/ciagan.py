@@ -69,6 +69,7 @@ from safefakes.anonymizers.gan.identity import (
 )
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, ciagan_inputs, ciagan_mask
 from safefakes.anonymizers.gan.training import ConfiguredMethod
+from safefakes.anonymizers.registry import METHODS
 from safefakes.data.anonymized import Status
 from safefakes.data.boxes import clip_box
 
@@ -312,7 +313,7 @@ class CIAGAN(ConfiguredMethod):
 
     name = NAME
     presets = PRESETS  # "mini" and "paper" settings, see PRESETS
-    keypoint_layout = "dlib68"
+    keypoint_layout = METHODS[NAME].keypoints
     flip_pairs = DLIB68_FLIP_PAIRS
 
     config_class = CiaganConfig

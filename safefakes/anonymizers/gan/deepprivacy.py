@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE
 from safefakes.anonymizers.gan.blocks import (
     ConvBlock,
     MinibatchStd,
@@ -29,6 +30,7 @@ from safefakes.anonymizers.gan.blocks import (
     upsample,
 )
 from safefakes.anonymizers.gan.training import ConfiguredMethod
+from safefakes.anonymizers.registry import METHODS
 
 NAME = "deepprivacy"
 # Channels per resolution at width 1 (ProGAN-style: wide at low resolution).
@@ -208,7 +210,7 @@ class DeepPrivacy(ConfiguredMethod):
 
     name = NAME
     presets = PRESETS  # "mini" and "paper" settings, see PRESETS
-    keypoint_layout = "deepprivacy7"
+    keypoint_layout = METHODS[NAME].keypoints
     flip_pairs = FLIP_PAIRS
 
     config_class = DeepPrivacyConfig
@@ -270,3 +272,12 @@ def gradient_penalty(D: nn.Module, real: torch.Tensor, fake: torch.Tensor, eps: 
         score = D(x_hat, condition.float(), mask.float(), keypoints.float())
         (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
         return ((grad.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+
+
+def build_deepprivacy(*, checkpoint: str, device: str = "auto", min_size: int = MIN_FACE_SIZE,
+                      batch_size: int = 64):
+    """The registry's factory: a DeepPrivacy anonymizer from a ``train-anonymizer`` checkpoint."""
+    from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
+
+    return GANAnonymizer(checkpoint, device=device, min_size=min_size, batch_size=batch_size,
+                         expect_method=NAME)

@@ -52,6 +52,7 @@ from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.geometry import EXPAND, crop_face, paste_face, paste_order, real_crop
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, N_LANDMARKS, heatmap_radius, landmark_heatmaps
 from safefakes.anonymizers.gan.training import ConfiguredMethod
+from safefakes.anonymizers.registry import METHODS
 from safefakes.data.anonymized import Status
 from safefakes.data.boxes import clip_box
 
@@ -306,7 +307,7 @@ class Sun2018(ConfiguredMethod):
 
     name = NAME
     presets = PRESETS  # "mini" and "paper" settings, see PRESETS
-    keypoint_layout = "dlib68"
+    keypoint_layout = METHODS[NAME].keypoints
     flip_pairs = DLIB68_FLIP_PAIRS
 
     config_class = Sun2018Config

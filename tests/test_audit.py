@@ -384,6 +384,68 @@ def test_the_study_records_faces_the_papers_pixelation_keeps_and_stops_on_a_face
     assert [f.check for f in untouched] == ["survival"] and untouched[0].value >= 0.98, untouched
 
 
+def test_the_survival_policy_records_only_faces_a_method_changed():
+    """``survival_verdict``: the one policy of the study's audit and of ``safefakes audit --survival``."""
+    from safefakes.engine.audit import UNTOUCHED, AuditFailure, AuditReport, survival_verdict
+    from safefakes.engine.settings import AuditSettings
+    from safefakes.errors import SafeFakesError
+
+    weak = AuditFailure("survival", "a.jpg", 0, "detail survives", 0.9)
+    untouched = AuditFailure("survival", "a.jpg", 1, "left as it was", UNTOUCHED)
+    unmeasured = AuditFailure("survival", "b.jpg", 0, "no value")
+    other = AuditFailure("status", "b.jpg", 1, "wrong status")
+    report = AuditReport("o", "a", "pixelate", "run", 0.75, 4.0, 16, 0.0, n_survival_checked=5,
+                         failures=[weak, untouched, unmeasured, other])
+    assert AuditSettings.survival == "fail"
+    strict = survival_verdict(report)  # the default is AuditSettings'
+    assert strict.fatal == report.failures and strict.recorded == [] and not strict.passed
+    assert strict.warning(report) == ""
+    lenient = survival_verdict(report, "record")
+    assert lenient.recorded == [weak] and lenient.fatal == [untouched, unmeasured, other] and not lenient.passed
+    assert lenient.warning(report).startswith("WARNING: 1 of 5 checked faces keep their detail")
+    only_weak = AuditReport("o", "a", "pixelate", "run", 0.75, 4.0, 16, 0.0, failures=[weak])
+    assert survival_verdict(only_weak, "record").passed and not survival_verdict(only_weak, "fail").passed
+    assert survival_verdict(AuditReport("o", "a", "blur", "run", 0.75, 4.0, 16, 0.0), "fail").passed
+    with pytest.raises(SafeFakesError, match="fail, record"):
+        survival_verdict(report, "ignore")
+
+
+def test_the_audit_command_takes_the_studys_survival_policy(tmp_path, capsys):
+    """``safefakes audit --survival record`` reads the audit as ``audit.survival: record`` does."""
+    from safefakes.data.synthetic import EVENTS, _render_task, _scene_name, population_size
+
+    name = _scene_name("train", 0)
+    orig, anon = tmp_path / "orig", tmp_path / "anon"
+    _, records = _render_task(("scene", str(orig), "train", name, 0, ((192, 192), population_size(400, 100),
+                                                                      0 % len(EVENTS))))
+    Split(orig, [ImageFaces(name, np.array([r.box for r in records], dtype=np.int64))]).save_metadata()
+    anonymize_split(orig, anon, build_anonymizer("pixelate", blocks=8, region="box", mask_scale=1.0), workers=1,
+                    progress=False)
+    parser = argparse.ArgumentParser()
+    anonymize_command.add_parser(parser.add_subparsers())
+    audit = ["audit", str(orig), str(anon), "--json", str(tmp_path / "audit.json")]
+    for flags in ([], ["--survival", "fail"]):
+        args = parser.parse_args(audit + flags)
+        assert args.func(args) == 1
+        assert "keep their detail" not in capsys.readouterr().out
+    args = parser.parse_args(audit + ["--survival", "record"])
+    assert args.func(args) == 0
+    printed = capsys.readouterr().out
+    assert "keep their detail" in printed and "PASSED under --survival record" in printed
+    saved = json.loads((tmp_path / "audit.json").read_text())
+    survivors = [f for f in saved["failures"] if f["check"] == "survival"]
+    assert survivors and all(0.75 < f["value"] < 0.98 for f in survivors), survivors
+    # A face copied back as it was fails under either policy.
+    out = read_image(anon / "images" / name).copy()
+    x, y, w, h = (int(v) for v in records[survivors[0]["face_index"]].box)
+    out[y:y + h, x:x + w] = read_image(orig / "images" / name)[y:y + h, x:x + w]
+    write_image(anon / "images" / name, out, quality=100)
+    assert args.func(args) == 1
+    assert "PASSED under" not in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parser.parse_args(audit + ["--survival", "ignore"])
+
+
 # --------------------------------------------------------------------------- #
 # Images no annotation lists; the two folders swapped
 # --------------------------------------------------------------------------- #

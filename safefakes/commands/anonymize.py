@@ -14,7 +14,7 @@ from safefakes.engine.face_finder import (
     DEFAULT_UPSAMPLE,
     DETECTORS,
 )
-from safefakes.engine.settings import SUBSAMPLINGS, AnonymizeSettings
+from safefakes.engine.settings import SUBSAMPLINGS, SURVIVAL_POLICIES, AnonymizeSettings, AuditSettings
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.weights import CENTERFACE
 
@@ -141,6 +141,12 @@ def add_parser(subparsers) -> None:
                         "(default: trained on the 'crops' split next to ORIGINAL)")
     g.add_argument("--workers", type=process_count, default=None,
                    help="processes for the per-image checks (default: 1)")
+    g.add_argument("--survival", choices=SURVIVAL_POLICIES, default=None,
+                   help=f"what a changed face whose detail survives (above --max-survival) does to the verdict "
+                        f"(default: {AuditSettings.survival}, as the study's audit.survival). fail: it fails the "
+                        "audit (exit 1). record: it is listed in the report and the JSON, and the audit passes "
+                        "if nothing else failed; a face left as it was (survival 0.98 or more) and every other "
+                        "check still fail")
     _folder_audit_arguments(p)
     p.set_defaults(func=run_audit)
 
@@ -169,7 +175,8 @@ def _frame_step(text: str) -> int:
 
 
 #: Flags of one input kind only (argparse dest -> flag); given for the other kind, they are an error.
-SPLIT_ONLY = {"min_size": "--min-size", "recognizer": "--recognizer", "workers": "--workers"}
+SPLIT_ONLY = {"min_size": "--min-size", "recognizer": "--recognizer", "workers": "--workers",
+              "survival": "--survival"}
 FOLDER_ONLY = {"threshold": "--threshold", "upsample": "--upsample", "max_side": "--max-side",
                "detector_weights": "--detector-weights", "every": "--every"}
 
@@ -491,7 +498,7 @@ def _refuse_flags(args: argparse.Namespace, flags: dict[str, str], kind: str, hi
 
 def run_audit(args: argparse.Namespace) -> int:
     from safefakes.data.anonymized import anonymization_record
-    from safefakes.engine.audit import audit_split, write_report_json
+    from safefakes.engine.audit import audit_split, survival_verdict, write_report_json
     from safefakes.engine.folder_audit import audit_folder, is_folder_run, write_folder_report_json
     from safefakes.engine.split import is_photo_folder
 
@@ -535,11 +542,16 @@ def run_audit(args: argparse.Namespace) -> int:
                          min_detail=args.min_detail, min_size=getattr(args, "min_size", None),
                          min_checked_size=args.min_checked_size, reid=args.reid, recognizer=args.recognizer,
                          workers=args.workers or 1, search_copies=args.search_copies)
+    verdict = survival_verdict(report, args.survival or AuditSettings.survival)
     print(report.format())
+    if verdict.recorded:
+        print(verdict.warning(report))
+        if verdict.passed:
+            print("PASSED under --survival record: no other check failed")
     if args.json:
         write_report_json(report, args.json)
     sys.stdout.flush()
-    return 0 if report.passed else 1
+    return 0 if verdict.passed else 1
 
 
 def _both_videos(original: str, anonymized: str) -> bool:

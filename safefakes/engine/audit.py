@@ -88,6 +88,7 @@ from safefakes.data.boxes import clip_box
 from safefakes.data.images import decode_image, image_size, write_text_atomic
 from safefakes.data.split import ANNOTATIONS, IMAGES, Split
 from safefakes.data.wider import read_annotations, unsafe_name_problem
+from safefakes.engine.settings import SURVIVAL_POLICIES, AuditSettings
 from safefakes.engine.survival import face_detail, survival, survival_of_copies
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.evaluation.image_metrics import crop_faces
@@ -111,6 +112,9 @@ DEFAULT_MIN_CHECKED_SIZE = 16
 #: Faces smaller than this are not described by the identity check (dlib's
 #: landmarks need about this much; the synthetic recognizer's crops are 32 px).
 DEFAULT_MIN_REID_SIZE = 32
+#: Survival at or above this is a face left as it was (JPEG re-encoding only), never a method's weak
+#: result: ``survival_verdict`` never merely records it.
+UNTOUCHED = 0.98
 EXTERNAL = "external"
 KNOWN_STATUSES = {
     Status.ANONYMIZED, Status.TOO_SMALL, Status.NO_KEYPOINTS_FALLBACK, Status.NO_LANDMARKS_BLACKED_OUT,
@@ -333,6 +337,44 @@ def _chance_text(report: AuditReport) -> str:
 
 def write_report_json(report: AuditReport, path: str | Path) -> None:
     write_text_atomic(path, json.dumps(report.to_dict(), indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class SurvivalVerdict:
+    """An audit read under a survival policy: the failures that stop, and those only recorded."""
+
+    fatal: list[AuditFailure]
+    recorded: list[AuditFailure]
+
+    @property
+    def passed(self) -> bool:
+        return not self.fatal
+
+    def warning(self, report: AuditReport) -> str:
+        """The lines that name the recorded faces ("" when none)."""
+        if not self.recorded:
+            return ""
+        return "\n  ".join([f"WARNING: {len(self.recorded)} of {report.n_survival_checked} checked faces keep "
+                             "their detail under this method (recorded, not failed: survival policy record):",
+                             *map(str, self.recorded)])
+
+
+def survival_verdict(report: AuditReport, policy: str = AuditSettings.survival) -> SurvivalVerdict:
+    """Read ``report`` under the study's survival policy (``audit.survival``, ``safefakes audit --survival``).
+
+    ``fail``: every failure stops. ``record``: a face whose detail survives a
+    method that did change it (survival under ``UNTOUCHED``: the study's fixed
+    settings on small faces, e.g. 8 x 8 pixelation of a 16 px face) is only
+    recorded (listed in audit.json and the log); a face left as it was
+    (survival at or above ``UNTOUCHED``, or not measured) and every other
+    check still stop.
+    """
+    if policy not in SURVIVAL_POLICIES:
+        raise SafeFakesError(f"the survival policy must be one of {', '.join(SURVIVAL_POLICIES)}, got {policy!r}")
+    recorded = []
+    if policy == "record":
+        recorded = [f for f in report.failures if f.check == "survival" and f.value is not None and f.value < UNTOUCHED]
+    return SurvivalVerdict([f for f in report.failures if f not in recorded], recorded)
 
 
 # --------------------------------------------------------------------------- #

@@ -197,89 +197,22 @@ def mini_config() -> DetectorConfig:
     deterministic random initialisation (and records so in its outputs).
     """
     return DetectorConfig(
-        # Training crops as large as the synthetic images the detector is tested
-        # on (192 px). With 96 px crops the network's coarsest source maps are
-        # 2 x 2 and 1 x 1 in training but 3 x 3 and 2 x 2 at test, and their
-        # context, multiplied into every finer level by the Feature Enhance
-        # Module, then differs from all the network saw: a detector that scored
-        # mean AP 0.11 on the 192 px val images scored 0.98 / 0.97 / 0.78 (easy /
-        # medium / hard) on the same images shrunk to 96 px. Which seeds failed
-        # so was chance, hence the spread over seeds and thread counts. (DSFD's
-        # 640 px crops of WIDER's ~1024 px images keep all six maps larger than
-        # a few cells.)
+        # Training crops as large as the test images (192 px): with 96 px crops the
+        # coarse source maps differ between training and test and runs failed at
+        # random. Batch norm (vgg16_bn, ScratchDet) and AdamW, because no ImageNet
+        # weights exist offline; detection uses an average of the weights. 250
+        # iterations: the shortest run whose mean AP moves little with its seed or
+        # thread count. Every setting tried, with its numbers: docs/calibration.md.
         input_size=192,
         width=0.125,
         batch_size=4,
-        # Batch normalisation after every backbone convolution (the vgg16_bn
-        # layout; ScratchDet, Zhu et al. 2019: what lets a detector train from
-        # scratch) and AdamW, instead of DSFD's SGD on an ImageNet backbone: no
-        # ImageNet weights exist offline, and SGD from random weights had not
-        # found the faces reliably in a short run. AdamW's weight decay is
-        # decoupled, so its 5e-4 is not SGD's L2 term. Detection uses an
-        # exponential moving average of the weights.
         batch_norm=True,
         optimizer="adamw",
         lr=0.003,
         ema_decay=0.99,
         iterations=250,
-        # Measured on the synthetic set (400 train / 100 val images; data seed 0
-        # is the study's, 1 another draw), mean AP (easy, medium, hard) of the
-        # original train split's detector, one thread unless said; "-": not run.
-        #
-        #   preset                                  data 0: seed 0 / 1 / 2    data 1: seed 0 / 1 / 2
-        #   SGD 0.01, 96 px, batch 8, 400 it         0.183 / 0.401 / 0.619 (2 threads)  -
-        #   AdamW 1e-3, 96 px, batch 8, 400 it       0.714 / 0.516 / -         0.616 / 0.453 / 0.715
-        #     the same on 2 threads                  0.791 / 0.777 / 0.801     -
-        #   + batch norm, weight average             -                         0.404 / 0.789 / 0.769
-        #   + batch norm, weight average, lr 3e-3    0.113 / 0.808 / 0.380     0.864 / 0.764 / 0.695
-        #   that, 192 px, batch 8, 400 it            0.990 / - / -             -
-        #   that, 192 px, batch 4, 300 it            0.919 / 0.889 / 0.880     0.926 / - / -
-        #   that, 192 px, batch 4, 200 it            0.761 / 0.765 / 0.770     (see the README)
-        #   that, 192 px, batch 4, 250 it (now)      0.850 / 0.849 / 0.877     (see below)
-        #   that, 144 px, batch 4, 300 it            0.867 / 0.777 / -         -
-        #   that, 192 px, batch 2, 300 it            0.675 / 0.234 / -         -
-        #   that, 192 px, width 1/16, batch 4, 300   0.750 / - / -             -
-        #
-        # Run to run (data 0, one thread; "2 thr": the same seeds on two threads),
-        # at 192 px, batch 4, 200 iterations unless said:
-        #
-        #   variant                                  seeds 0 / 1 / 2           2 thr: seed 0 / 1 / 2
-        #   200 it                                   0.761 / 0.765 / 0.770     0.681 / 0.783 / 0.783
-        #   lr 5e-3                                  0.683 / 0.733 / 0.554     0.802 / - / -
-        #   warm-up 10 iterations                    0.766 / 0.674 / 0.832     0.790 / - / -
-        #   lr drops at 0.6, 0.8                     0.791 / 0.641 / 0.721     0.675 / - / -
-        #   lr drops at 0.75, 0.9                    0.850 / 0.638 / 0.724     0.855 / - / -
-        #   7 hard negatives a face instead of 3     0.811 / 0.777 / 0.835     0.763 / 0.724 / 0.825
-        #   detecting with the last weights          0.832 / 0.762 / 0.633     0.753 / 0.788 / 0.613
-        #   average + batch-norm statistics
-        #     recomputed on 50 training batches      0.774 / 0.768 / 0.677     0.692 / 0.779 / 0.771
-        #   on 500 val images of data seed 5         0.705 / 0.754 / 0.753     0.688 / 0.758 / 0.738
-        #   300 iterations                           0.919 / 0.889 / 0.880     0.898 / 0.920 / 0.862
-        #   backbone pretrained on generated shapes
-        #     (400 steps, no faces; see the README)  0.770 / 0.900 / 0.940     0.852 / 0.921 / 0.904
-        #   cosine decay to 0 after the warm-up      0.764 / 0.801 / 0.815     0.859 / 0.807 / 0.781
-        #   weight average over more of the run
-        #     (ramp (1 + t) / (4 + t))               0.707 / 0.667 / 0.667     0.642 / 0.698 / 0.700
-        #   lr 2e-3                                  0.808 / 0.806 / 0.861     0.747 / 0.802 / 0.750
-        #   250 iterations (now)                     0.850 / 0.849 / 0.877     0.863 / 0.854 / 0.837
-        #     seeds 3 / 4                            0.807 / 0.885             0.819 / 0.838
-        #   250 iterations, cosine decay             0.899 / 0.849 / 0.890     0.915 / 0.879 / 0.860
-        #     seeds 3 / 4                            0.755 / 0.879             0.794 / 0.849
-        #
-        # At 200 iterations a run's mean AP moved by 0.03 to 0.05 with its seed or
-        # thread count whatever the variant (the easy subset most: its large faces
-        # got low scores); 500 val images did not shrink that spread (it is the
-        # detectors', not the 100 val images'). Training longer is what worked:
-        # 250 iterations reach mean AP 0.85, seeds 0 / 1 / 2 have a standard
-        # deviation of 0.016 and seed 0 moves by 0.013 on two threads (all ten
-        # runs: std 0.024; the largest thread change, seed 4's, 0.047). A cosine
-        # decay reaches the same mean less steadily (ten runs' std 0.049), 300
-        # iterations no more steadily at 1.2 times the cost. 250 iterations keep
-        # the study within 20 minutes on 2 cores. Batch 2 is too small for batch
-        # normalisation.
-        # A short run from random weights needs its full learning rate longer:
-        # dropping it at 2/3 and 5/6 (the paper schedule) cut the 96 px runs
-        # before the detector took off; it drops at 0.9 and 0.95 of the run.
+        # A short run from random weights keeps its full learning rate longer
+        # than the paper's drops at 2/3 and 5/6, which cut runs before they took off.
         lr_steps=(0.9, 0.95),
         warmup_iterations=40,
         grad_clip=10.0,

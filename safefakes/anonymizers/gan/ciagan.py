@@ -82,36 +82,11 @@ D_CHANNELS = {256: 32, 128: 32, 64: 64, 32: 128, 16: 256, 8: 512, 4: 512}
 # Model and training sizes (see ``presets.preset``): ``mini`` (CPU, under a
 # minute) and ``paper`` (GPU).
 PRESETS: dict[str, dict[str, dict]] = {
-    # 32 px at 1/8 width (the mini model; width 0.25 doubles the CPU time).
-    # Measured on the synthetic crops (faces=1500, one torch thread, 3,000 images):
-    # * CIAGAN's loss alone (LSGAN + identity) gives no faces in a CPU minute:
-    #   lr 1e-3 batch 16 (61 CPU-s): the same blocky brown plaid fill in every
-    #   sample, whatever the context; identity_weight 0 (55 s): the same plaid;
-    #   critic lr x0.1 (60 s): striped colour noise; batch 8, lr 2e-3, critic x0.5
-    #   (64 s): one plaid brown/green fill for all; width 0.25, lr 2e-3, critic
-    #   x0.25, identity_weight 0.1 (128 s): brown head-shaped blobs, no eyes or mouth.
-    # * The generator can learn the faces' colours: trained on an L1 term in
-    #   the mask alone it gives skin-coloured smooth faces fitted to the context
-    #   (375 steps of batch 8 at lr 3e-3, 14 CPU-s), so the adversarial signal is
-    #   what is too slow.
-    # Hence one documented mini-only departure: an L1 term between output and
-    # real face inside the mask (``l1_weight`` 50; 0 = CIAGAN, as in "paper"),
-    # with G lr 4e-3, a 10x slower critic and siamese net (``d_lr_scale`` 0.1),
-    # batch 8, 1 critic step, identity_weight 1 as CIAGAN. Result with this
-    # preset via ``train_gan`` (3,000 images, 55.1 CPU-s; 63.9 s in a busier
-    # run): the EMA samples show blurry faces in the context's skin tone with
-    # two faint dark eye spots and a faint mouth in most samples, noisy and
-    # blocky, not clear faces and less sharp than Sun2018's. With l1_weight 10 (lr 1e-3,
-    # batch 16: noisy skin-coloured blobs; lr 2e-3, batch 8: brown fills) or lr
-    # 2e-3 (l1 50: smooth faces with mouths, no eyes) it is worse; identity_weight
-    # 0.3 gives smoother faces with a dark eye band instead of two eyes.
-    # The L1 term pulls the output towards the real face in the mask (the one
-    # the generator never sees), against the identity loss's pull to the target.
-    # * The frozen detector trained on the original split finds the faces CIAGAN
-    #   paints (those >= 16 px with landmarks: 16 in the train split, the rest
-    #   are blacked out) at 12 of 16 after 3,000 images, 15 of 16 after 6,000
-    #   and 16 of 16 after 12,000 (the originals: 14 of 16). The study trains
-    #   6,000 (docs/calibration.md).
+    # 32 px at 1/8 width (width 0.25 doubles the CPU time). One mini-only
+    # departure: an L1 term between output and real face inside the mask
+    # (``l1_weight`` 50; 0 = CIAGAN, as in "paper"), because CIAGAN's loss alone
+    # paints no face in a CPU minute; G lr 4e-3, a 10x slower critic and siamese
+    # net, batch 8, 6,000 images. The measurements: docs/calibration.md.
     "mini": {
         "model": {"resolution": 32, "width": 0.125, "n_identities": 256, "mlp_layers": 3, "res_blocks": 2,
                   "identity_width": 8, "identity_dim": 64, "l1_weight": 50.0},

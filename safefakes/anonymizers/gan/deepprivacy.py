@@ -47,44 +47,15 @@ FLIP_PAIRS = ((1, 2), (3, 4), (5, 6))
 # Fakes study's batch 128 and learning rate 1.5e-3 (the V1 config's batch 32
 # at 128 px is a later setting). The study trains all GANs at 128 px; the
 # workflow sets the length (40M images for the reference model, 42M was the
-# released one's).
-# Progressive growing (``progressive``, from 8 px in 500-image phases) is
-# cheaper per image but was unstable at the fade-in to 32 px in the mini
-# setting (critic scores diverged), so the mini preset trains at its full
-# resolution directly.
+# released one's). Progressive growing (``progressive``) is available; the mini
+# preset trains at its full resolution (docs/calibration.md).
 PRESETS: dict[str, dict[str, dict]] = {
-    # The mini preset keeps the architecture (U-Net with skips, pose maps at
-    # every decoder level, 32x4x4 latent, weight-scaled convs, pixel norm, EMA
-    # generator) and WGAN-GP + drift, and shrinks width (1/32), resolution
-    # (64 px) and length, so it trains in a few minutes on one CPU thread.
-    # Measured on the synthetic crops (faces=1500, one torch thread):
-    # * With weight-scaled layers every weight is O(1) and moves about lr per
-    #   Adam step, so at the published lr 1.5e-3 the generator is far too slow
-    #   for a few hundred steps: even trained on L1 alone it stays at the
-    #   per-pixel-median level (box L1 0.30 vs 0.32 for the median face) after
-    #   3,000 images and shows a flat brown square. It needs lr 1e-2.
-    # * At such a generator lr the pure WGAN-GP generator outruns its critic
-    #   (lr 5e-3, critic lr x0.2, betas (0.5, 0.99), 6,000 images, 52 CPU-s:
-    #   the Wasserstein estimate stays negative, the box is striped noise with
-    #   coloured edges). Earlier: widths 1/32-1/16, 1-3 critic steps, lr
-    #   5e-4-1.5e-3 gave noise or flat squares at 3,000 images.
-    # Hence one documented mini-only departure: an L1 term in the box
-    # (``l1_weight`` 50; 0 = DeepPrivacy, as in "paper"), with lr 1e-2, a 10x
-    # slower critic (``d_lr_scale`` 0.1), betas (0.5, 0.99), 1 critic step and
-    # batch 8 (more steps for the same images). Result, with this preset via
-    # ``train_gan`` (5,504 images, 58.3 CPU-s on one thread): the EMA samples
-    # show blurry faces fitted to the context (skin and hair in the box's
-    # colours, two faint dark eye spots, a faint mouth in most), less sharp
-    # than Sun2018's; the critic's estimate stays slightly negative. The same
-    # at batch 16 (6,000 images, 47.8 CPU-s) gives only head-shaped skin blobs.
-    # * Those blurry faces were not faces to a detector: the frozen detector
-    #   trained on the original split found 0.51 of their faces >= 16 px, 0.83 of
-    #   the originals. Measured against length and size (the same found rate):
-    #   32 px 16,500 images 0.74, 22,000 images 0.77 (the large faces are
-    #   upscaled 2-3x); L1 weight 10 0.24, 200 0.44; width 1/16 0.56 (5,500
-    #   images); 64 px (the crop set's size) 8,250 images 0.75, 11,000 0.80,
-    #   16,500 0.83. The study takes 64 px and 11,000 images (about 3x the CPU
-    #   per image of 32 px: docs/calibration.md).
+    # The mini preset keeps the architecture and WGAN-GP + drift, and shrinks width
+    # (1/32), resolution (64 px, the crop set's) and length (11,000 images). One
+    # mini-only departure: an L1 term in the box (``l1_weight`` 50; 0 in "paper"),
+    # because weight-scaled layers move about lr per Adam step and a pure
+    # adversarial loss paints no face in this budget; hence lr 1e-2, a 10x slower
+    # critic, batch 8. The measurements behind each value: docs/calibration.md.
     "mini": {
         "model": {"resolution": 64, "width": 1 / 32, "l1_weight": 50.0},
         "train": {"images": 11_000, "batch_size": 8, "lr": 1e-2, "d_lr_scale": 0.1, "betas": (0.5, 0.99),

@@ -531,3 +531,15 @@ def test_a_max_survival_outside_0_1_is_refused(dirs, capsys, value):
     assert "--max-survival" in capsys.readouterr().err
     with pytest.raises(SafeFakesError, match="between 0 and 1"):
         audit_split(orig, anon, max_survival=float(value))
+
+
+@pytest.mark.parametrize("flag, value", [("--min-detail", "-1"), ("--min-detail", "nan"),
+                                         ("--min-checked-size", "-3"), ("--min-size", "-1")])
+def test_negative_audit_sizes_and_levels_are_refused_naming_the_flag(capsys, flag, value):
+    """Issue 28 sweep: these were accepted (rc 0); a size or a detail level is 0 or more."""
+    from safefakes.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["audit", "orig", "anon", flag, value])
+    err = capsys.readouterr().err
+    assert f"argument {flag}: {value}: give 0 or more" in err, err

@@ -120,10 +120,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--max-survival", type=_share, default=0.75,
                    help="a changed face whose survival (share of the original's detail still in place, "
                         "0-1) is above this fails")
-    p.add_argument("--min-detail", type=float, default=4.0,
+    p.add_argument("--min-detail", type=_non_negative, default=4.0,
                    help="faces with less detail than this (grey levels RMS) are counted as featureless, "
                         "not judged")
-    p.add_argument("--min-checked-size", type=int, default=16,
+    p.add_argument("--min-checked-size", type=_non_negative_int, default=16,
                    help="faces smaller than this (px) are not judged by survival (counted)")
     p.add_argument("--search-copies", action="store_true",
                    help="the survival check also searches each face mirrored and rescaled by 0.9 and 1.1 "
@@ -134,7 +134,7 @@ def add_parser(subparsers) -> None:
                         "with identity vectors). An anonymize-images output: every face dlib still matches "
                         "(descriptor distance below 0.6) fails; --reid only adds failures")
     g = p.add_argument_group("splits only")
-    g.add_argument("--min-size", type=float, default=argparse.SUPPRESS,
+    g.add_argument("--min-size", type=_non_negative, default=argparse.SUPPRESS,
                    help="minimum face size (px) the run should have used (default: the one it recorded)")
     g.add_argument("--recognizer", metavar="FILE", default=None,
                    help="--reid on the synthetic set: a recognizer from `safefakes train-recognizer` "
@@ -161,6 +161,28 @@ def _share(text: str) -> float:
         raise argparse.ArgumentTypeError(
             f"{text} is outside 0-1: survival is a share of the original's detail, so above 1 no face could "
             "fail (the check would be off) and below 0 every face would; the default is 0.75")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    """A size or level of 0 or more (the audit's --min-detail, --min-size)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0.0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text}: give 0 or more")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    """A whole number of pixels, 0 or more (the audit's --min-checked-size)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of pixels, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text}: give 0 or more")
     return value
 
 

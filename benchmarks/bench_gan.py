@@ -38,7 +38,7 @@ from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from safefakes.anonymizers.gan.dataset import CropDataset, open_crop_dataset, to_batch
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
 from safefakes.anonymizers.gan.presets import preset
-from safefakes.anonymizers.gan.training import TrainConfig, Trainer, progressive_phase
+from safefakes.anonymizers.gan.trainer import TrainConfig, Trainer, progressive_phase
 from safefakes.data.crops import Crop, CropList, write_crop_set
 
 

@@ -81,7 +81,7 @@ def _child(method: str, crops: str, out: str, device: str) -> None:
     from safefakes.anonymizers.gan import get_method
     from safefakes.anonymizers.gan.dataset import open_crop_dataset
     from safefakes.anonymizers.gan.presets import preset
-    from safefakes.anonymizers.gan.training import TrainConfig, Trainer
+    from safefakes.anonymizers.gan.trainer import TrainConfig, Trainer
 
     torch.set_num_threads(1)
     model, train = preset(method, "paper")

@@ -42,7 +42,7 @@ def _bench_method(name: str, crops: Path, scenes, out: Path, quick: bool) -> dic
     import torch
 
     from safefakes.anonymizers.gan.dataset import open_crop_dataset
-    from safefakes.anonymizers.gan.training import TrainConfig, Trainer
+    from safefakes.anonymizers.gan.trainer import TrainConfig, Trainer
 
     if name == "ciagan":
         from safefakes.anonymizers.gan.ciagan import CIAGAN as Method
@@ -110,4 +110,4 @@ def run(quick: bool = False) -> None:
                   f"{r['generator_only_faces_per_s']:.1f} faces/s (full pipeline at "
                   f"{r['ratio_full_to_generator']:.2f}x of it); training {r['train_steps_per_s']:.2f} steps/s "
                   f"at batch {r['batch_size']}, {r['resolution']} px", flush=True)
-    print("saved", save("gan_part2", results))
+    print("saved", save("gan_inference", results))

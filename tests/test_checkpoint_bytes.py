@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from safefakes.anonymizers.gan.training import _save_atomic
+from safefakes.anonymizers.gan.trainer import _save_atomic
 from safefakes.detector.train import _save_checkpoint
 
 

@@ -16,7 +16,7 @@ from safefakes.anonymizers.gan import landmarks as lm
 from safefakes.anonymizers.gan.ciagan import CIAGAN, CiaganAnonymizer, trained_identity_slots
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.geometry import square_box
-from safefakes.anonymizers.gan.training import TrainConfig, Trainer
+from safefakes.anonymizers.gan.trainer import TrainConfig, Trainer
 from safefakes.data.anonymized import Status
 from safefakes.data.images import read_image
 

@@ -14,7 +14,7 @@ import torch
 from safefakes.anonymizers.gan.anonymizer import GANAnonymizer
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
-from safefakes.anonymizers.gan.training import TrainConfig, Trainer, latest_checkpoint, progressive_phase
+from safefakes.anonymizers.gan.trainer import TrainConfig, Trainer, latest_checkpoint, progressive_phase
 from safefakes.data.anonymized import Status
 from safefakes.data.crops import Crop, CropList, write_crop_set
 from safefakes.data.images import read_image
@@ -258,7 +258,7 @@ def test_safefakes_anonymize_command_with_a_checkpoint(trained, tmp_path):
 
 
 def test_lower_resolution_batches_keep_the_box_black_and_unknown():
-    from safefakes.anonymizers.gan.training import _resize_batch
+    from safefakes.anonymizers.gan.trainer import _resize_batch
 
     mask = torch.ones(1, 1, 8, 8)
     mask[..., 2:5, 2:5] = 0  # 2..4: touches the 2x2 cells 1 and 2 at half resolution

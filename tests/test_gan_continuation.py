@@ -7,7 +7,7 @@ import torch
 from test_deepprivacy import RES, _config, _method, crop_dir  # noqa: F401 - crop_dir is a fixture
 
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
-from safefakes.anonymizers.gan.training import FINAL_CHECKPOINT, Trainer
+from safefakes.anonymizers.gan.trainer import FINAL_CHECKPOINT, Trainer
 from safefakes.errors import SafeFakesError
 
 torch.set_num_threads(1)

@@ -17,7 +17,7 @@ from safefakes.anonymizers.gan.ciagan import CIAGAN
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.deepprivacy import DeepPrivacy, DeepPrivacyConfig
 from safefakes.anonymizers.gan.sun2018 import Sun2018
-from safefakes.anonymizers.gan.training import TrainConfig, Trainer
+from safefakes.anonymizers.gan.trainer import TrainConfig, Trainer
 
 torch.set_num_threads(1)
 

@@ -13,7 +13,7 @@ from builders import face_keypoints, tiny_crop_set, write_landmark_split
 
 from safefakes.anonymizers.gan.dataset import open_crop_dataset
 from safefakes.anonymizers.gan.sun2018 import Sun2018, Sun2018Anonymizer, _ScaledConv2d, box_regions
-from safefakes.anonymizers.gan.training import TrainConfig, Trainer
+from safefakes.anonymizers.gan.trainer import TrainConfig, Trainer
 from safefakes.data.anonymized import Status
 
 torch.set_num_threads(1)

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 
 from safefakes.detector.anchors import cxcywh_to_xyxy
-from safefakes.detector.boxes import box_iou
+from safefakes.detector.overlap import box_iou
 
 
 class Match(NamedTuple):

@@ -39,9 +39,9 @@ from safefakes.data.split import Split
 from safefakes.data.wider import PREDICTION_INFO, write_prediction
 from safefakes.detector.anchors import anchor_boxes, decode
 from safefakes.detector.augment import resize_for_test
-from safefakes.detector.boxes import nms
 from safefakes.detector.config import DetectorConfig, PredictSettings
 from safefakes.detector.model import DSFD
+from safefakes.detector.overlap import nms
 from safefakes.detector.train import build_detector, load_checkpoint
 from safefakes.devices import resolve_device
 from safefakes.errors import InputError, SafeFakesError

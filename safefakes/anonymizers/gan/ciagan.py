@@ -68,7 +68,7 @@ from safefakes.anonymizers.gan.identity import (
     contrastive_loss,
 )
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, ciagan_inputs, ciagan_mask
-from safefakes.anonymizers.gan.training import ConfiguredMethod
+from safefakes.anonymizers.gan.trainer import ConfiguredMethod
 from safefakes.anonymizers.registry import METHODS
 from safefakes.data.anonymized import Status
 from safefakes.data.boxes import clip_box
@@ -271,7 +271,7 @@ class Discriminator(nn.Module):
 
 
 # --------------------------------------------------------------------------- #
-# The method (trainer protocol: see training.GANMethod)
+# The method (trainer protocol: see trainer.GANMethod)
 # --------------------------------------------------------------------------- #
 def _weighted_mean(values: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return (values.float() * weight).sum() / weight.sum().clamp_min(1.0)

@@ -29,7 +29,7 @@ from safefakes.anonymizers.gan.blocks import (
     resolutions,
     upsample,
 )
-from safefakes.anonymizers.gan.training import ConfiguredMethod
+from safefakes.anonymizers.gan.trainer import ConfiguredMethod
 from safefakes.anonymizers.registry import METHODS
 
 NAME = "deepprivacy"
@@ -177,7 +177,7 @@ class Discriminator(nn.Module):
 
 
 class DeepPrivacy(ConfiguredMethod):
-    """The method as the generic trainer and anonymizer use it (see training.GANMethod)."""
+    """The method as the generic trainer and anonymizer use it (see trainer.GANMethod)."""
 
     name = NAME
     presets = PRESETS  # "mini" and "paper" settings, see PRESETS

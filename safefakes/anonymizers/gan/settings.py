@@ -62,7 +62,7 @@ class GanTraining(Settings):
         """
         from safefakes.anonymizers.gan import method_class
         from safefakes.anonymizers.gan.presets import preset as preset_settings
-        from safefakes.anonymizers.gan.training import TrainConfig
+        from safefakes.anonymizers.gan.trainer import TrainConfig
 
         klass = method_class(self.method)
         model_cfg, train_cfg = preset_settings(self.method, self.preset)

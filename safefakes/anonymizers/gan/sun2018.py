@@ -51,7 +51,7 @@ from safefakes.anonymizers.gan.anonymizer import MIN_FACE_SIZE, GANAnonymizer
 from safefakes.anonymizers.gan.blocks import resolutions
 from safefakes.anonymizers.gan.geometry import EXPAND, crop_face, paste_face, paste_order, real_crop
 from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS, N_LANDMARKS, heatmap_radius, landmark_heatmaps
-from safefakes.anonymizers.gan.training import ConfiguredMethod
+from safefakes.anonymizers.gan.trainer import ConfiguredMethod
 from safefakes.anonymizers.registry import METHODS
 from safefakes.data.anonymized import Status
 from safefakes.data.boxes import clip_box
@@ -300,7 +300,7 @@ def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- #
-# The method (trainer protocol: see training.GANMethod)
+# The method (trainer protocol: see trainer.GANMethod)
 # --------------------------------------------------------------------------- #
 class Sun2018(ConfiguredMethod):
     """The method as the generic trainer and ``Sun2018Anonymizer`` use it."""

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from safefakes.anonymizers.gan.settings import DEFAULT_PRESET, GanTraining
-from safefakes.anonymizers.gan.training import FINAL_CHECKPOINT, LOSSES, SAMPLES, TrainConfig
+from safefakes.anonymizers.gan.trainer import FINAL_CHECKPOINT, LOSSES, SAMPLES, TrainConfig
 from safefakes.data.images import refuse_links
 from safefakes.errors import SafeFakesError
 
@@ -71,7 +71,7 @@ def train_gan(
     """
     from safefakes.anonymizers.gan import get_method
     from safefakes.anonymizers.gan.dataset import open_crop_dataset
-    from safefakes.anonymizers.gan.training import Trainer
+    from safefakes.anonymizers.gan.trainer import Trainer
     from safefakes.data.crops import read_crop_source
 
     # The study's config and the command line go through the same settings type (names a wrong override).

@@ -8,7 +8,7 @@ import sys
 import torch
 import torchvision.ops
 
-from safefakes.detector.boxes import box_iou, nms
+from safefakes.detector.overlap import box_iou, nms
 
 
 def random_boxes(n: int, seed: int) -> torch.Tensor:
@@ -39,7 +39,7 @@ def test_nms_keeps_what_torchvision_keeps():
 
 def test_prediction_does_not_import_torchvision():
     code = ("import sys, safefakes.detector.predict, safefakes.detector.train, torch\n"
-            "from safefakes.detector.boxes import nms\n"
+            "from safefakes.detector.overlap import nms\n"
             "nms(torch.zeros(1, 4) + torch.tensor([0, 0, 1, 1]), torch.ones(1), 0.3)\n"
             "print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -287,3 +287,12 @@ def test_the_retention_by_size_figure_draws_one_line_per_method(tmp_path):
     assert "view_retention_by_size" in draw_study_figures(table, tmp_path / "study")
     with pytest.raises(ValueError, match="no detector view"):
         plot_view_retention_by_size(table.drop(columns=["view_retention_lt16"]), tmp_path / "none")
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_resamples_below_one_are_refused_naming_the_flag(capsys, value):
+    """Issue 28 sweep: --resamples 0 ran (rc 0, intervals of no resample), -5 ended in a traceback."""
+    with pytest.raises(SystemExit):
+        cli.main(["detector-view", "split", "--detector", "d.pt", "--resamples", value])
+    err = capsys.readouterr().err
+    assert "argument --resamples:" in err and "Traceback" not in err, err

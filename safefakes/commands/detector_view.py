@@ -42,13 +42,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="keep the predictions in DIR/split and DIR/reference (default: a temporary folder)")
     p.add_argument("--score", type=float, default=DetectorViewSettings.score,
                    help=f"score a detection needs to find a face (default {DetectorViewSettings.score})")
-    p.add_argument("--resamples", type=int, default=ViewSettings.resamples,
+    p.add_argument("--resamples", type=resample_count, default=ViewSettings.resamples,
                    help=f"bootstrap resamples over images (default {ViewSettings.resamples})")
     p.add_argument("--seed", type=int, default=ViewSettings.seed,
                    help=f"seed of the bootstrap (default {ViewSettings.seed})")
     p.add_argument("--multiscale", action="store_true", help="DSFD's multi-scale test (slower)")
     p.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     p.set_defaults(func=run)
+
+
+def resample_count(text: str) -> int:
+    """An argparse type: bootstrap resamples, 1 or more (0 gave intervals of nothing, -5 a traceback)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of resamples, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more (default {ViewSettings.resamples})")
+    return value
 
 
 def _cell(estimate) -> str:

@@ -247,3 +247,31 @@ def test_a_video_in_an_anonymize_images_output_is_audited_frame_by_frame(tmp_pat
     report = audit_folder(root, tmp_path / "blind", every=4)
     assert not report.passed and [f.frame for f in report.failing_faces] == [0, 4, 8]
     assert _audit(root, tmp_path / "blind") == 1
+
+
+def test_the_users_case_a_tile_of_twelve_lfw_faces_anonymized_with_the_defaults(tmp_path, centerface_weights):
+    """Issue 29: the run's CenterFace (0.4) misses one of 12 LFW faces; `audit --reid` passed it before."""
+    data = pytest.importorskip("skimage.data")
+    faces = [cv2.resize(np.round(f * 255).astype(np.uint8), (100, 100), interpolation=cv2.INTER_CUBIC)
+             for f in data.lfw_subset()[:12]]
+    root = tmp_path / "photos"
+    root.mkdir()
+    Image.fromarray(np.vstack([np.hstack(faces[r * 4:r * 4 + 4]) for r in range(3)])).save(root / "lfw.png")
+    out = tmp_path / "out"
+    report = anonymize_folder(root, out, build_anonymizer("blur"), workers=1, progress=False)
+    assert report.n_faces == 11  # one face under CenterFace's 0.4
+    for reid in (False, True):
+        audit = audit_folder(root, out, reid=reid)
+        assert len(audit.faces) == 12
+        (face,) = audit.failing_faces
+        assert face.survival > 0.9 and (not reid or face.distance < 0.4)
+
+
+def test_the_audit_looks_below_the_runs_own_threshold(centerface_weights):
+    from safefakes.engine.face_audit import AUDIT_THRESHOLD, audit_finder
+
+    assert audit_finder({"face_finder": {"detector": "centerface", "threshold": 0.4}}).threshold == AUDIT_THRESHOLD
+    assert audit_finder({"face_finder": {"detector": "centerface", "threshold": 0.1}}).threshold == 0.1
+    assert audit_finder({"face_finder": {"detector": "hog", "threshold": -0.5}}).threshold == AUDIT_THRESHOLD
+    with pytest.raises(SafeFakesError, match="outside 0-1"):
+        AuditFinder(threshold=1.5)

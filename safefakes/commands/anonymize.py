@@ -552,8 +552,8 @@ def run_audit(args: argparse.Namespace) -> int:
                               "folder); an interrupted run: rerun the same command first")
     if is_folder_run(args.anonymized):  # an anonymize-images output; a split has annotations instead
         _refuse_flags(args, SPLIT_ONLY, f"an anonymize-images output ({args.anonymized})",
-                      "drop it; it is an option of the split audit (the folder audit runs in one process, and "
-                      "judges every face its own detectors find)")
+                      "drop it; it is an option of the split audit (this audit judges every face its own "
+                      "detectors find, in one process)")
         folder_report = audit_folder(args.original, args.anonymized, **_folder_options(args))
         return _finish_folder(folder_report, args, write_folder_report_json)
 

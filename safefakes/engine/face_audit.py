@@ -247,8 +247,8 @@ def check_settings(max_survival: float, min_detail: float, min_checked_size: int
                              "survival is a share of the original's detail, so above 1 no face could fail")
     if not float(min_detail) >= 0.0:
         raise SafeFakesError(f"min_detail (--min-detail) must be >= 0 grey levels, got {min_detail}")
-    if int(min_checked_size) < 1:
-        raise SafeFakesError(f"min_checked_size (--min-checked-size) must be >= 1 px, got {min_checked_size}")
+    if int(min_checked_size) < 0:
+        raise SafeFakesError(f"min_checked_size (--min-checked-size) must be >= 0 px, got {min_checked_size}")
     return CheckSettings(float(max_survival), float(min_detail), int(min_checked_size), bool(search_copies),
                          float(run_min_size or 0.0))
 

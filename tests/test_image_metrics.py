@@ -19,20 +19,13 @@ from safefakes.data.anonymized import Status
 from safefakes.data.split import Split
 from safefakes.errors import InputError, MissingWeightsError
 from safefakes.evaluation import backbones
-from safefakes.evaluation.image_metrics import (
-    Backbones,
-    GaussianStats,
-    PairCounts,
-    compute_image_metrics,
-    crop_faces,
-    frechet_distance,
-    iter_image_pairs,
-    load_backbones,
-    pixel_distances,
-    read_manifest,
-    ssim_pairs,
-)
+from safefakes.evaluation.backbones import Backbones, load_backbones
+from safefakes.evaluation.face_pairs import PairCounts, crop_faces, iter_image_pairs, read_manifest
+from safefakes.evaluation.fid import GaussianStats, frechet_distance
+from safefakes.evaluation.image_metrics import compute_image_metrics, measure_split, write_metrics_json
+from safefakes.evaluation.pixel_metrics import pixel_distances, ssim_pairs
 from safefakes.evaluation.reference_features import ReferenceFeatures, compute_reference_features
+from safefakes.evaluation.settings import MetricsSettings
 
 torch.set_num_threads(1)
 
@@ -273,6 +266,29 @@ def test_metrics_command_writes_json(original, tmp_path, weights):
         assert key in data
     assert data["n_faces"] == 4 and data["leakage_source"] == "dlib"
     assert (tmp_path / "faces.csv").read_text().startswith("image,face_index,l1,l2,ssim,lpips")
+    # The command writes what the library's measure_split gives (the study's rule calls it too).
+    settings = MetricsSettings(min_size=16, crop_size=32, **{k: str(v) for k, v in weights.items()})
+    expected = tmp_path / "expected.json"
+    write_metrics_json(measure_split(original.root, anon, settings).summary, expected)
+    assert out.read_bytes() == expected.read_bytes()
+
+
+def test_measure_split_is_the_metrics_then_the_leakage_of_the_same_sample(original, tmp_path, nets):
+    from safefakes.evaluation.leakage import compute_leakage
+
+    anon = make_anonymized(original, tmp_path / "blur", blur(15), method="blur")
+    settings = MetricsSettings(min_size=16, crop_size=32, max_faces=3)
+    got = measure_split(original.root, anon, settings, seed=1, backbones=nets)
+    metrics = compute_image_metrics(original.root, anon, min_size=16, crop_size=32, max_faces=3, seed=1,
+                                    backbones=nets)
+    leakage = compute_leakage(original.root, anon, 16, "auto", 1, max_faces=3)
+    assert got.summary == {**metrics.summary, **leakage}
+    assert list(got.summary) == list(metrics.summary) + [k for k in leakage if k not in metrics.summary]
+    assert got.per_face.equals(metrics.per_face)
+    none = measure_split(original.root, anon, settings, seed=1, backbones=nets, leakage="none").summary
+    assert none == {**metrics.summary, "reid_rate": None, "top1_rate": None, "leakage_source": "none"}
+    write_metrics_json(none, tmp_path / "m.json")
+    assert (tmp_path / "m.json").read_text() == json.dumps(none, indent=2) + "\n"
 
 
 # --------------------------------------------------------------------------- #

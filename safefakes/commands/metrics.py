@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 
 # The library's defaults, from a module that imports nothing heavy.
@@ -78,27 +77,15 @@ def run_train_recognizer(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from safefakes.data.images import atomic_path, write_text_atomic
-    from safefakes.evaluation.image_metrics import compute_image_metrics
-    from safefakes.evaluation.leakage import compute_leakage
+    from safefakes.data.images import atomic_path
+    from safefakes.evaluation.image_metrics import measure_split, write_metrics_json
 
     # The flags through the study's settings type: the same checks as a config's metrics block.
-    s = MetricsSettings.from_args(args)
-    result = compute_image_metrics(
-        args.original, args.anonymized,
-        min_size=s.min_size, crop_size=s.crop_size,
-        lpips_weights=s.lpips_weights, inception_weights=s.inception_weights,
-        allow_random_init=s.allow_random_init, device=args.device, batch_size=args.batch_size,
-        max_faces=s.max_faces, seed=args.seed, distribution_faces=s.distribution_faces,
-    )
-    summary = dict(result.summary)
-    if args.leakage == "none":
-        summary.update(reid_rate=None, top1_rate=None, leakage_source="none")
-    else:
-        summary.update(compute_leakage(args.original, args.anonymized, args.min_size, args.leakage,
-                                       args.seed, args.recognizer_crops, max_faces=args.max_faces,
-                                       recognizer=args.recognizer))
-    write_text_atomic(args.json, json.dumps(summary, indent=2) + "\n")
+    result = measure_split(args.original, args.anonymized, MetricsSettings.from_args(args), leakage=args.leakage,
+                           recognizer=args.recognizer, recognizer_crops=args.recognizer_crops, seed=args.seed,
+                           device=args.device, batch_size=args.batch_size)
+    summary = result.summary
+    write_metrics_json(summary, args.json)
     if args.per_face:
         with atomic_path(args.per_face) as tmp:
             result.per_face.to_csv(tmp, index=False)

@@ -91,7 +91,7 @@ from safefakes.data.wider import read_annotations, unsafe_name_problem
 from safefakes.engine.settings import SURVIVAL_POLICIES, AuditSettings
 from safefakes.engine.survival import face_detail, survival, survival_of_copies
 from safefakes.errors import InputError, SafeFakesError
-from safefakes.evaluation.image_metrics import crop_faces
+from safefakes.evaluation.face_pairs import crop_faces
 from safefakes.evaluation.leakage import (
     DLIB,
     DLIB_MATCH_DISTANCE,

@@ -25,6 +25,7 @@ import re
 import threading
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -213,3 +214,39 @@ def load_fid_inception(path: str | Path | None = None, allow_random_init: bool =
                 fid.fid_inception_v3 = original
     model.eval()
     return model, str(found) if found else RANDOM_INIT
+
+
+def crops_to_tensor(crops, device):
+    """(n, 3, S, S) float tensor in [0, 1] on ``device`` of (n, S, S, 3) uint8 crops: what both networks take."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.ascontiguousarray(crops)).to(device).permute(0, 3, 1, 2).float() / 255.0
+
+
+@dataclass
+class Backbones:
+    """The LPIPS and FID networks with a description of their weights, loaded once."""
+
+    lpips: object
+    inception: object
+    files: dict  # lpips_alexnet, lpips_linear, fid_inception: a path or "random-init"
+
+    @property
+    def random_init(self) -> bool:
+        return RANDOM_INIT in self.files.values()
+
+
+def load_backbones(
+    lpips_weights: str | Path | None = None,
+    inception_weights: str | Path | None = None,
+    allow_random_init: bool = False,
+) -> Backbones:
+    """Both metric networks (see safefakes.evaluation.backbones for where weights come from)."""
+    lpips_model, lpips_files = load_lpips_alex(lpips_weights, allow_random_init)
+    inception, inception_file = load_fid_inception(inception_weights, allow_random_init)
+    return Backbones(lpips_model, inception, {
+        "lpips_alexnet": lpips_files["trunk"],
+        "lpips_linear": lpips_files["linear"],
+        "fid_inception": inception_file,
+    })

@@ -75,7 +75,8 @@ from safefakes.data.images import atomic_path, read_image
 from safefakes.data.split import Split
 from safefakes.data.synthetic.identity import CONTEXT_TRAITS, FACE_TRAITS, VECTOR_SIZE, trait_columns
 from safefakes.errors import InputError
-from safefakes.evaluation.image_metrics import DEFAULT_MIN_SIZE, crop_faces, iter_image_pairs
+from safefakes.evaluation.face_pairs import crop_faces, iter_image_pairs
+from safefakes.evaluation.settings import DEFAULT_MIN_SIZE
 
 log = logging.getLogger(__name__)
 

@@ -26,6 +26,9 @@ import numpy as np
 from safefakes.data.images import atomic_path
 from safefakes.data.split import ANNOTATIONS
 from safefakes.errors import InputError
+from safefakes.evaluation.face_pairs import iter_image_pairs, stream_crops
+from safefakes.evaluation.fid import inception_features
+from safefakes.evaluation.settings import DEFAULT_BATCH_SIZE
 
 FORMAT = "safefakes-reference-features-1"
 
@@ -109,16 +112,10 @@ def compute_reference_features(
     face of at least ``min_size`` px (``distribution_faces`` of them, or the
     ``max_faces`` sample of the per-pair metrics when it is None).
     """
+    from safefakes.devices import resolve_device
     from safefakes.evaluation.backbones import load_fid_inception
-    from safefakes.evaluation.image_metrics import (
-        DEFAULT_BATCH_SIZE,
-        _stream_crops,
-        default_device,
-        inception_features,
-        iter_image_pairs,
-    )
 
-    device = device or default_device()
+    device = resolve_device(device)
     inception, inception_file = load_fid_inception(inception_weights, allow_random_init)
     inception = inception.to(device)
     sample = distribution_faces if distribution_faces is not None else max_faces
@@ -131,7 +128,7 @@ def compute_reference_features(
                       .astype(np.float32))
 
     # The original paired with itself: every face counts as anonymized.
-    _stream_crops(iter_image_pairs(original_root, original_root, min_size, None, sample, seed),
+    stream_crops(iter_image_pairs(original_root, original_root, min_size, None, sample, seed),
                   crop_size, DEFAULT_BATCH_SIZE, consume)
     features = np.concatenate(chunks) if chunks else np.zeros((0, 2048), dtype=np.float32)
     info = {"split_sha256": split_fingerprint(original_root), "crop_size": int(crop_size),

@@ -113,10 +113,9 @@ class DeepPrivacy7Detector:
         self.model = None
         if weights:
             self.model = build_keypoint_rcnn(weights)
-            import torch
+            from safefakes.devices import resolve_device
 
-            self.device = torch.device("cuda" if device == "auto" and torch.cuda.is_available()
-                                       else ("cpu" if device == "auto" else device))
+            self.device = resolve_device(device)
             self.model.to(self.device)
         elif not allow_dlib_fallback:
             raise MissingWeightsError("Keypoint R-CNN (torchvision keypointrcnn_resnet50_fpn, COCO)", None,

@@ -112,3 +112,36 @@ def test_resume_on_other_crops_is_refused_naming_both_and_a_copy_elsewhere_conti
     assert any("records no fingerprint of its training data" in r.getMessage() and str(crops) in r.getMessage()
                for r in caplog.records)
     assert longer.images_shown == 48
+
+
+def test_resume_of_a_finished_run_on_other_crops_is_refused_not_trained_over(crops, tmp_path):
+    """Issue 28 sweep: --resume on a finished folder with another crop set retrained it from scratch (rc 0)."""
+    import dataclasses
+    import shutil
+
+    from safefakes.data.images import read_image, write_image
+    from safefakes.errors import SafeFakesError
+
+    method = METHODS["sun2018"]()
+    data = open_crop_dataset(crops, method.resolution, method.keypoint_layout)
+    config = dataclasses.replace(_config(), images=16, checkpoint_every=1000)  # no periodic checkpoint
+    Trainer(METHODS["sun2018"](), data, tmp_path / "run", config).train()
+    final = tmp_path / "run" / "checkpoint.pt"
+    before = final.read_bytes()
+    other = tmp_path / "other_crops"
+    shutil.copytree(crops, other)
+    image = read_image(other / "images/0--Test/img_005.jpg").copy()
+    image[:8] = 255 - image[:8]
+    write_image(other / "images/0--Test/img_005.jpg", image)
+    again = Trainer(METHODS["sun2018"](), open_crop_dataset(other, method.resolution, method.keypoint_layout),
+                    tmp_path / "run", config)
+    with pytest.raises(SafeFakesError, match="trained on other data"):
+        again.train(resume=True)
+    assert final.read_bytes() == before
+    # On its own crops, a finished run resumed is done: same weights; a longer one continues it.
+    same = Trainer(METHODS["sun2018"](), data, tmp_path / "run", config)
+    same.train(resume=True)
+    assert same.images_shown == 16
+    longer = Trainer(METHODS["sun2018"](), data, tmp_path / "run", dataclasses.replace(config, images=24))
+    longer.train(resume=True)
+    assert longer.images_shown == 24

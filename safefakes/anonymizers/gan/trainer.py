@@ -328,6 +328,11 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         latest = latest_checkpoint(self.out) if resume else None
         candidates = [latest] if latest is not None else []
+        final = self.out / FINAL_CHECKPOINT
+        if resume and final.is_file():
+            # A finished run is resumed like an interrupted one (longer, or done already), or refused
+            # (other data or settings): --resume never trains over it from scratch without a word.
+            candidates.append(final)
         if start_from is not None:
             candidates.append(Path(start_from))
         states = [(path, torch.load(path, map_location="cpu", weights_only=False)) for path in candidates]

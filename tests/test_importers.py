@@ -220,3 +220,96 @@ def test_crops_command_imports_and_trains_sun2018_on_the_result(pipa, tmp_path, 
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     assert state["source"]["source"] == "pipa" and state["source"]["keypoint_layout"] == "dlib68"
     assert state["source"]["faces_used"] == 4 and state["train_config"]["workers"] == 1
+
+
+# --------------------------------------------------------------------------- #
+# One dispatch from a source name to its crop set, for the study and the command
+# --------------------------------------------------------------------------- #
+def _crop_set_bytes(folder) -> dict:
+    """Every file of a crop set but crops.json (which names its own folder), by relative path."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != "crops.json"}
+
+
+class _Wildcards(dict):
+    __getattr__ = dict.__getitem__
+
+
+def _study_crop_set(tmp_path, out, source, entry, keypoints=None, split=None):
+    """Run the workflow's crop-set adapter as Snakemake would."""
+    import runpy
+    import sys
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    scripts = Path(__file__).resolve().parents[1] / "workflow_scripts"
+    sys.path.insert(0, str(scripts))
+    try:
+        wildcards = _Wildcards({} if source == "widerface" else {"source": source, "keypoints": keypoints})
+        job = SimpleNamespace(input=[str(split)] if split else [], output=[str(out)],
+                              log=[str(tmp_path / f"{out.name}.log")], threads=1, wildcards=wildcards,
+                              params=SimpleNamespace(entry=entry, keypoint_weights=None))
+        runpy.run_path(str(scripts / "crop_set.py"), init_globals={"snakemake": job})
+    finally:
+        sys.path.remove(str(scripts))
+
+
+def test_the_study_and_the_crops_command_write_one_crop_set_through_make_crop_set(fdf, tmp_path):
+    import argparse
+
+    from safefakes.commands import gan
+    from safefakes.importers.sources import make_crop_set
+
+    direct = make_crop_set("fdf", fdf, tmp_path / "direct", subsets=["train"], keypoints="deepprivacy7")
+    assert len(direct) == 6
+    import_fdf(fdf, tmp_path / "plain", subsets=["train"], keypoints="deepprivacy7")
+    assert _crop_set_bytes(tmp_path / "direct") == _crop_set_bytes(tmp_path / "plain")
+    entry = {"source": "fdf", "faces": 3, "path": str(fdf), "min_size": 32, "subsets": ["train"],
+             "min_identity_images": 1, "max_identities": None}
+    _study_crop_set(tmp_path, tmp_path / "study", "fdf", entry, keypoints="deepprivacy7")
+    parser = argparse.ArgumentParser()
+    gan.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["crops", "import-fdf", str(fdf), str(tmp_path / "cli"), "--workers", "1", "--quiet"])
+    assert args.func(args) == 0
+    assert _crop_set_bytes(tmp_path / "study") == _crop_set_bytes(tmp_path / "cli") == _crop_set_bytes(
+        tmp_path / "direct")
+    assert read_crop_source(tmp_path / "study")["found"] == 6  # the entry's faces are drawn at training
+
+
+def test_a_split_cut_into_crops_by_the_study_is_the_commands(tmp_path):
+    import argparse
+
+    from builders import make_split
+
+    from safefakes.commands import gan
+
+    split = tmp_path / "split"
+    make_split(split, {"0--A/a.jpg": [[10, 10, 40, 44], [70, 12, 36, 40]], "0--A/b.jpg": [[20, 20, 50, 50]]},
+               seed=1)
+    _study_crop_set(tmp_path, tmp_path / "study", "widerface", {"source": "widerface", "faces": 2, "path": None,
+                                                                 "min_size": 32}, split=split)
+    parser = argparse.ArgumentParser()
+    gan.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["crops", "build", str(split), str(tmp_path / "cli"), "--min-size", "32",
+                              "--workers", "1", "--quiet"])
+    assert args.func(args) == 0
+    assert len(read_crop_table(tmp_path / "cli")) == 3
+    assert _crop_set_bytes(tmp_path / "study") == _crop_set_bytes(tmp_path / "cli")
+
+
+def test_make_crop_set_refuses_what_a_source_does_not_take(celeba, tmp_path):
+    from safefakes.errors import SafeFakesError
+    from safefakes.importers.sources import CROP_SOURCES, ENTRY_OPTIONS, crop_set_options, make_crop_set
+
+    with pytest.raises(SafeFakesError, match="unknown crop source 'lfw'; choose one of widerface, fdf, celeba"):
+        make_crop_set("lfw", celeba, tmp_path / "out")
+    with pytest.raises(SafeFakesError, match="crop source pipa takes no option imsize"):
+        make_crop_set("pipa", celeba, tmp_path / "out", imsize=64)
+    assert not (tmp_path / "out").exists()
+    # The study's crop_sets keys each source takes are options of its writer.
+    assert set(ENTRY_OPTIONS) == set(CROP_SOURCES)
+    assert all(set(keys) <= set(crop_set_options(source)) for source, keys in ENTRY_OPTIONS.items())
+    # celeba5: CelebA's own five points, nothing computed.
+    root = tmp_path / "aligned"
+    shutil.copytree(celeba, root, ignore=shutil.ignore_patterns("img_celeba"))
+    assert make_crop_set("celeba", root, tmp_path / "c5", keypoints="celeba5").keypoint_layout == "celeba5"

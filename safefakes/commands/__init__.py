@@ -72,3 +72,31 @@ def process_count(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} processes: give 1 or more")
     return value
+
+
+def at_least(minimum: float, kind: type = int):
+    """An argparse type: a whole number (``kind=int``) or a number of at least ``minimum``.
+
+    For counts and sizes that a library would otherwise refuse with a
+    traceback, or take silently (``--iterations 0``, ``--workers -2``).
+    """
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {'a whole number' if kind is int else 'a number'}, got {text!r}") from None
+        if not value >= minimum:  # NaN too
+            raise argparse.ArgumentTypeError(f"{text}: give {minimum:g} or more")
+        return value
+
+    parse.__name__ = f"at_least_{minimum:g}"
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (a channel multiplier, a scale)."""
+    value = finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text}: give a number above 0")
+    return value

@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("train_split", metavar="TRAIN_SPLIT", help="split folder (images/ + annotations.txt)")
     p.add_argument("out_dir", metavar="OUT_DIR", help="folder for checkpoint.pt, losses.csv, train_info.json")
-    p.add_argument("--iterations", type=int, default=None, help="training iterations (default: the preset's)")
+    p.add_argument("--iterations", type=positive_int, default=None,
+                   help="training iterations (default: the preset's)")
     p.add_argument("--preset", choices=PRESETS, default=DEFAULT_PRESET,
                    help=f"size and schedule (default: {DEFAULT_PRESET})")
     p.add_argument("--config", metavar="YAML", default=None,
@@ -64,6 +65,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda when available)")
     d.add_argument("--no-progress", "--quiet", dest="progress", action="store_false", help="hide the progress bar")
     d.set_defaults(func=detect_handler)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number, 1 or more (--iterations 0 wrote an untrained checkpoint)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text}: give 1 or more")
+    return value
 
 
 def train_handler(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from safefakes.commands import at_least
+
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     # Defaults are repeated here as literals so that --help does not import
@@ -19,17 +21,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("out_dir", metavar="OUT_DIR", type=Path, help="folder to write the three splits into")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed; same seed and sizes give identical files (default: %(default)s)")
-    p.add_argument("--train-images", type=int, default=400, metavar="N",
+    p.add_argument("--train-images", type=at_least(1), default=400, metavar="N",
                    help="detection images in train (default: %(default)s)")
-    p.add_argument("--val-images", type=int, default=150, metavar="N",
+    p.add_argument("--val-images", type=at_least(1), default=150, metavar="N",
                    help="detection images in val (default: %(default)s)")
-    p.add_argument("--crops", type=int, default=1500, metavar="N",
+    p.add_argument("--crops", type=at_least(1), default=1500, metavar="N",
                    help="single-face crops for the anonymizers (default: %(default)s)")
-    p.add_argument("--image-size", type=int, nargs=2, default=[192, 192], metavar=("W", "H"),
+    p.add_argument("--image-size", type=at_least(32), nargs=2, default=[192, 192], metavar=("W", "H"),
                    help="size of the detection images in pixels (default: 192 192)")
-    p.add_argument("--crop-size", type=int, default=64, metavar="PX",
+    p.add_argument("--crop-size", type=at_least(32), default=64, metavar="PX",
                    help="side of the square crops in pixels (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=None, metavar="N",
+    p.add_argument("--workers", type=at_least(1), default=None, metavar="N",
                    help="worker processes (default: all CPU cores); the output does not depend on it")
     p.add_argument("--preview", type=Path, default=None, metavar="FILE.png",
                    help="also write a contact sheet of train images with their boxes and a row of crops "

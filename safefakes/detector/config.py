@@ -242,6 +242,11 @@ def load_config(path: str | Path | None = None, preset_name: str = DEFAULT_PRESE
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except FileNotFoundError as exc:
         raise InputError(path, "detector config file not found") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not UTF-8 text ({exc.reason} at byte {exc.start})",
+                         hint="save the file as UTF-8") from exc
+    except IsADirectoryError as exc:
+        raise InputError(path, "a folder, not a detector config file") from exc
     except yaml.YAMLError as exc:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         raise InputError(path, f"invalid YAML: {exc}", line=None if line is None else line + 1) from exc

@@ -7,6 +7,7 @@ import os
 
 from safefakes.anonymizers.gan.settings import DEFAULT_PRESET, GAN_PRESETS
 from safefakes.anonymizers.registry import GAN, methods_of_kind
+from safefakes.commands import at_least, positive_number
 
 
 def add_parser(subparsers) -> None:
@@ -21,15 +22,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=GAN_PRESETS,
                    help=f"model and schedule sizes (default {DEFAULT_PRESET}; mini: 32 px, a few minutes on 2 CPU "
                         "cores; paper: 128 px, GPU)")
-    p.add_argument("--faces", type=int, default=None, help="train on the first N faces of the crop set")
-    p.add_argument("--iterations", type=int, default=None,
+    p.add_argument("--faces", type=at_least(1), default=None, help="train on the first N faces of the crop set")
+    p.add_argument("--iterations", type=at_least(1), default=None,
                    help="training length in images shown (as DeepPrivacy counts); default: the preset's")
-    p.add_argument("--batch-size", type=int, default=None)
+    p.add_argument("--batch-size", type=at_least(1), default=None)
     p.add_argument("--resolution", type=int, default=None, help="model resolution (power of two)")
-    p.add_argument("--width", type=float, default=None, help="channel multiplier")
+    p.add_argument("--width", type=positive_number, default=None, help="channel multiplier")
     p.add_argument("--progressive", action=argparse.BooleanOptionalAction, default=None,
                    help="progressive growing (default: the preset's)")
-    p.add_argument("--critic-steps", type=int, default=None,
+    p.add_argument("--critic-steps", type=at_least(1), default=None,
                    help="critic updates per generator update (default: the preset's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
@@ -40,9 +41,9 @@ def add_parser(subparsers) -> None:
                         "(a run to N images is the start of a longer one)")
     p.add_argument("--device", default="auto", help="auto (CUDA when visible), cpu, cuda, cuda:1 ...")
     p.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
-    p.add_argument("--threads", type=int, default=None,
+    p.add_argument("--threads", type=at_least(1), default=None,
                    help="CPU threads for torch (default: torch's; 1 is fastest on a busy shared machine)")
-    p.add_argument("--workers", type=int, default=None,
+    p.add_argument("--workers", type=at_least(0), default=None,
                    help="DataLoader processes reading crops ahead (default: the preset's; 0: none)")
     p.add_argument("--no-progress", "--quiet", dest="progress", action="store_false", help="hide the progress bar")
     p.set_defaults(func=train_anonymizer)
@@ -58,8 +59,8 @@ def add_parser(subparsers) -> None:
     sub.required = True
     b = sub.add_parser("build", help="from a WIDER-format split")
     b.add_argument("split", metavar="SPLIT")
-    b.add_argument("--min-size", type=int, default=24, help="smallest face side kept, px (default 24)")
-    b.add_argument("--crop-size", type=int, default=128)
+    b.add_argument("--min-size", type=at_least(0), default=24, help="smallest face side kept, px (default 24)")
+    b.add_argument("--crop-size", type=at_least(8), default=128)
     fdf = sub.add_parser("import-fdf", help="from FDF (DeepPrivacy's dataset; its own 7 points)")
     fdf.add_argument("root", metavar="FDF_ROOT", help="folder with train/ and val/ (FDF's layout)")
     fdf.add_argument("--subsets", nargs="+", default=["train"], choices=["train", "val"],
@@ -76,22 +77,22 @@ def add_parser(subparsers) -> None:
                         help="keep identities with at least this many images (CIAGAN: 30)")
     celeba.add_argument("--max-identities", type=int, default=1200,
                         help="at most this many identities, lowest ids first (CIAGAN: 1200; 0: all)")
-    celeba.add_argument("--crop-size", type=int, default=128)
+    celeba.add_argument("--crop-size", type=at_least(8), default=128)
     pipa = sub.add_parser("import-pipa", help="from PIPA (head boxes and identities; keypoints computed)")
     pipa.add_argument("root", metavar="PIPA_ROOT")
     pipa.add_argument("--keypoints", required=True, choices=["dlib68", "deepprivacy7"],
                       help="dlib68 for Sun2018 (faces dlib finds), deepprivacy7 for DeepPrivacy")
     pipa.add_argument("--index", default=None, help="the annotation file (default: ROOT/annotations/index.txt)")
-    pipa.add_argument("--min-size", type=int, default=24)
-    pipa.add_argument("--crop-size", type=int, default=128)
+    pipa.add_argument("--min-size", type=at_least(0), default=24)
+    pipa.add_argument("--crop-size", type=at_least(8), default=128)
     for s in (fdf, celeba, pipa):
         s.add_argument("--keypoint-weights", default=None,
                        help="Keypoint R-CNN weights for --keypoints deepprivacy7 (else dlib's face points)")
     for s in (b, fdf, celeba, pipa):
         s.add_argument("out_dir", metavar="OUT_DIR", help="the crop set folder to write (must not exist)")
-        s.add_argument("--faces", type=int, default=None, help="a deterministic subset of N faces")
+        s.add_argument("--faces", type=at_least(1), default=None, help="a deterministic subset of N faces")
         s.add_argument("--seed", type=int, default=0, help="seed of the subset order")
-        s.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+        s.add_argument("--workers", type=at_least(1), default=os.cpu_count() or 1,
                        help="processes cutting crops and finding landmarks (default: all cores)")
         s.add_argument("--no-progress", "--quiet", dest="progress", action="store_false",
                        help="hide the progress bar")

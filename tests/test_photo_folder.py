@@ -642,3 +642,17 @@ def test_transparent_photos_keep_their_alpha_with_the_face_anonymized(tmp_path, 
     anonymize_photo(root / "face.png", tmp_path / "one.png", build_anonymizer("blackout"), detector="hog")
     assert np.array_equal(np.asarray(Image.open(tmp_path / "one.png").convert("RGBA"))[..., 3],
                           np.asarray(Image.open(root / "face.png").convert("RGBA"))[..., 3])
+
+
+def test_a_photo_whose_name_is_not_utf8_is_skipped_naming_it(photos, tmp_path, caplog, hopper):
+    """Issue 28 sweep: a name with a Latin-1 byte ended the run in a UnicodeEncodeError traceback."""
+    import os
+
+    Image.fromarray(hopper).save(os.fsencode(photos) + b"/caf\xe9.jpg", format="JPEG", quality=90)
+    out = tmp_path / "out"
+    with caplog.at_level(logging.WARNING):
+        report = anonymize_folder(photos, out, build_anonymizer("blackout"), workers=1, progress=False)
+    assert report.n_images == 4
+    warning = " ".join(r.getMessage() for r in caplog.records)
+    assert "caf\\xe9.jpg (its name is not UTF-8 text: rename it" in warning, warning
+    assert not any(b"caf" in name for name in os.listdir(os.fsencode(out)))

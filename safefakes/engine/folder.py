@@ -160,6 +160,11 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
             if not named and any(part.startswith(".") for part in under):
                 hidden.append(str(candidate))
                 continue
+            shown = printable_path(candidate)
+            if shown != str(candidate):  # bytes that are not UTF-8: no record (CSV, JSON) can name it
+                skipped.append((shown, "its name is not UTF-8 text: rename it (e.g. convmv -f latin1 -t utf8) "
+                                       "to anonymize it"))
+                continue
             if candidate.suffix.lower() in PHOTO_SUFFIXES:
                 files.append(candidate)
             elif videos and candidate.suffix.lower() in READ_VIDEO_SUFFIXES:
@@ -182,6 +187,11 @@ def collect_inputs(inputs: str | Path | Sequence[str | Path],
         return sorted(names)
 
     return PhotoInputs(root, relative(files), skipped, files_given, relative(video_files), hidden)
+
+
+def printable_path(path: Path) -> str:
+    """The path as text; bytes of a name that are not UTF-8 shown as \\xNN escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def _inside(path: Path, folders: list[Path]) -> bool:

@@ -16,7 +16,11 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
     """
     if device is None or device in ("", "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:  # a device type torch does not know ("tpu")
+        raise SafeFakesError(f"device {str(device)!r} is not a device torch knows: use --device cpu, cuda or "
+                             "cuda:N (or auto)") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise SafeFakesError(f"device {str(device)!r} requested but CUDA is not available; use --device cpu")
     return dev

@@ -69,6 +69,7 @@ BELOW_MINIMUM = [
     (["synth", "o"], "--crop-size", "1", "give 32 or more"),
     (["synth", "o"], "--workers", "-1", "give 1 or more"),
     (["synth", "o"], "--crops", "many", "expected a whole number, got 'many'"),
+    (["metrics", "a", "b", "--json", "m.json"], "--batch-size", "0", "give 1 or more"),
 ]
 
 

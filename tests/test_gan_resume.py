@@ -145,3 +145,21 @@ def test_resume_of_a_finished_run_on_other_crops_is_refused_not_trained_over(cro
     longer = Trainer(METHODS["sun2018"](), data, tmp_path / "run", dataclasses.replace(config, images=24))
     longer.train(resume=True)
     assert longer.images_shown == 24
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage" * 40, "text"])
+def test_a_start_checkpoint_that_is_not_one_is_an_error_naming_it(crops, tmp_path, content):
+    """Issue 28 sweep: --start-from garbage.pt ended in an UnpicklingError traceback and left the folder."""
+    from safefakes.errors import SafeFakesError
+
+    start = tmp_path / "garbage.pt"
+    if isinstance(content, bytes):
+        start.write_bytes(content)
+    else:
+        torch.save({"not": "a checkpoint"}, start)
+    method = METHODS["sun2018"]()
+    trainer = Trainer(method, open_crop_dataset(crops, method.resolution, method.keypoint_layout), tmp_path / "run",
+                      _config())
+    with pytest.raises(SafeFakesError, match="garbage.pt: not a"):
+        trainer.train(start_from=start)
+    assert not (tmp_path / "run").exists()

@@ -451,3 +451,15 @@ def test_a_detector_config_that_is_not_utf8_names_the_file(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{config}: not UTF-8 text" in err and "save the file as UTF-8" in err, err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_annotations_that_are_a_folder_and_an_unknown_device_are_errors_not_tracebacks(tmp_path):
+    """Issue 28 sweep: IsADirectoryError and torch's RuntimeError ended in tracebacks."""
+    from safefakes.data.wider import read_annotations
+    from safefakes.devices import resolve_device
+
+    (tmp_path / "annotations.txt").mkdir()
+    with pytest.raises(InputError, match="a folder where the annotation file should be"):
+        read_annotations(tmp_path / "annotations.txt")
+    with pytest.raises(SafeFakesError, match="'tpu' is not a device torch knows"):
+        resolve_device("tpu")

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 # The library's defaults, from a module that imports nothing heavy.
+from safefakes.commands import at_least
 from safefakes.evaluation.settings import DEFAULT_BATCH_SIZE, DEFAULT_CROP_SIZE, DEFAULT_MIN_SIZE, MetricsSettings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--distribution-faces", type=int, metavar="N", default=MetricsSettings.distribution_faces,
                    help="FID and KID (Inception, the slow part on a CPU) on a seeded sample of at most N "
                         "faces (default: the faces of --max-faces)")
-    p.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE, metavar="N")
+    p.add_argument("--batch-size", type=at_least(1), default=DEFAULT_BATCH_SIZE, metavar="N")
     p.add_argument("--device", metavar="DEV", help="torch device (default: cuda when available, else cpu)")
     p.add_argument("--leakage", choices=("auto", "dlib", "synthetic-identity", "none"), default="auto",
                    help="identity-leakage recognizer (default auto: synthetic-identity when the "

@@ -295,6 +295,9 @@ def read_annotations(path: str | Path) -> list[ImageFaces]:
         raw = path.read_bytes()
     except FileNotFoundError as exc:
         raise InputError(path, "annotation file not found") from exc
+    except IsADirectoryError as exc:
+        raise InputError(path, "a folder where the annotation file should be",
+                         hint="annotations.txt is a text file: image path, face count, one line per face") from exc
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

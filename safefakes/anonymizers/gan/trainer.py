@@ -325,7 +325,6 @@ class Trainer:
         the first N images of a longer one, and a sweep over training lengths
         costs one run to the longest (on the CPU, bit for bit).
         """
-        self.out.mkdir(parents=True, exist_ok=True)
         latest = latest_checkpoint(self.out) if resume else None
         candidates = [latest] if latest is not None else []
         final = self.out / FINAL_CHECKPOINT
@@ -335,11 +334,12 @@ class Trainer:
             candidates.append(final)
         if start_from is not None:
             candidates.append(Path(start_from))
-        states = [(path, torch.load(path, map_location="cpu", weights_only=False)) for path in candidates]
+        states = [(path, _load_checkpoint(path)) for path in candidates]
         # --resume is held to the same rule as --start-from: other settings (batch
         # size, seed, faces...) or a run already past the asked length are refused.
         for path, state in states:
             self.check_continuable(path, state)
+        self.out.mkdir(parents=True, exist_ok=True)  # after the checks: a refused start leaves no folder
         if states:
             path, state = max(states, key=lambda ps: ps[1]["images_shown"])
             self.load_state(state)
@@ -541,6 +541,21 @@ def _save_atomic(state: dict, path: Path) -> None:
         # name inside the archive, which would make every save's bytes differ.
         with open(tmp, "wb") as fh:
             torch.save(state, fh)
+
+
+def _load_checkpoint(path: Path) -> dict:
+    """A training checkpoint; a missing, truncated or foreign file is an error naming it."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError as exc:
+        raise SafeFakesError(f"{path}: checkpoint not found") from exc
+    except Exception as exc:  # noqa: BLE001 - pickle and zip errors of every kind: not a checkpoint
+        raise SafeFakesError(f"{path}: not a training checkpoint this tool can read ({type(exc).__name__}: "
+                             f"{exc}); give the checkpoint.pt of a train-anonymizer run") from exc
+    if not isinstance(state, dict) or "images_shown" not in state:
+        raise SafeFakesError(f"{path}: not a GAN training checkpoint (no training state); give the checkpoint.pt "
+                             "of a train-anonymizer run")
+    return state
 
 
 def latest_checkpoint(out_dir: str | Path) -> Path | None:

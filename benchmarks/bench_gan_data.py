@@ -125,9 +125,9 @@ def _loader_speed(crops: Path, workers: int, n_crops: int) -> tuple[float, float
 
 
 def run(quick: bool = False) -> None:
-    import torch
+    from safefakes.devices import resolve_device
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = str(resolve_device("auto"))
     with tempfile.TemporaryDirectory(prefix="bench_gan_data_") as tmp:
         tmp = Path(tmp)
         sets = _crop_sets(tmp, quick)

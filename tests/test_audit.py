@@ -543,3 +543,14 @@ def test_negative_audit_sizes_and_levels_are_refused_naming_the_flag(capsys, fla
         main(["audit", "orig", "anon", flag, value])
     err = capsys.readouterr().err
     assert f"argument {flag}: {value}: give 0 or more" in err, err
+
+
+def test_the_verdict_of_an_original_run_says_it_is_not_anonymized(tmp_path):
+    """Issue 28 sweep: an `original` run's audit passes by design (the study audits its baseline), but its
+    verdict line read like any other's."""
+    orig, anon = tmp_path / "orig", tmp_path / "anon"
+    make_split(orig, {"0--A/a0.jpg": [[20, 16, 40, 48]], "0--A/a1.jpg": [[60, 20, 30, 36]]})
+    anonymize_split(orig, anon, build_anonymizer("original"), workers=1, progress=False)
+    report = audit_split(orig, anon)
+    assert report.passed
+    assert report.format().splitlines()[-1].endswith("this split is NOT anonymized")

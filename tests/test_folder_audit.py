@@ -275,3 +275,26 @@ def test_the_audit_looks_below_the_runs_own_threshold(centerface_weights):
     assert audit_finder({"face_finder": {"detector": "hog", "threshold": -0.5}}).threshold == AUDIT_THRESHOLD
     with pytest.raises(SafeFakesError, match="outside 0-1"):
         AuditFinder(threshold=1.5)
+
+
+def test_reid_fails_a_face_moved_in_the_copy_such_as_a_mirrored_original(tmp_path, centerface_weights):
+    """Issue 28 sweep: the original photo mirrored into the output passed with --reid: the face had moved, so
+    neither survival nor the re-identification at its place saw it; the copy's own face was only a note."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    astronaut = cv2.resize(sample_photo("astronaut"), (320, 320), interpolation=cv2.INTER_AREA)
+    Image.fromarray(astronaut).save(folder / "astronaut.jpg", quality=95)
+    out = tmp_path / "out"
+    anonymize_folder(folder, out, build_anonymizer("blur"), workers=1, progress=False)
+    assert audit_folder(folder, out, reid=True).passed  # honest
+    Image.fromarray(np.ascontiguousarray(astronaut[:, ::-1])).save(out / "astronaut.jpg", quality=95)
+    plain = audit_folder(folder, out)
+    assert plain.passed and plain.new_faces  # survival's documented limit: a moved face; noted
+    assert "--reid is the check for a kept identity" in plain.format()
+    report = audit_folder(folder, out, reid=True)
+    assert not report.passed
+    (new,) = report.failing_new_faces
+    assert new.recognised and new.distance < 0.4 and new.matches
+    text = report.format()
+    assert "FAIL astronaut.jpg: a face at" in text and "which dlib recognises as the original's face" in text
+    assert text.endswith("FAILED")

@@ -226,6 +226,13 @@ class NewFace:
     box: list[int]
     found_by: list[str]
     frame: int | None = None
+    distance: float | None = None  # with reid: dlib's distance to the nearest face of the original
+    matches: list[int] | None = None  # that original face's box
+
+    @property
+    def recognised(self) -> bool:
+        """dlib matches it to a face of the original: the person, moved (a mirrored or shifted copy)."""
+        return self.distance is not None and self.distance < DLIB_MATCH_DISTANCE
 
     def where(self) -> str:
         return self.image if self.frame is None else f"{self.image} frame {self.frame}"
@@ -287,9 +294,39 @@ def check_pair(name: str, before: np.ndarray, after: np.ndarray, finder: AuditFi
         checks.append(check)
     if describer is not None:
         _reid(checks, faces, before, after, describer)
-    new = [NewFace(name, [int(v) for v in f.box], f.found_by, frame) for f in after_faces
-           if not any(_overlaps(face, f) for face in faces)]
+    new_found = [f for f in after_faces if not any(_overlaps(face, f) for face in faces)]
+    new = [NewFace(name, [int(v) for v in f.box], f.found_by, frame) for f in new_found]
+    if describer is not None and new:
+        _reid_new(new, new_found, faces, before, after, describer)
     return checks, new
+
+
+def _reid_new(new: list[NewFace], new_found: list[FoundFace], faces: list[FoundFace], before, after,
+              describer: DlibDescriber) -> None:
+    """Each face found in the copy only, described there and compared with every face of the original.
+
+    A face moved in the copy (a mirrored or shifted original) is not at its place, where survival and
+    the in-place re-identification look: this is where --reid still recognises it.
+    """
+    def corners(found: list[FoundFace]) -> tuple[list[int], np.ndarray]:
+        rows, boxes = [], []
+        for i, face in enumerate(found):
+            box = face.dlib_box or face.box
+            if min(box[2], box[3]) >= REID_MIN_SIZE:
+                rows.append(i)
+                boxes.append([box[0], box[1], box[0] + box[2], box[1] + box[3]])
+        return rows, np.array(boxes).reshape(-1, 4)
+
+    theirs, their_boxes = corners(faces)
+    mine, my_boxes = corners(new_found)
+    if not theirs or not mine:
+        return
+    d = np.linalg.norm(describer.describe(after, my_boxes)[:, None, :]
+                       - describer.describe(before, their_boxes)[None, :, :], axis=2)
+    for row, i in enumerate(mine):
+        j = int(np.argmin(d[row]))
+        new[i].distance = round(float(d[row, j]), 4)
+        new[i].matches = [int(v) for v in faces[theirs[j]].box]
 
 
 #: Coarser scales the survival measure also looks at, for a face with too little detail at its own
@@ -391,8 +428,13 @@ class FolderAuditReport:
         return [f for f in self.faces if f.survives or (self.reid and f.recognised)]
 
     @property
+    def failing_new_faces(self) -> list[NewFace]:
+        """Faces found in the copies only that dlib recognises as a face of the original (with reid)."""
+        return [n for n in self.new_faces if self.reid and n.recognised]
+
+    @property
     def passed(self) -> bool:
-        return not self.problems and not self.failing_faces
+        return not self.problems and not self.failing_faces and not self.failing_new_faces
 
     def format(self, max_lines: int = 50) -> str:
         s = self.settings
@@ -435,7 +477,14 @@ class FolderAuditReport:
                              f"is still there: {' and '.join(why)}"
                              + ("" if face.found_after else "; not found again by the detectors"))
             shown += 1
-        for new in self.new_faces[:max_lines]:
+        for new in self.failing_new_faces:
+            if shown < max_lines:
+                lines.append(f"  FAIL {new.where()}: a face at {new.box} in the copy (found by "
+                             f"{', '.join(new.found_by)}) with no face of the original near it, which dlib "
+                             f"recognises as the original's face at {new.matches} (distance {new.distance:.3f}): "
+                             "a moved (mirrored, shifted) copy of it")
+            shown += 1
+        for new in [n for n in self.new_faces if n not in self.failing_new_faces][:max_lines]:
             lines.append(f"  note {new.where()}: a face at {new.box} in the copy (found by {', '.join(new.found_by)}) "
                          "with no face of the original near it")
         if shown > max_lines:
@@ -457,7 +506,10 @@ class FolderAuditReport:
                 "failing": [f.to_json() for f in self.failing_faces],
                 "faces": [f.to_json() for f in self.faces],
                 "new_faces": [{"image": n.image, **({} if n.frame is None else {"frame": n.frame}), "box": n.box,
-                               "found_by": n.found_by} for n in self.new_faces]}
+                               "found_by": n.found_by,
+                               **({} if n.distance is None else {"distance": n.distance, "matches": n.matches,
+                                                                 "recognised": n.recognised})}
+                              for n in self.new_faces]}
 
 
 def audit_finder(run: dict, threshold: float | None = None, upsample: int | None = None,

@@ -463,3 +463,15 @@ def test_annotations_that_are_a_folder_and_an_unknown_device_are_errors_not_trac
         read_annotations(tmp_path / "annotations.txt")
     with pytest.raises(SafeFakesError, match="'tpu' is not a device torch knows"):
         resolve_device("tpu")
+
+
+def test_a_non_utf8_table_and_synth_into_a_file_are_errors_naming_them(tmp_path, capsys):
+    """Issue 28 sweep: both ended in tracebacks."""
+    table = tmp_path / "g.csv"
+    table.write_bytes(b"\xff\xfe garbage,\n1,2\n")
+    assert cli.main(["correlate", str(table), "--out", str(tmp_path / "corr")]) != 0
+    assert "g.csv: not a CSV table: not UTF-8 text" in capsys.readouterr().err
+    (tmp_path / "DS").write_text("a file")
+    assert cli.main(["synth", str(tmp_path / "DS"), "--train-images", "2"]) != 0
+    err = capsys.readouterr().err
+    assert "DS: a file, not a folder" in err and "Traceback" not in err

@@ -41,7 +41,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from safefakes.data.synthetic import generate, write_preview
+    from safefakes.errors import InputError
 
+    if args.out_dir.exists() and not args.out_dir.is_dir():
+        raise InputError(args.out_dir, "a file, not a folder", hint="give a new folder for the three splits")
     summary = generate(
         args.out_dir,
         seed=args.seed,

@@ -122,7 +122,9 @@ def runs_table(map_files: list[str | Path], metric_files: list[str | Path], root
         matching = [(len(p), values, path) for p, values, path in metrics
                     if all(point.get(k) == v for k, v in p.items())]
         # The most specific file of each kind (image metrics, detector view).
-        for kind in {path.name for _, _, path in matching}:
+        # In the order the files were given (image metrics, then views): a set's order changes with the
+        # process's string hashing, and with it the table's columns.
+        for kind in dict.fromkeys(path.name for _, _, path in matching):
             _, values, path = max((m for m in matching if m[2].name == kind), key=lambda m: m[0])
             used.add(path)
             row.update({k: v for k, v in values.items() if k not in row})
@@ -173,6 +175,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
         raise InputError(path, "table not found", hint="make it with `safefakes collect RUNS_DIR`") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise InputError(path, f"not a CSV table: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(path, f"not a CSV table: not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
+    except IsADirectoryError:
+        raise InputError(path, "a folder, not a table", hint="give the CSV `safefakes collect` wrote") from None
     if METHOD not in table.columns:
         raise InputError(path, f"no '{METHOD}' column", line=1,
                          hint="a tidy run table has one row per run and an 'anonymizer' column")

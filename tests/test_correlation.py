@@ -201,3 +201,33 @@ def test_collect_runs_reads_an_undefined_ap_as_nan(tmp_path):
     table = collect_runs(tmp_path)
     assert math.isnan(table.loc[0, "easy"]) and table.loc[0, "hard"] == 0.25
     assert table.loc[0, "det_iters"] == 5
+
+
+def test_the_run_table_has_one_column_order_whatever_the_string_hashing(tmp_path):
+    """Image metrics, then the detector view's columns: the order does not follow a set's (PYTHONHASHSEED)."""
+    import os
+    import subprocess
+    import sys
+
+    root = tmp_path / "runs"
+    point = root / "anonymizer~blur" / "faces~0" / "anon_iters~0"
+    (point / "det_iters~2").mkdir(parents=True)
+    (point / "det_iters~2" / "map.json").write_text(json.dumps({"easy": 0.1, "medium": 0.2, "hard": 0.3}))
+    (point / "image_metrics.json").write_text(json.dumps({"l1": 0.25, "fid": 3.0}))
+    (point / "detector_view.json").write_text("{}")
+    script = (
+        "import sys; from pathlib import Path; from safefakes.evaluation import tables\n"
+        "tables._view_values = lambda path: {'view_ap': 0.5}\n"
+        "p = Path(sys.argv[1]) / 'anonymizer~blur' / 'faces~0' / 'anon_iters~0'\n"
+        "t = tables.runs_table([p / 'det_iters~2' / 'map.json'], [p / 'image_metrics.json'], sys.argv[1],"
+        " [p / 'detector_view.json'])\n"
+        "print(','.join(t.columns))\n")
+    orders = set()
+    for seed in ("0", "1", "2", "3", "4", "5"):
+        out = subprocess.run([sys.executable, "-c", script, str(root)], capture_output=True, text=True, check=True,
+                             cwd=tmp_path,
+                             env={**os.environ, "PYTHONHASHSEED": seed})
+        orders.add(out.stdout.strip())
+    assert len(orders) == 1, orders
+    columns = orders.pop().split(",")
+    assert columns.index("l1") < columns.index("fid") < columns.index("view_ap") < columns.index("run")

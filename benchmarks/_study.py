@@ -44,7 +44,7 @@ def original_run(seed: int, run_dir: Path, train: Path, val: Path, settings: dic
     from safefakes.detector.config import DetectorConfig, preset
     from safefakes.detector.predict import detect_split
     from safefakes.detector.train import train_detector
-    from safefakes.evaluation.widerface import evaluate_folder, scores_record
+    from safefakes.evaluation.wider_ap import evaluate_folder, scores_record
 
     det = settings["detector"]
     # As workflow_scripts/train_detector.py builds it: the preset, the config's settings, the seed.

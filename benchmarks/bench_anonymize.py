@@ -42,7 +42,7 @@ from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.data.images import decode_image, encode_image, write_image
 from safefakes.data.split import IMAGES, Split
 from safefakes.data.synthetic import generate
-from safefakes.data.wider import ImageFaces
+from safefakes.data.wider_files import ImageFaces
 from safefakes.engine.split import anonymize_split
 from safefakes.engine.worker import write_atomic
 

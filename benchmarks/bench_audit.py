@@ -2,7 +2,7 @@
 
 For every face (boxes laid over skimage's photos: astronaut, coffee, chelsea,
 rocket, camera; and the annotated faces of a small synthetic val split) it
-measures ``survival`` (safefakes.engine.survival) of
+measures ``survival`` (safefakes.audit.survival) of
 
 * leaks: the original face re-encoded as JPEG at quality 50..100 with 4:4:4
   or 4:2:0 chroma, pasted at its place or shifted by 2 or 3 px (into a
@@ -27,11 +27,11 @@ import numpy as np
 
 from benchmarks._common import save
 from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.audit.split import DEFAULT_MAX_SURVIVAL, DEFAULT_MIN_CHECKED_SIZE, DEFAULT_MIN_DETAIL
+from safefakes.audit.survival import face_detail, survival
 from safefakes.data.boxes import clip_box
 from safefakes.data.images import decode_image, encode_image
 from safefakes.data.split import Split
-from safefakes.engine.audit import DEFAULT_MAX_SURVIVAL, DEFAULT_MIN_CHECKED_SIZE, DEFAULT_MIN_DETAIL
-from safefakes.engine.survival import face_detail, survival
 
 QUALITIES = (50, 60, 70, 80, 90, 95, 100)
 SHIFTS = ((0, 0), (2, 0), (2, 3), (-3, 2))

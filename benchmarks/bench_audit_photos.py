@@ -43,12 +43,12 @@ from PIL import Image
 
 from benchmarks._common import save
 from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.audit.faces import AuditFinder, box_iou
+from safefakes.audit.photos import audit_folder
 from safefakes.data.images import decode_photo
-from safefakes.engine import folder as folder_module
-from safefakes.engine.face_audit import AuditFinder, box_iou
-from safefakes.engine.face_finder import FaceFinder
-from safefakes.engine.folder import anonymize_folder
-from safefakes.engine.folder_audit import audit_folder
+from safefakes.photos import folder as folder_module
+from safefakes.photos.face_finder import FaceFinder
+from safefakes.photos.folder import anonymize_folder
 
 RUN_THRESHOLD = 0.2
 MISSED_IOU = 0.3

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks._common import best_time, save
-from safefakes.data.wider import (
+from safefakes.data.wider_files import (
     SUBSETS,
     GroundTruth,
     GroundTruthImage,
@@ -25,7 +25,7 @@ from safefakes.data.wider import (
     write_ground_truth,
     write_predictions,
 )
-from safefakes.evaluation.widerface import evaluate, evaluate_folder, score_thresholds
+from safefakes.evaluation.wider_ap import evaluate, evaluate_folder, score_thresholds
 
 REAL_GT = Path(__file__).resolve().parents[2] / "shared" / "data" / "widerface_val_gt"
 N_IMAGES, N_FACES, N_DETECTIONS = 3226, 39708, 150_000

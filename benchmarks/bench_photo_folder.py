@@ -46,9 +46,9 @@ import numpy as np
 from PIL import Image
 
 from benchmarks._common import save
+from safefakes.audit.photos import box_iou
 from safefakes.data.anonymized import read_manifest
-from safefakes.engine.face_finder import find_faces
-from safefakes.engine.folder_audit import box_iou
+from safefakes.photos.face_finder import find_faces
 
 SCALES = (0.75, 1.0, 1.5, 2.0)
 SAME_FACE_IOU = 0.3

@@ -49,7 +49,7 @@ def splits(n: int = N_SEEDS) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
 
 
 def run(quick: bool = False) -> None:
-    from safefakes.data.wider import read_ground_truth, read_predictions
+    from safefakes.data.wider_files import read_ground_truth, read_predictions
     from safefakes.evaluation.bootstrap import INTERVAL_METHOD, RunResampler, paired_difference, resample_weights
     from safefakes.machine import describe_machine
 

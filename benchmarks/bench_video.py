@@ -77,7 +77,7 @@ def _actors() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     from PIL import Image
     from skimage import data
 
-    from safefakes.engine.face_finder import cnn_model_path
+    from safefakes.photos.face_finder import cnn_model_path
 
     photos = {"astronaut": data.astronaut(), "camera": np.stack([data.camera()] * 3, axis=-1)}
     with Image.open(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg") as img:

@@ -17,7 +17,7 @@ from safefakes.anonymizers.gan.landmarks import DLIB68_FLIP_PAIRS
 from safefakes.data.anonymized import Status
 from safefakes.data.images import copy_file_atomic, write_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces, write_annotations
+from safefakes.data.wider_files import ImageFaces, write_annotations
 from safefakes.detector.config import DetectorConfig, mini_config
 
 # --------------------------------------------------------------------------- #

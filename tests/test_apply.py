@@ -23,7 +23,7 @@ from safefakes.commands import anonymize as anonymize_command
 from safefakes.data.anonymized import MANIFEST_COLUMNS, Status, read_input_hashes
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
+from safefakes.data.wider_files import ImageFaces
 from safefakes.engine.journal import PARTS_DIR
 from safefakes.engine.report import AnonymizationError
 from safefakes.engine.split import anonymize_split

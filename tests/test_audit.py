@@ -12,11 +12,11 @@ import pytest
 from builders import make_split
 
 from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.audit.split import audit_split
 from safefakes.commands import anonymize as anonymize_command
 from safefakes.data.images import encode_image, read_image, write_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
-from safefakes.engine.audit import audit_split
+from safefakes.data.wider_files import ImageFaces
 from safefakes.engine.split import anonymize_split
 from safefakes.errors import InputError
 
@@ -312,9 +312,9 @@ def test_a_black_box_edge_next_to_a_faint_small_face_is_not_a_survivor(tmp_path)
     """The default study's blackout split once failed its own audit: on the synthetic image
     2_Party_train_00164 (data seed 0), a faint 20 x 24 px face, blacked out, scored survival
     0.76 from the box's edge shifted into it. Re-encoding the same face is still caught."""
+    from safefakes.audit.survival import survival
     from safefakes.data.images import decode_image
     from safefakes.data.synthetic import EVENTS, _render_task, _scene_name, population_size
-    from safefakes.engine.survival import survival
 
     name = _scene_name("train", 164)
     assert name == "2--Party/2_Party_train_00164.jpg"
@@ -386,7 +386,7 @@ def test_the_study_records_faces_the_papers_pixelation_keeps_and_stops_on_a_face
 
 def test_the_survival_policy_records_only_faces_a_method_changed():
     """``survival_verdict``: the one policy of the study's audit and of ``safefakes audit --survival``."""
-    from safefakes.engine.audit import UNTOUCHED, AuditFailure, AuditReport, survival_verdict
+    from safefakes.audit.split import UNTOUCHED, AuditFailure, AuditReport, survival_verdict
     from safefakes.engine.settings import AuditSettings
     from safefakes.errors import SafeFakesError
 

@@ -10,7 +10,7 @@ import pytest
 from scipy import stats
 from test_widerface_eval import random_gt_and_preds
 
-from safefakes.data.wider import SUBSETS, GroundTruth, GroundTruthImage
+from safefakes.data.wider_files import SUBSETS, GroundTruth, GroundTruthImage
 from safefakes.evaluation.bootstrap import (
     RunResampler,
     average_precision_rows,
@@ -18,7 +18,7 @@ from safefakes.evaluation.bootstrap import (
     resample_weights,
     welch_interval,
 )
-from safefakes.evaluation.widerface import average_precision, evaluate
+from safefakes.evaluation.wider_ap import average_precision, evaluate
 
 FACE = [20.0, 20.0, 40.0, 40.0]  # x y w h
 FAR = [150.0, 150.0, 30.0, 30.0]  # a false positive, nowhere near the face

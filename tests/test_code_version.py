@@ -34,7 +34,7 @@ def test_each_branch_closure_holds_what_it_runs_and_not_the_other_branches():
     assert not {"safefakes.anonymizers.gan.ciagan", "safefakes.anonymizers.blur",
                 "safefakes.anonymizers.gaussian"} & deepprivacy
     detector = closure("train_detector.py")
-    assert {"safefakes.data.split", "safefakes.data.wider", "safefakes.detector.loss"} <= detector
+    assert {"safefakes.data.split", "safefakes.data.wider_files", "safefakes.detector.loss"} <= detector
     assert not {m for m in detector if m.startswith(("safefakes.anonymizers", "safefakes.engine"))}
     assert "safefakes.commands.synth" not in set().union(*(closure(p.name) for p in SCRIPTS.glob("[a-z]*.py")))
 

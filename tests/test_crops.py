@@ -23,7 +23,7 @@ from safefakes.data.crops import (
 )
 from safefakes.data.images import read_image, write_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
+from safefakes.data.wider_files import ImageFaces
 from safefakes.errors import InputError
 
 torch.set_num_threads(1)

@@ -197,11 +197,11 @@ def test_train_anonymizer_command(crop_dir, tmp_path):
 def test_anonymize_split_end_to_end_passes_the_audit(trained, tmp_path):
     """Through the registry and the dataset engine, with oracle keypoints; then the privacy audit."""
     from safefakes.anonymizers.registry import AnonymizerSpec
+    from safefakes.audit.split import audit_split
     from safefakes.data.anonymized import read_manifest
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
-    from safefakes.data.wider import ImageFaces
-    from safefakes.engine.audit import audit_split
+    from safefakes.data.wider_files import ImageFaces
     from safefakes.engine.split import anonymize_split
     from safefakes.keypoints import make_keypoint_provider
 
@@ -242,7 +242,7 @@ def test_safefakes_anonymize_command_with_a_checkpoint(trained, tmp_path):
     from safefakes.data.anonymized import read_manifest
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
-    from safefakes.data.wider import ImageFaces
+    from safefakes.data.wider_files import ImageFaces
 
     root = tmp_path / "split"
     img, boxes, _ = _scene()
@@ -278,7 +278,7 @@ def test_safefakes_anonymize_command_with_a_keypoint_source(trained, tmp_path):
     from safefakes.data.anonymized import read_manifest
     from safefakes.data.images import write_image
     from safefakes.data.split import Split
-    from safefakes.data.wider import ImageFaces
+    from safefakes.data.wider_files import ImageFaces
 
     root = tmp_path / "split"
     img, boxes, kps = _scene()

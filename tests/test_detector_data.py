@@ -11,7 +11,7 @@ import torch
 from builders import make_face_split, plain_config
 
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
+from safefakes.data.wider_files import ImageFaces
 from safefakes.detector.augment import augment, crop_resize
 from safefakes.detector.config import DetectorConfig, mini_config
 from safefakes.detector.data import FaceTrainingSet, training_boxes

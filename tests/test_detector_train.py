@@ -10,7 +10,7 @@ import pytest
 import torch
 from builders import make_face_split, plain_config
 
-from safefakes.data.wider import read_prediction, read_predictions
+from safefakes.data.wider_files import read_prediction, read_predictions
 from safefakes.detector import train as train_module
 from safefakes.detector.predict import detect_split
 from safefakes.detector.train import build_detector, load_checkpoint, train_detector
@@ -171,7 +171,7 @@ def _best_iou(box, dets: np.ndarray) -> float:
 
 
 def test_overfit_a_few_images_then_detect_them(tmp_path):
-    from safefakes.evaluation.widerface import evaluate_folder
+    from safefakes.evaluation.wider_ap import evaluate_folder
 
     faces = [[(6, 8, 34), (54, 50, 22)], [(50, 6, 36), (10, 60, 16)], [(20, 30, 40)], [(60, 60, 30), (8, 4, 18)]]
     split = make_face_split(tmp_path / "faces", faces, size=96, seed=3)

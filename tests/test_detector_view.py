@@ -24,7 +24,7 @@ from builders import make_face_split, plain_config
 from safefakes import cli
 from safefakes.data.images import write_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces, write_prediction
+from safefakes.data.wider_files import ImageFaces, write_prediction
 from safefakes.detector.train import train_detector
 from safefakes.errors import InputError
 from safefakes.evaluation.detector_view import (

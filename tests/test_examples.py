@@ -7,7 +7,7 @@ from PIL import Image
 
 from safefakes.data.images import write_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
+from safefakes.data.wider_files import ImageFaces
 from safefakes.engine.examples import anonymize_example, choose_example_image
 from safefakes.plots.examples import plot_image_panels
 

@@ -8,12 +8,12 @@ import pytest
 from builders import make_split
 
 from safefakes.anonymizers.registry import EXTERNAL, KINDS, build_anonymizer
+from safefakes.audit.split import audit_split
 from safefakes.data.anonymized import MANIFEST
 from safefakes.data.images import read_image, write_image
-from safefakes.engine.audit import audit_split
-from safefakes.engine.external import SOURCE_FILE, import_external_split
 from safefakes.engine.split import anonymize_split
 from safefakes.errors import InputError, SafeFakesError
+from safefakes.importers.external import SOURCE_FILE, import_external_split
 
 FACES = {"0--A/a0.jpg": [[20, 16, 40, 48]], "0--A/a1.jpg": [], "1--B/b0.jpg": [[60, 20, 44, 50]]}
 

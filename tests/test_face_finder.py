@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from safefakes import cli
-from safefakes.engine import face_finder
-from safefakes.engine.face_finder import DEFAULT_THRESHOLD, FaceFinder, detect_centerface, find_faces
-from safefakes.engine.folder_audit import box_iou
+from safefakes.audit.photos import box_iou
 from safefakes.errors import InputError, MissingWeightsError
+from safefakes.photos import face_finder
+from safefakes.photos.face_finder import DEFAULT_THRESHOLD, FaceFinder, detect_centerface, find_faces
 from safefakes.weights import CENTERFACE
 from tests.sample_photos import SAMPLE_PHOTOS, sample_photo
 

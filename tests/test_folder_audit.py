@@ -22,14 +22,14 @@ from builders import make_split
 from PIL import Image
 
 from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.audit.faces import AuditFinder, box_iou
+from safefakes.audit.photos import audit_folder
+from safefakes.audit.video import audit_video_files, default_every
 from safefakes.commands import anonymize as anonymize_command
-from safefakes.engine import folder as folder_module
-from safefakes.engine.face_audit import AuditFinder, box_iou
-from safefakes.engine.face_finder import FaceFinder
-from safefakes.engine.folder import anonymize_folder
-from safefakes.engine.folder_audit import audit_folder
-from safefakes.engine.video_audit import audit_video_files, default_every
 from safefakes.errors import SafeFakesError
+from safefakes.photos import folder as folder_module
+from safefakes.photos.face_finder import FaceFinder
+from safefakes.photos.folder import anonymize_folder
 from tests.sample_photos import sample_photo
 
 SIDE = 90  # px of each LFW face in the tile
@@ -268,7 +268,7 @@ def test_the_users_case_a_tile_of_twelve_lfw_faces_anonymized_with_the_defaults(
 
 
 def test_the_audit_looks_below_the_runs_own_threshold(centerface_weights):
-    from safefakes.engine.face_audit import AUDIT_THRESHOLD, audit_finder
+    from safefakes.audit.faces import AUDIT_THRESHOLD, audit_finder
 
     assert audit_finder({"face_finder": {"detector": "centerface", "threshold": 0.4}}).threshold == AUDIT_THRESHOLD
     assert audit_finder({"face_finder": {"detector": "centerface", "threshold": 0.1}}).threshold == 0.1

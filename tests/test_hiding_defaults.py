@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from safefakes.anonymizers.registry import build_anonymizer, methods_of_kind
+from safefakes.audit.photos import box_iou
 from safefakes.data.images import decode_image, encode_image
-from safefakes.engine.face_finder import DEFAULT_DETECTOR, FaceFinder, find_faces
-from safefakes.engine.folder_audit import box_iou
 from safefakes.evaluation.leakage import DLIB_MATCH_DISTANCE, DlibDescriber
+from safefakes.photos.face_finder import DEFAULT_DETECTOR, FaceFinder, find_faces
 from tests.sample_photos import SAMPLE_PHOTOS, sample_photo
 
 pytestmark = pytest.mark.slow

@@ -19,9 +19,10 @@ from builders import make_split, tree
 
 from safefakes import cli
 from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.audit.split import audit_split
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
-from safefakes.data.wider import (
+from safefakes.data.wider_files import (
     parse_annotations,
     parse_prediction,
     prediction_path,
@@ -29,11 +30,10 @@ from safefakes.data.wider import (
     unsafe_name_problem,
     write_predictions,
 )
-from safefakes.engine.audit import audit_split
 from safefakes.engine.split import anonymize_split
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.evaluation.image_metrics import PairCounts, iter_image_pairs
-from safefakes.evaluation.widerface import evaluate_folder
+from safefakes.evaluation.wider_ap import evaluate_folder
 
 FACES = {"0--A/a0.jpg": [[20, 16, 40, 48]], "0--A/a1.jpg": []}
 
@@ -273,7 +273,7 @@ def test_a_changed_input_image_is_redone_on_rerun(tmp_path):
 
 
 def test_a_negative_width_prediction_is_scored_with_a_warning(tmp_path, caplog):
-    from safefakes.data.wider import GroundTruth, GroundTruthImage, write_ground_truth
+    from safefakes.data.wider_files import GroundTruth, GroundTruthImage, write_ground_truth
 
     boxes = np.array([[10, 10, 40, 40], [60, 10, -3, 40]], dtype=np.float64)  # like the official GT's quirk
     kept = {s: np.array([0, 1]) for s in ("easy", "medium", "hard")}
@@ -455,7 +455,7 @@ def test_a_detector_config_that_is_not_utf8_names_the_file(tmp_path, capsys):
 
 def test_annotations_that_are_a_folder_and_an_unknown_device_are_errors_not_tracebacks(tmp_path):
     """Issue 28 sweep: IsADirectoryError and torch's RuntimeError ended in tracebacks."""
-    from safefakes.data.wider import read_annotations
+    from safefakes.data.wider_files import read_annotations
     from safefakes.devices import resolve_device
 
     (tmp_path / "annotations.txt").mkdir()

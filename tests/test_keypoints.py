@@ -11,7 +11,7 @@ import torch
 from skimage import data as skdata
 
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
+from safefakes.data.wider_files import ImageFaces
 from safefakes.errors import InputError, MissingWeightsError
 from safefakes.keypoints import convert_keypoints, make_keypoint_provider, stack_keypoints
 from safefakes.keypoints.deepprivacy7 import CONFIG_KEY, DeepPrivacy7Detector, build_keypoint_rcnn, match_people

@@ -16,9 +16,9 @@ from paper.build_fixtures import SIZES
 
 from safefakes.data.crops import DROP_NO_LANDMARKS, read_crop_source
 from safefakes.data.split import Split
-from safefakes.data.wider import read_annotations, read_ground_truth
-from safefakes.data.widerface_import import import_split
+from safefakes.data.wider_files import read_annotations, read_ground_truth
 from safefakes.importers import import_celeba, import_fdf, import_pipa
+from safefakes.importers.widerface import import_split
 
 
 def test_widerface_tree_imports_and_matches_its_ground_truth(tmp_path):

@@ -14,7 +14,7 @@ from builders import blur, make_anonymized, make_split
 from safefakes.data.anonymized import Status
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
-from safefakes.data.wider import write_predictions
+from safefakes.data.wider_files import write_predictions
 from safefakes.errors import InputError
 from safefakes.evaluation import face_sizes as fs
 from safefakes.evaluation.failure_cases import lowest_scored_faces

@@ -25,22 +25,22 @@ from PIL import Image, ImageOps
 
 from safefakes import cli
 from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.audit.photos import audit_folder, box_iou, is_folder_run
 from safefakes.commands import anonymize as anonymize_command
 from safefakes.data.anonymized import PHOTO_RECORDS as RECORDS
 from safefakes.data.anonymized import read_manifest
 from safefakes.data.images import decode_photo, read_image
-from safefakes.engine import face_finder
-from safefakes.engine import folder as folder_module
-from safefakes.engine.face_finder import FaceFinder, find_faces
-from safefakes.engine.folder import (
+from safefakes.errors import InputError, SafeFakesError
+from safefakes.photos import face_finder
+from safefakes.photos import folder as folder_module
+from safefakes.photos.face_finder import FaceFinder, find_faces
+from safefakes.photos.folder import (
     anonymize_folder,
     anonymize_photo,
     collect_inputs,
     default_photo_workers,
     preview_folder,
 )
-from safefakes.engine.folder_audit import audit_folder, box_iou, is_folder_run
-from safefakes.errors import InputError, SafeFakesError
 from safefakes.weights import CENTERFACE
 from tests.sample_photos import sample_photo
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces, read_ground_truth
+from safefakes.data.wider_files import ImageFaces, read_ground_truth
 from safefakes.errors import InputError
 
 

@@ -13,7 +13,7 @@ from test_image_metrics import run_command
 
 from safefakes.anonymizers.registry import method_kinds
 from safefakes.commands import tables as tables_command
-from safefakes.data.wider import write_ground_truth, write_predictions
+from safefakes.data.wider_files import write_ground_truth, write_predictions
 from safefakes.errors import InputError
 from safefakes.evaluation.correlation import correlate, pearson_interval
 from safefakes.evaluation.correlation import to_markdown as correlation_markdown

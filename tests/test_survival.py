@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 
 from safefakes.anonymizers.registry import build_anonymizer
+from safefakes.audit.split import audit_split
+from safefakes.audit.survival import survival
 from safefakes.data.images import decode_image, encode_image, read_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces
-from safefakes.engine.audit import audit_split
+from safefakes.data.wider_files import ImageFaces
 from safefakes.engine.split import anonymize_split
-from safefakes.engine.survival import survival
 
 
 def _synthetic_scene(root, split: str, index: int, seed: int, train_images: int, val_images: int):

@@ -30,7 +30,7 @@ from safefakes.data.synthetic import (
 from safefakes.data.synthetic.face import CHIN, JAW, MOUTH, Placement, Pose, draw_head, draw_torso
 from safefakes.data.synthetic.identity import CONTINUOUS, HAIR_STYLES
 from safefakes.data.synthetic.scene import render_scene
-from safefakes.data.wider import MAT_FILES, read_ground_truth
+from safefakes.data.wider_files import MAT_FILES, read_ground_truth
 
 SIZE = (128, 96)  # W, H: not square, so a swapped W/H shows up
 CROP = 48

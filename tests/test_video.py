@@ -22,8 +22,8 @@ import pytest
 from safefakes import cli
 from safefakes.anonymizers.registry import build_anonymizer
 from safefakes.data.anonymized import PHOTO_RECORDS
-from safefakes.engine.folder import make_finder
 from safefakes.errors import InputError
+from safefakes.photos.folder import make_finder
 from safefakes.video import run as video_run
 from safefakes.video.io import VideoWriter, ffmpeg_exe, probe, read_frames
 from safefakes.video.tracking import HELD, INTERPOLATED, FaceTracker, TrackParams, iou, track_boxes

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from safefakes.data.wider import (
+from safefakes.data.wider_files import (
     ImageFaces,
     format_annotations,
     parse_annotations,
@@ -106,7 +106,7 @@ def _both_parsers(text: str):
     """(result or error message) of parse_annotations and of the line-by-line parser alone."""
     from pathlib import Path
 
-    from safefakes.data import wider
+    from safefakes.data import wider_files
 
     def outcome(parse):
         try:
@@ -118,14 +118,14 @@ def _both_parsers(text: str):
     while lines and not lines[-1]:
         lines.pop()
     return (outcome(lambda: parse_annotations(text, "a.txt")),
-            outcome(lambda: wider._parse_checked(lines, Path("a.txt"))))
+            outcome(lambda: wider_files._parse_checked(lines, Path("a.txt"))))
 
 
 def test_fast_path_takes_plain_files_and_agrees_with_the_checked_parser():
-    from safefakes.data import wider
+    from safefakes.data import wider_files
 
     lines = [ln.strip() for ln in REAL_STYLE.split("\n") if ln.strip()]
-    assert wider._parse_plain(lines) is not None, "the real files' layout must take the fast path"
+    assert wider_files._parse_plain(lines) is not None, "the real files' layout must take the fast path"
     fast, checked = _both_parsers(REAL_STYLE)
     assert fast == checked and len(fast) == 3
 

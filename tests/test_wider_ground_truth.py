@@ -7,7 +7,7 @@ import pytest
 import scipy.io
 
 from safefakes.data.split import height_proxy_subsets
-from safefakes.data.wider import (
+from safefakes.data.wider_files import (
     SUBSETS,
     GroundTruth,
     GroundTruthImage,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from safefakes.data.wider import read_prediction, read_predictions, write_prediction, write_predictions
+from safefakes.data.wider_files import read_prediction, read_predictions, write_prediction, write_predictions
 from safefakes.errors import InputError
 
 

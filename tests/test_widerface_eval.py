@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from safefakes.data.wider import (
+from safefakes.data.wider_files import (
     SUBSETS,
     GroundTruth,
     GroundTruthImage,
@@ -21,7 +21,7 @@ from safefakes.data.wider import (
     write_predictions,
 )
 from safefakes.errors import InputError
-from safefakes.evaluation.widerface import (
+from safefakes.evaluation.wider_ap import (
     EqualScoresWarning,
     average_precision,
     evaluate,
@@ -330,7 +330,7 @@ def test_inputs_not_modified_and_unknown_images_rejected():
 # The real WIDER FACE val ground truth
 # --------------------------------------------------------------------------- #
 def test_real_val_ground_truth_boxes_as_predictions(wider_val_gt_dir):
-    from safefakes.data.wider import read_ground_truth
+    from safefakes.data.wider_files import read_ground_truth
 
     gt = read_ground_truth(wider_val_gt_dir)
     assert len(gt.images) == 3226 and gt.n_faces == 39708
@@ -365,7 +365,7 @@ def test_folder_evaluation_counts_missing_files(folders):
 
 def test_split_folder_as_ground_truth(tmp_path):
     from safefakes.data.split import Split
-    from safefakes.data.wider import ImageFaces
+    from safefakes.data.wider_files import ImageFaces
 
     # A val split folder carries the four .mat files; subsets from the height proxy.
     faces = [

@@ -7,9 +7,9 @@ import pytest
 
 from safefakes.data.images import write_image
 from safefakes.data.split import Split
-from safefakes.data.wider import ImageFaces, write_annotations
-from safefakes.data.widerface_import import import_split
+from safefakes.data.wider_files import ImageFaces, write_annotations
 from safefakes.errors import InputError
+from safefakes.importers.widerface import import_split
 
 
 def _fake_wider(root):

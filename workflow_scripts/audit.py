@@ -12,7 +12,7 @@ import sys
 
 from _logging import log_to
 
-from safefakes.engine.audit import audit_split, survival_verdict, write_report_json
+from safefakes.audit.split import audit_split, survival_verdict, write_report_json
 from safefakes.engine.settings import AuditSettings
 
 snakemake = globals()["snakemake"]

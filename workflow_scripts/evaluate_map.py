@@ -5,7 +5,7 @@ import json
 from _logging import log_to
 
 from safefakes.data.images import write_text_atomic
-from safefakes.evaluation.widerface import evaluate_folder, scores_record
+from safefakes.evaluation.wider_ap import evaluate_folder, scores_record
 from safefakes.plots.pr_curves import plot_pr_curves
 
 snakemake = globals()["snakemake"]

@@ -2,7 +2,7 @@
 
 from _logging import log_to
 
-from safefakes.engine.external import import_external_split
+from safefakes.importers.external import import_external_split
 
 snakemake = globals()["snakemake"]
 

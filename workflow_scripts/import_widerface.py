@@ -2,7 +2,7 @@
 
 from _logging import log_to
 
-from safefakes.data.widerface_import import import_split
+from safefakes.importers.widerface import import_split
 
 snakemake = globals()["snakemake"]
 

@@ -7,15 +7,15 @@ import sys
 from pathlib import Path
 
 from safefakes.commands import HelpFormatter, finite_float, process_count, worker_count
-from safefakes.engine.face_finder import (
+from safefakes.engine.settings import SUBSAMPLINGS, SURVIVAL_POLICIES, AnonymizeSettings, AuditSettings
+from safefakes.errors import InputError, SafeFakesError
+from safefakes.photos.face_finder import (
     DEFAULT_DETECTOR,
     DEFAULT_MAX_SIDE,
     DEFAULT_THRESHOLD,
     DEFAULT_UPSAMPLE,
     DETECTORS,
 )
-from safefakes.engine.settings import SUBSAMPLINGS, SURVIVAL_POLICIES, AnonymizeSettings, AuditSettings
-from safefakes.errors import InputError, SafeFakesError
 from safefakes.weights import CENTERFACE
 
 FORMATTER = HelpFormatter
@@ -412,7 +412,7 @@ def _photo_paths(args: argparse.Namespace) -> tuple[list[str], str]:
 
 def _single_photo(inputs: list[str], output: str) -> Path | None:
     """The one input photo when OUTPUT names a photo file (by its suffix); None when OUTPUT is a folder."""
-    from safefakes.engine.folder import collect_inputs, is_photo_name
+    from safefakes.photos.folder import collect_inputs, is_photo_name
 
     if not is_photo_name(output):
         return None
@@ -429,7 +429,7 @@ def _single_photo(inputs: list[str], output: str) -> Path | None:
 
 def _single_video(inputs: list[str], output: str) -> Path | None:
     """The one input video when OUTPUT names a video file (by its suffix); None when OUTPUT is a folder."""
-    from safefakes.engine.folder import collect_inputs
+    from safefakes.photos.folder import collect_inputs
     from safefakes.video.io import is_video_name
 
     if not is_video_name(output) or Path(output).is_dir():
@@ -460,7 +460,7 @@ def _preview_anonymizer(args: argparse.Namespace):
 
 def run_anonymize_images(args: argparse.Namespace) -> int:
     from safefakes.data.anonymized import PHOTO_RECORDS
-    from safefakes.engine.folder import anonymize_folder, anonymize_photo, default_preview_dir, preview_folder
+    from safefakes.photos.folder import anonymize_folder, anonymize_photo, default_preview_dir, preview_folder
     from safefakes.video.run import VIDEO_RECORDS, VideoStep, anonymize_video
 
     inputs, output = _photo_paths(args)
@@ -519,9 +519,9 @@ def _refuse_flags(args: argparse.Namespace, flags: dict[str, str], kind: str, hi
 
 
 def run_audit(args: argparse.Namespace) -> int:
+    from safefakes.audit.photos import audit_folder, is_folder_run, write_folder_report_json
+    from safefakes.audit.split import audit_split, survival_verdict, write_report_json
     from safefakes.data.anonymized import anonymization_record
-    from safefakes.engine.audit import audit_split, survival_verdict, write_report_json
-    from safefakes.engine.folder_audit import audit_folder, is_folder_run, write_folder_report_json
     from safefakes.engine.split import is_photo_folder
 
     if args.detector is not None:
@@ -530,7 +530,7 @@ def run_audit(args: argparse.Namespace) -> int:
             "both dlib's CNN and CenterFace (from --threshold, default 0.2), whatever detector the run used; "
             "drop --detector")
     if _both_videos(args.original, args.anonymized):
-        from safefakes.engine.video_audit import audit_video_files
+        from safefakes.audit.video import audit_video_files
 
         _refuse_flags(args, SPLIT_ONLY, "videos", "drop it (it is an option of the split audit)")
         folder_report = audit_video_files(args.original, args.anonymized, **_folder_options(args))

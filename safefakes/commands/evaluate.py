@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     import warnings
 
     from safefakes.data.images import write_text_atomic
-    from safefakes.evaluation.widerface import EqualScoresWarning, evaluate_folder, scores_record
+    from safefakes.evaluation.wider_ap import EqualScoresWarning, evaluate_folder, scores_record
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", EqualScoresWarning)

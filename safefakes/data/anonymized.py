@@ -28,7 +28,7 @@ from typing import Any, Collection
 
 from safefakes.data.images import is_image_file
 from safefakes.data.split import ANNOTATIONS, IDENTITIES, KEYPOINTS
-from safefakes.data.wider import MAT_FILES
+from safefakes.data.wider_files import MAT_FILES
 from safefakes.errors import InputError
 
 MANIFEST = "manifest.csv"

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from safefakes.data.images import write_text_atomic
-from safefakes.data.wider import (
+from safefakes.data.wider_files import (
     MAT_FILES,
     SUBSET_MIN_HEIGHT,
     SUBSETS,

@@ -36,7 +36,7 @@ import torch
 
 from safefakes.data.images import read_image, refuse_links, write_text_atomic
 from safefakes.data.split import Split
-from safefakes.data.wider import PREDICTION_INFO, write_prediction
+from safefakes.data.wider_files import PREDICTION_INFO, write_prediction
 from safefakes.detector.anchors import anchor_boxes, decode
 from safefakes.detector.augment import resize_for_test
 from safefakes.detector.config import DetectorConfig, PredictSettings

@@ -38,10 +38,10 @@ from safefakes.data.images import (
     photo_is_grey,
 )
 from safefakes.data.seeding import image_seed
-from safefakes.engine.face_finder import FaceFinder
 from safefakes.engine.journal import open_journal
 from safefakes.engine.methods import AnonymizerSource, KeypointProvider
 from safefakes.errors import InputError
+from safefakes.photos.face_finder import FaceFinder
 
 
 @dataclass(frozen=True)

@@ -67,8 +67,8 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy import stats
 
-from safefakes.data.wider import SUBSETS, GroundTruth
-from safefakes.evaluation.widerface import MatchedDetections, match_detections, per_image_counts
+from safefakes.data.wider_files import SUBSETS, GroundTruth
+from safefakes.evaluation.wider_ap import MatchedDetections, match_detections, per_image_counts
 
 N_RESAMPLES = 1000
 CONFIDENCE = 0.95

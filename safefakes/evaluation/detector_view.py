@@ -36,10 +36,10 @@ import numpy as np
 from safefakes.data.anonymized import MANIFEST, Status, read_manifest
 from safefakes.data.images import write_text_atomic
 from safefakes.data.split import Split
-from safefakes.data.wider import SUBSETS, GroundTruth, GroundTruthImage, read_predictions
+from safefakes.data.wider_files import SUBSETS, GroundTruth, GroundTruthImage, read_predictions
 from safefakes.errors import InputError
 from safefakes.evaluation.settings import DEFAULT_SCORE
-from safefakes.evaluation.widerface import (
+from safefakes.evaluation.wider_ap import (
     IOU_THRESHOLD,
     MatchedDetections,
     average_precision,

@@ -23,10 +23,10 @@ import numpy as np
 
 from safefakes.data.anonymized import MANIFEST, Status, read_manifest
 from safefakes.data.split import Split
-from safefakes.data.wider import GroundTruth, read_predictions
+from safefakes.data.wider_files import GroundTruth, read_predictions
 from safefakes.errors import InputError
 from safefakes.evaluation.detector_view import all_faces_ground_truth
-from safefakes.evaluation.widerface import IOU_THRESHOLD, match_detections
+from safefakes.evaluation.wider_ap import IOU_THRESHOLD, match_detections
 
 #: Faces narrower than this are left out (the detector view's headline face set starts here).
 MIN_WIDTH = 16

@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import stats
 
 from safefakes.data.images import atomic_path, write_text_atomic
-from safefakes.data.wider import SUBSETS, read_ground_truth, read_predictions
+from safefakes.data.wider_files import SUBSETS, read_ground_truth, read_predictions
 from safefakes.errors import InputError
 from safefakes.evaluation.bootstrap import (
     CONFIDENCE,

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from safefakes.data.images import atomic_path
-from safefakes.data.wider import SUBSETS
+from safefakes.data.wider_files import SUBSETS
 from safefakes.errors import InputError
 from safefakes.evaluation.detector_view import HEADLINE_COLUMN, VIEW_JSON, view_columns
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from safefakes.data.wider import SUBSETS
+from safefakes.data.wider_files import SUBSETS
 from safefakes.evaluation.summary import half_interval
 from safefakes.evaluation.tables import METHOD, ORIGINAL
 from safefakes.plots.style import (

@@ -19,7 +19,7 @@ import numpy as np
 
 from safefakes.data.images import read_image
 from safefakes.data.split import Split
-from safefakes.data.wider import GroundTruth, read_predictions
+from safefakes.data.wider_files import GroundTruth, read_predictions
 from safefakes.errors import InputError
 from safefakes.evaluation.detector_view import DEFAULT_SCORE, all_faces_ground_truth
 from safefakes.evaluation.failure_cases import best_face_scores

@@ -13,8 +13,8 @@ from typing import Mapping
 import numpy as np
 
 from safefakes.data.images import atomic_path
-from safefakes.data.wider import SUBSETS
-from safefakes.evaluation.widerface import WiderEvaluation
+from safefakes.data.wider_files import SUBSETS
+from safefakes.evaluation.wider_ap import WiderEvaluation
 
 TITLES = {"easy": "Easy", "medium": "Medium", "hard": "Hard"}
 

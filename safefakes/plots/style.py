@@ -14,7 +14,7 @@ import pandas as pd  # noqa: E402
 
 from safefakes.anonymizers.registry import METHODS, display_order, is_method, method_entry  # noqa: E402
 from safefakes.data.images import atomic_path  # noqa: E402
-from safefakes.data.wider import SUBSETS  # noqa: E402
+from safefakes.data.wider_files import SUBSETS  # noqa: E402
 from safefakes.evaluation.summary import half_interval  # noqa: E402
 from safefakes.evaluation.tables import GRID_COLUMNS, METHOD, ORIGINAL, SEED  # noqa: E402
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from safefakes.data.wider import SUBSETS
+from safefakes.data.wider_files import SUBSETS
 from safefakes.evaluation.tables import METHOD, ORIGINAL
 from safefakes.plots.style import (
     SUBSET_LABELS,

@@ -13,7 +13,7 @@ into place only when the video is complete and checked (frame count), so an
 interrupted run (an exception, Ctrl-C, a kill) never leaves a half video under
 the output's name; a rerun removes the temporary file.
 
-In a folder run (``VideoStep``, run by ``safefakes.engine.folder.anonymize_folder``)
+In a folder run (``VideoStep``, run by ``safefakes.photos.folder.anonymize_folder``)
 each video's record goes to ``OUTPUT/.safefakes/videos/<name>.json``: the
 input's and output's SHA-256 and stream facts, the audio's fate, the
 tracker's settings, and per track its first frame, one state letter a frame
@@ -41,11 +41,11 @@ from safefakes.anonymizers.base import Anonymizer
 from safefakes.data.anonymized import sha256_file
 from safefakes.data.images import atomic_path, write_text_atomic
 from safefakes.data.seeding import image_seed
-from safefakes.engine.face_finder import DEFAULT_DETECTOR, FaceFinder
-from safefakes.engine.folder import make_finder, warn_no_face
 from safefakes.engine.methods import AnonymizerSource, resolve_anonymizer
 from safefakes.engine.pool import _Bar
 from safefakes.errors import InputError, SafeFakesError
+from safefakes.photos.face_finder import DEFAULT_DETECTOR, FaceFinder
+from safefakes.photos.folder import make_finder, warn_no_face
 from safefakes.video.io import VIDEO_SUFFIXES, VideoInfo, VideoWriter, is_video_name, probe, read_frames
 from safefakes.video.tracking import FaceTracker, FrameFaces, TrackParams
 

@@ -76,7 +76,7 @@ from safefakes.data.synthetic.identity import (  # noqa: F401
     sample_identity,
 )
 from safefakes.data.synthetic.scene import CROP_EXPANSION, EVENTS, FaceRecord, render_crop, render_scene
-from safefakes.data.wider import ImageFaces
+from safefakes.data.wider_files import ImageFaces
 from safefakes.parallel import fork_context, opencv_threads_joined
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from safefakes.engine.face_audit import (
+from safefakes.audit.faces import (
     DEFAULT_MAX_SURVIVAL,
     DEFAULT_MIN_CHECKED_SIZE,
     DEFAULT_MIN_DETAIL,

@@ -49,7 +49,6 @@ from safefakes.data.images import (
     write_text_atomic,
 )
 from safefakes.data.seeding import image_seed
-from safefakes.engine.face_finder import DEFAULT_DETECTOR, FaceFinder
 from safefakes.engine.journal import PARTS_DIR
 from safefakes.engine.methods import AnonymizerSource, KeypointProvider, describe_keypoints, resolve_anonymizer
 from safefakes.engine.output import check_jpeg, check_overlap, finish_output, prepare_output
@@ -57,6 +56,7 @@ from safefakes.engine.pool import default_workers, run_images
 from safefakes.engine.report import SplitReport
 from safefakes.engine.worker import Settings
 from safefakes.errors import InputError, SafeFakesError
+from safefakes.photos.face_finder import DEFAULT_DETECTOR, FaceFinder
 from safefakes.video.io import VIDEO_SUFFIXES as READ_VIDEO_SUFFIXES
 
 log = logging.getLogger(__name__)
@@ -251,7 +251,7 @@ def anonymize_folder(
     ``.safefakes/videos/``); None: they are skipped with a warning.
 
     detector, threshold, upsample, max_side, weights: the detector's settings
-    (``safefakes.engine.face_finder.FaceFinder``; None = its defaults).
+    (``safefakes.photos.face_finder.FaceFinder``; None = its defaults).
 
     The anonymized copies keep their paths relative to the input root; the
     run's records go to ``output_dir/.safefakes/``: the same records as a

@@ -20,7 +20,7 @@ import shutil
 from pathlib import Path
 
 from safefakes.data.split import ANNOTATIONS, IMAGES
-from safefakes.data.wider import MAT_FILES, read_annotations, read_ground_truth
+from safefakes.data.wider_files import MAT_FILES, read_annotations, read_ground_truth
 from safefakes.errors import InputError
 
 SOURCES = {

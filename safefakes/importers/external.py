@@ -23,7 +23,7 @@ from pathlib import Path
 
 from safefakes.data.images import image_size, write_text_atomic
 from safefakes.data.split import ANNOTATIONS, IMAGES, Split
-from safefakes.data.wider import read_annotations
+from safefakes.data.wider_files import read_annotations
 from safefakes.errors import InputError, SafeFakesError
 
 #: Written into the copy: where it came from.

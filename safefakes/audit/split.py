@@ -16,7 +16,7 @@ that fails:
    ``original_not_anonymized`` only in a run of the ``original`` method, and no
    face is ``unreadable_image``;
 4. survival: no face the manifest says was changed still holds the
-   original's detail (``safefakes.engine.survival``: normalised correlation of
+   original's detail (``safefakes.audit.survival``: normalised correlation of
    the band-passed luma inside the box's inner ellipse, over shifts of up to 4
    px, with the share of the face's own detail reproduced: straight lines
    across the box, an occluder's edge, do not count) above ``max_survival``;
@@ -71,6 +71,7 @@ from pathlib import Path
 import numpy as np
 
 from safefakes.anonymizers.regions import is_degenerate, is_outside, is_too_small
+from safefakes.audit.survival import face_detail, survival, survival_of_copies
 from safefakes.data.anonymized import (
     COMPLETE_MARKER,
     INPUT_HASHES,
@@ -87,9 +88,8 @@ from safefakes.data.anonymized import (
 from safefakes.data.boxes import clip_box
 from safefakes.data.images import decode_image, image_size, write_text_atomic
 from safefakes.data.split import ANNOTATIONS, IMAGES, Split
-from safefakes.data.wider import read_annotations, unsafe_name_problem
+from safefakes.data.wider_files import read_annotations, unsafe_name_problem
 from safefakes.engine.settings import SURVIVAL_POLICIES, AuditSettings
-from safefakes.engine.survival import face_detail, survival, survival_of_copies
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.evaluation.face_pairs import crop_faces
 from safefakes.evaluation.leakage import (

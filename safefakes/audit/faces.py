@@ -5,7 +5,7 @@ CenterFace at a lower threshold than a run's (the union of both), so that a
 face the run's detector missed is not missed by the audit too. ``check_pair``
 judges every face it finds in an original (a photo, a video frame) at the same
 place in the anonymized copy, found again there or not: by survival (the split
-audit's measure, ``safefakes.engine.survival``) and, with a describer, by
+audit's measure, ``safefakes.audit.survival``) and, with a describer, by
 dlib's recognizer. ``FolderAuditReport`` gathers the faces and the record
 problems of a folder (``folder_audit``) or of videos (``video_audit``).
 """
@@ -22,10 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from safefakes.engine.face_finder import DEFAULT_MAX_SIDE, DEFAULT_THRESHOLD, FaceFinder, find_faces
-from safefakes.engine.survival import face_detail, survival, survival_of_copies
+from safefakes.audit.survival import face_detail, survival, survival_of_copies
 from safefakes.errors import SafeFakesError
 from safefakes.evaluation.leakage import DLIB_MATCH_DISTANCE, DlibDescriber
+from safefakes.photos.face_finder import DEFAULT_MAX_SIDE, DEFAULT_THRESHOLD, FaceFinder, find_faces
 
 #: Two boxes with at least this IoU are one face (finders merged; a face found again in the copy).
 SAME_FACE_IOU = 0.3

@@ -42,7 +42,7 @@ from typing import Mapping
 
 import numpy as np
 
-from safefakes.data.wider import (
+from safefakes.data.wider_files import (
     SUBSETS,
     GroundTruth,
     prediction_path,

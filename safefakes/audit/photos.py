@@ -9,7 +9,7 @@ so that a face the run's detector missed is not a face the audit misses too.
 Each face found in the original is then looked for at the same place in the
 anonymized copy, whether or not a detector finds it there again:
 
-* survival (``safefakes.engine.survival``, the split audit's measure, with the
+* survival (``safefakes.audit.survival``, the split audit's measure, with the
   same ``max_survival`` bound and ``min_detail``): a face whose detail is still
   in the copy fails;
 * with ``reid``, dlib's recognizer describes the face in the original and in
@@ -35,19 +35,7 @@ import hashlib
 import json
 from pathlib import Path, PurePosixPath
 
-from safefakes.data.anonymized import (
-    COMPLETE_MARKER,
-    PHOTO_RECORDS,
-    RUN_FILE,
-    anonymization_record,
-    read_input_hashes,
-    read_run,
-    records_dir,
-    sha256_file,
-    unaccounted_images,
-)
-from safefakes.data.images import decode_photo, write_text_atomic
-from safefakes.engine.face_audit import (  # noqa: F401  (box_iou, FaceCheck, SAME_FACE_IOU: used from here too)
+from safefakes.audit.faces import (  # noqa: F401  (box_iou, FaceCheck, SAME_FACE_IOU: used from here too)
     DEFAULT_MAX_SURVIVAL,
     DEFAULT_MIN_CHECKED_SIZE,
     DEFAULT_MIN_DETAIL,
@@ -61,7 +49,19 @@ from safefakes.engine.face_audit import (  # noqa: F401  (box_iou, FaceCheck, SA
     check_settings,
     dlib_describer,
 )
-from safefakes.engine.video_audit import check_video_pair
+from safefakes.audit.video import check_video_pair
+from safefakes.data.anonymized import (
+    COMPLETE_MARKER,
+    PHOTO_RECORDS,
+    RUN_FILE,
+    anonymization_record,
+    read_input_hashes,
+    read_run,
+    records_dir,
+    sha256_file,
+    unaccounted_images,
+)
+from safefakes.data.images import decode_photo, write_text_atomic
 from safefakes.errors import InputError, SafeFakesError
 from safefakes.video.io import is_video_name
 

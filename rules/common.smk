@@ -4,7 +4,8 @@ from pathlib import Path
 
 from safefakes.anonymizers.registry import METHODS, method_entry
 from safefakes.code_version import code_version
-from safefakes.study_config import check_anonymizer_blocks
+from safefakes.settings import ConfigError
+from safefakes.study_config import check_anonymizer_blocks, check_study_settings
 from safefakes import study_grid
 
 RESULTS = config["results"]
@@ -16,10 +17,13 @@ check_anonymizer_blocks(
     config, Path(workflow.basedir) / "schemas" / "config.schema.yaml"
 )
 # Every job's settings, built from the config as the jobs build them (and the
-# steps' defaults filled in): a wrong key or value fails here, before any job.
-from safefakes.study_config import check_study_settings
-
-STUDY_SETTINGS = check_study_settings(config)
+# steps' defaults filled in): a wrong key or value fails before any job, together
+# with the missing paths that check_paths (below) finds.
+try:
+    check_study_settings(config)
+    SETTINGS_ERROR = None
+except ConfigError as error:
+    SETTINGS_ERROR = error
 # The one list of methods is the registry (METHODS); a config block named
 # <method>_<variant> adds a variant of one (safefakes.study_grid).
 CONVENTIONAL = study_grid.conventional_methods(config)
@@ -389,4 +393,13 @@ def check_paths():
         raise ValueError("config paths:\n  " + "\n  ".join(problems))
 
 
-check_paths()
+try:
+    check_paths()
+except (ValueError, KeyError) as error:
+    if SETTINGS_ERROR is None:
+        raise
+    # A block the settings check refused may lack the defaults check_paths reads.
+    paths = str(error) if isinstance(error, ValueError) else ""
+    raise ConfigError("\n".join(filter(None, [str(SETTINGS_ERROR), paths]))) from None
+if SETTINGS_ERROR is not None:
+    raise SETTINGS_ERROR

@@ -42,7 +42,7 @@ audited as *external*: every annotated face is taken as meant to be
 anonymized, checks 1 (but for its annotations and images), 2, 3 and 6 do not
 apply, and 4 and 5 judge every face.
 
-About check 4 (calibrated by ``python -m benchmarks audit``, see README, and
+About check 4 (calibrated by ``python -m benchmarks audit``, see docs/audit.md, and
 on the default study's 627 judged train faces): a face re-encoded as JPEG at
 quality 50 to 100 with 4:4:4 or 4:2:0 chroma, pasted in place or shifted by
 2-3 px, scored at least 0.842 on skimage's photos; on the study's faces, pasted
